@@ -1,0 +1,26 @@
+# The README's two commands. Each sets itself up on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+PIP = $(VENV)/bin/pip
+PY = $(VENV)/bin/python
+
+.PHONY: demo test setup bench clean
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -c constraints.txt -e ".[test,plot,lab]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup
+	$(VENV)/bin/losslab demo
+
+test: setup
+	$(PY) -m pytest -q src tests
+
+bench: setup
+	$(PY) benchmarks/bench_matching.py
+
+clean:
+	rm -rf $(VENV) report build *.egg-info

@@ -1,0 +1,169 @@
+"""Entry-point validation: raise ``TypeError``/``ValueError`` naming the argument
+and the value received (DESIGN.md, principle 7). Never ``assert`` on user input.
+
+Checks on tensor *values* (label ranges, probability simplexes, domain bounds)
+force a device sync on accelerators, so they run by default only for CPU
+tensors; :func:`set_validate_args` turns them on everywhere (``True``) or off
+everywhere (``False``).
+"""
+from __future__ import annotations
+
+import math
+from numbers import Real
+from typing import Any, Iterable
+
+import torch
+
+_VALIDATE_ARGS: bool | None = None  # None: value checks on CPU tensors only
+
+
+def set_validate_args(value: bool | None) -> None:
+    """Turn value checks on (``True``), off (``False``) or back to CPU-only (``None``)."""
+    global _VALIDATE_ARGS
+    if value is not None and not isinstance(value, bool):
+        raise TypeError(f"validate_args must be a bool or None, got {value!r}")
+    _VALIDATE_ARGS = value
+
+
+def value_checks_enabled(tensor: torch.Tensor) -> bool:
+    """Whether checks that read tensor values should run for ``tensor``."""
+    if _VALIDATE_ARGS is not None:
+        return _VALIDATE_ARGS
+    if torch.compiler.is_compiling():
+        return False
+    return tensor.device.type == "cpu"
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"tensor of shape {tuple(value.shape)} and dtype {value.dtype}"
+    return repr(value)
+
+
+def check_reduction(reduction: Any) -> None:
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"reduction must be one of 'none', 'mean', 'sum'; got {reduction!r}")
+
+
+def check_tensor(name: str, value: Any) -> torch.Tensor:
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    return value
+
+
+def check_floating(name: str, value: Any) -> torch.Tensor:
+    check_tensor(name, value)
+    if not value.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {value.dtype}")
+    return value
+
+
+def check_integer(name: str, value: Any) -> torch.Tensor:
+    check_tensor(name, value)
+    if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
+        raise TypeError(f"{name} must be an integer tensor of class indices, got dtype {value.dtype}")
+    return value
+
+
+def check_same_shape(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> None:
+    if a.shape != b.shape:
+        raise ValueError(
+            f"{name_a} and {name_b} must have the same shape; got {name_a} {tuple(a.shape)} "
+            f"and {name_b} {tuple(b.shape)}"
+        )
+
+
+def check_min_ndim(name: str, value: torch.Tensor, ndim: int, layout: str) -> None:
+    if value.dim() < ndim:
+        raise ValueError(f"{name} must have shape {layout}; got shape {tuple(value.shape)}")
+
+
+def check_weight(weight: Any, loss: torch.Tensor) -> None:
+    check_floating("weight", weight)
+    if weight.shape != loss.shape:
+        raise ValueError(
+            f"weight must have the per-example loss shape {tuple(loss.shape)}; got {tuple(weight.shape)}"
+        )
+
+
+def _as_float(name: str, value: Any) -> float:
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise ValueError(f"{name} must be a scalar, got {_describe(value)}")
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    return float(value)
+
+
+def check_finite_scalar(name: str, value: Any) -> float:
+    x = _as_float(name, value)
+    if not math.isfinite(x):
+        raise ValueError(f"{name} must be finite, got {x!r}")
+    return x
+
+
+def check_positive(name: str, value: Any) -> float:
+    x = check_finite_scalar(name, value)
+    if x <= 0:
+        raise ValueError(f"{name} must be > 0, got {x!r}")
+    return x
+
+
+def check_nonnegative(name: str, value: Any) -> float:
+    x = check_finite_scalar(name, value)
+    if x < 0:
+        raise ValueError(f"{name} must be >= 0, got {x!r}")
+    return x
+
+
+def check_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:
+    choices = tuple(choices)
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}; got {value!r}")
+    return value
+
+
+def check_dim(name: str, dim: int, tensor: torch.Tensor) -> int:
+    if isinstance(dim, bool) or not isinstance(dim, int):
+        raise TypeError(f"{name} must be an int, got {dim!r}")
+    nd = max(tensor.dim(), 1)
+    if not -nd <= dim < nd:
+        raise ValueError(f"{name}={dim} is out of range for a tensor with {tensor.dim()} dims")
+    return dim % nd
+
+
+def check_class_indices(name: str, labels: torch.Tensor, num_classes: int, ignore_index: int | None = None) -> None:
+    """Integer labels in ``[0, num_classes)`` (entries equal to ``ignore_index`` excepted)."""
+    check_integer(name, labels)
+    if not value_checks_enabled(labels) or labels.numel() == 0:
+        return
+    valid = labels if ignore_index is None else labels[labels != ignore_index]
+    if valid.numel() == 0:
+        return
+    lo, hi = int(valid.min()), int(valid.max())
+    if lo < 0 or hi >= num_classes:
+        bad = lo if lo < 0 else hi
+        raise ValueError(f"{name} must lie in [0, {num_classes}); got a label {bad}")
+
+
+def check_in_open_interval(name: str, value: torch.Tensor, low: float, high: float) -> None:
+    """Tensor values strictly inside (low, high); NaN counts as outside."""
+    if not value_checks_enabled(value) or value.numel() == 0:
+        return
+    inside = (value > low) & (value < high)
+    if not bool(inside.all()):
+        bad = value[~inside].flatten()[0].item()
+        raise ValueError(f"{name} must lie in the open interval ({low}, {high}); got a value {bad!r}")
+
+
+def check_probabilities(name: str, value: torch.Tensor, dim: int = -1, atol: float = 1e-4) -> None:
+    """Non-negative entries summing to one along ``dim``."""
+    if not value_checks_enabled(value) or value.numel() == 0:
+        return
+    if bool((value < 0).any()) or not bool(torch.isfinite(value).all()):
+        raise ValueError(f"{name} must be finite and non-negative")
+    total = value.sum(dim)
+    if not bool(torch.allclose(total, torch.ones_like(total), atol=atol)):
+        worst = (total - 1).abs().max().item()
+        raise ValueError(f"{name} must sum to 1 along dim {dim}; off by up to {worst:.3g}")

@@ -1,0 +1,1 @@
+"""Experiments and CLI verbs (the lab). Each module is one ``losslab`` verb."""

@@ -1,0 +1,604 @@
+"""Link functions as values (seed 000, Sections 2-4; DESIGN.md principle 4).
+
+A :class:`Link` carries a non-decreasing (usually) function ``h(z)``, its
+derivative ``h'(z)`` -- the loss *sensitivity* (Appendix B) -- and, where one
+exists in closed form, its primitive ``H(z)`` and inverse ``h^{-1}(y)``. Every
+constructor takes the affine reparametrisation ``x = alpha * (z - beta)`` of
+eq. (3)-(7):
+
+.. math::
+
+    h(z) = g(x), \\quad h'(z) = \\alpha\\, g'(x), \\quad H(z) = G(x) / \\alpha,
+    \\quad h^{-1}(y) = g^{-1}(y)/\\alpha + \\beta
+
+where ``g`` is the base shape (sigmoid, exp, sinh, ...) and ``G`` its primitive.
+The same value serves as a matching-loss link ``h`` (primitive ``H``) and as a
+composite scaling function ``q`` (primitive ``Q``).
+
+An optional ``cap`` clamps ``x`` to ``[-cap, cap]`` before the base shape is
+applied (the paper caps ``sinh``/``exp`` links to a finite range, Section 2,
+"Norm sensitivity"). Beyond the cap the link is constant, its derivative zero
+and its primitive continues linearly, so losses stay finite at any input.
+
+Example:
+    >>> import torch
+    >>> from losslab import links
+    >>> h = links.sigmoid(alpha=2.0, beta=1.0)
+    >>> z = torch.tensor([0.0, 1.0, 3.0])
+    >>> h(z)
+    tensor([0.1192, 0.5000, 0.9820])
+    >>> h.derivative(torch.tensor([1.0]))   # alpha * sigma * (1 - sigma) at x = 0
+    tensor([0.5000])
+    >>> torch.allclose(h.inverse(h(z)), z)
+    True
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Callable, Optional
+
+import torch
+import torch.nn.functional as F
+
+from . import _numerics as nm
+from ._validate import check_finite_scalar, check_positive, check_in_open_interval
+
+TensorFn = Callable[[torch.Tensor], torch.Tensor]
+DivergenceFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+__all__ = [
+    "Link",
+    "sigmoid",
+    "identity",
+    "exp",
+    "anti_exp",
+    "sinh",
+    "tanh",
+    "cosh",
+    "arcsinh",
+    "smelu",
+    "huber",
+    "step",
+    "sign",
+    "staircase",
+    "piecewise_linear",
+    "logit",
+    "power",
+    "custom",
+    "QUADRATURE_NODES",
+]
+
+# Gauss-Legendre nodes used when a link has no closed-form primitive: exact for
+# polynomial links up to degree 2n-1, and ~1e-12 relative error for the smooth
+# links tried in tests/test_links.py over |s_hat - s| <= 20.
+QUADRATURE_NODES = 48
+
+
+@dataclass(frozen=True)
+class Link:
+    """A link ``h(z) = g(alpha * (z - beta))`` with its derivative, primitive and inverse.
+
+    Build one with a constructor of this module (``links.sigmoid()``, ...) or
+    :func:`custom`. Call it like a function: ``h(z)``.
+
+    Attributes:
+        name: the base shape's name.
+        alpha, beta: the reparametrisation ``x = alpha * (z - beta)``; ``alpha > 0``.
+        cap: ``x`` is clamped to ``[-cap, cap]`` (``None``: no cap).
+        params: shape parameters (``c`` of SmeLU, ``d`` of power, ...), for display.
+        monotone: whether ``h`` is non-decreasing (so its matching loss is convex).
+        domain: open interval of ``x`` outside which the link is undefined.
+    """
+
+    name: str
+    g: TensorFn
+    g_prime: Optional[TensorFn] = None
+    g_primitive: Optional[TensorFn] = None
+    g_inverse: Optional[TensorFn] = None
+    g_divergence: Optional[DivergenceFn] = field(default=None, repr=False)
+    alpha: float = 1.0
+    beta: float = 0.0
+    cap: Optional[float] = None
+    params: tuple = ()
+    monotone: bool = True
+    domain: tuple[float, float] = (-math.inf, math.inf)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "alpha", check_positive("alpha", self.alpha))
+        object.__setattr__(self, "beta", check_finite_scalar("beta", self.beta))
+        if self.cap is not None:
+            object.__setattr__(self, "cap", check_positive("cap", self.cap))
+
+    # -- coordinates -----------------------------------------------------------------
+    def x(self, z: torch.Tensor) -> torch.Tensor:
+        """The reparametrised variable ``alpha * (z - beta)``."""
+        if self.alpha == 1.0 and self.beta == 0.0:
+            return z
+        return (z - self.beta) * self.alpha
+
+    def _clamp(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.cap is None else x.clamp(-self.cap, self.cap)
+
+    def _check_domain(self, x: torch.Tensor, name: str = "z") -> None:
+        lo, hi = self.domain
+        if math.isfinite(lo) or math.isfinite(hi):
+            check_in_open_interval(f"{name} (as alpha*({name}-beta)) for the {self.name} link", x.detach(), lo, hi)
+
+    # -- the link and its relatives ----------------------------------------------------
+    def __call__(self, z: torch.Tensor) -> torch.Tensor:
+        """``h(z)``."""
+        x = self.x(z)
+        self._check_domain(x)
+        return self.g(self._clamp(x))
+
+    f = __call__
+
+    def derivative(self, z: torch.Tensor) -> torch.Tensor:
+        """``h'(z) = alpha * g'(x)``: the local sensitivity (eq. B.1 for composite links); 0 beyond a cap."""
+        x = self.x(z)
+        self._check_domain(x)
+        xc = self._clamp(x)
+        if self.g_prime is not None:
+            d = self.g_prime(xc)
+        else:
+            with torch.enable_grad():
+                xg = xc.detach().requires_grad_(True)
+                d = torch.autograd.grad(self.g(xg).sum(), xg)[0]
+        d = d * self.alpha
+        if self.cap is not None:
+            d = torch.where(x.abs() <= self.cap, d, torch.zeros_like(d))
+        return d
+
+    @property
+    def has_primitive(self) -> bool:
+        """Whether ``H`` is known in closed form (else it is computed by quadrature)."""
+        return self.g_primitive is not None
+
+    def _base_primitive(self, x: torch.Tensor) -> torch.Tensor:
+        if self.g_primitive is not None:
+            return self.g_primitive(x)
+        # G(x) = ∫_0^x g(t) dt by Gauss-Legendre; the additive constant is irrelevant
+        # to every loss (it cancels in Bregman divergences and log-partitions).
+        return _quadrature(self.g, torch.zeros_like(x), x)
+
+    def primitive(self, z: torch.Tensor) -> torch.Tensor:
+        """``H(z) = G(x) / alpha``; continued linearly beyond a cap so that ``H' = h`` everywhere."""
+        x = self.x(z)
+        self._check_domain(x)
+        xc = self._clamp(x)
+        value = self._base_primitive(xc)
+        if self.cap is not None:
+            value = value + self.g(xc) * (x - xc)
+        return value / self.alpha
+
+    def inverse(self, y: torch.Tensor) -> torch.Tensor:
+        """``h^{-1}(y) = g^{-1}(y) / alpha + beta`` (only inside the range of an uncapped part)."""
+        if self.g_inverse is None:
+            raise NotImplementedError(f"the {self.name} link has no inverse (it is not injective or none is known)")
+        return self.g_inverse(y) / self.alpha + self.beta
+
+    def bregman(self, z_hat: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """``D_H(z_hat, z) = H(z_hat) - H(z) - (z_hat - z) h(z)`` (eq. 2), elementwise.
+
+        Uses the shape's cancellation-free form where one is known, Gauss-Legendre
+        quadrature of ``∫_z^{z_hat} (h(t) - h(z)) dt`` where no primitive is.
+        """
+        x_hat, x = self.x(z_hat), self.x(z)
+        self._check_domain(x_hat, "input")
+        self._check_domain(x, "target")
+        xh_c, x_c = self._clamp(x_hat), self._clamp(x)
+        if self.g_divergence is not None:
+            inner = self.g_divergence(xh_c, x_c)
+        elif self.g_primitive is not None:
+            inner = self.g_primitive(xh_c) - self.g_primitive(x_c) - (xh_c - x_c) * self.g(x_c)
+        else:
+            g_x = self.g(x_c)
+            inner = _quadrature(lambda t: self.g(t) - g_x.unsqueeze(-1), x_c, xh_c)
+        if self.cap is not None:
+            # Past the cap g is constant, so the divergence grows linearly (see module docstring).
+            inner = inner + (x_hat - xh_c) * (self.g(xh_c) - self.g(x_c))
+        return inner / self.alpha
+
+    # -- building new links from this one ----------------------------------------------
+    def reparametrize(self, alpha: float | None = None, beta: float | None = None) -> "Link":
+        """The same shape with a new ``alpha`` and/or ``beta``."""
+        return replace(self, alpha=self.alpha if alpha is None else alpha, beta=self.beta if beta is None else beta)
+
+    def capped(self, cap: float | None) -> "Link":
+        """The same link with ``x`` clamped to ``[-cap, cap]`` (``None`` removes the cap)."""
+        return replace(self, cap=cap)
+
+    def scaled(self, c: float) -> "Link":
+        """``c * h`` (``c > 0``), e.g. the paper's ``q(z) = alpha * e^x`` is ``links.exp(alpha).scaled(alpha)``."""
+        c = check_positive("c", c)
+        g, gp, gP, gi, gd = self.g, self.g_prime, self.g_primitive, self.g_inverse, self.g_divergence
+        return replace(
+            self,
+            name=f"{c:g}*{self.name}",
+            g=lambda x: c * g(x),
+            g_prime=None if gp is None else (lambda x: c * gp(x)),
+            g_primitive=None if gP is None else (lambda x: c * gP(x)),
+            g_inverse=None if gi is None else (lambda y: gi(y / c)),
+            g_divergence=None if gd is None else (lambda a, b: c * gd(a, b)),
+        )
+
+    def __repr__(self) -> str:
+        parts = [f"alpha={self.alpha:g}", f"beta={self.beta:g}"]
+        parts += [f"{k}={v!r}" for k, v in self.params]
+        if self.cap is not None:
+            parts.append(f"cap={self.cap:g}")
+        return f"Link({self.name}, {', '.join(parts)})"
+
+
+def _quadrature(fn: TensorFn, lo: torch.Tensor, hi: torch.Tensor, n: int | None = None) -> torch.Tensor:
+    """``∫_lo^hi fn(t) dt`` elementwise by n-point Gauss-Legendre (fn sees a trailing node dim)."""
+    nodes, weights = nm.gauss_legendre(n or QUADRATURE_NODES, dtype=lo.dtype if lo.is_floating_point() else torch.float64, device=lo.device)
+    mid = (hi + lo) / 2
+    half = (hi - lo) / 2
+    t = mid.unsqueeze(-1) + half.unsqueeze(-1) * nodes
+    return half * (fn(t) * weights).sum(-1)
+
+
+def _params(alpha: float, beta: float, cap: float | None) -> dict:
+    return {"alpha": alpha, "beta": beta, "cap": cap}
+
+
+# ---------------------------------------------------------------------------------
+# Smooth links
+
+
+def _sigmoid_divergence(xh: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    # softplus(xh) - softplus(x) - (xh - x) σ(x) is KL(Bern σ(x) || Bern σ(xh)); written
+    # with logsigmoid it has no cancellation between large softplus values.
+    p, q = torch.sigmoid(x), torch.sigmoid(-x)
+    return p * (F.logsigmoid(x) - F.logsigmoid(xh)) + q * (F.logsigmoid(-x) - F.logsigmoid(-xh))
+
+
+def sigmoid(alpha: float = 1.0, beta: float = 0.0) -> Link:
+    """``h(z) = σ(α(z−β))``, ``H(z) = softplus(α(z−β))/α`` (eq. 3-4).
+
+    Unshifted: low-norm sensitivity; ``beta > 0``: high-score; ``beta < 0``: low-score (Table H.1).
+    """
+    return Link(
+        "sigmoid",
+        torch.sigmoid,
+        lambda x: torch.sigmoid(x) * torch.sigmoid(-x),
+        nm.softplus,
+        torch.logit,
+        _sigmoid_divergence,
+        **_params(alpha, beta, None),
+    )
+
+
+def identity(alpha: float = 1.0, beta: float = 0.0) -> Link:
+    """``h(z) = α(z−β)``, ``H(z) = [α(z−β)]²/(2α)``: the square loss (eq. 6), uniform sensitivity."""
+    return Link(
+        "identity",
+        lambda x: x,
+        torch.ones_like,
+        lambda x: x * x / 2,
+        lambda y: y,
+        lambda xh, x: (xh - x) ** 2 / 2,
+        **_params(alpha, beta, None),
+    )
+
+
+def _exp_divergence(xh: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    # e^xh - e^x - (xh - x) e^x = e^x (expm1(d) - d): no cancellation for small d.
+    d = xh - x
+    return torch.exp(x) * (torch.expm1(d) - d)
+
+
+def exp(alpha: float = 1.0, beta: float = 0.0, cap: float | None = 50.0) -> Link:
+    """``h(z) = e^{α(z−β)}``, ``H(z) = e^{α(z−β)}/α`` (eq. 7): high-score sensitivity.
+
+    Capped at ``|x| <= 50`` by default (e^50 ≈ 5e21) so float32 losses stay finite
+    for inputs up to 1e4; pass ``cap=None`` to remove the cap.
+    """
+    return Link("exp", torch.exp, torch.exp, torch.exp, torch.log, _exp_divergence, **_params(alpha, beta, cap))
+
+
+def anti_exp(alpha: float = 1.0, beta: float = 0.0, cap: float | None = 50.0) -> Link:
+    """``h(z) = −e^{−α(z−β)}``, ``H(z) = e^{−α(z−β)}/α``: low-score sensitivity (Table H.1)."""
+    return Link(
+        "anti_exp",
+        lambda x: -torch.exp(-x),
+        lambda x: torch.exp(-x),
+        lambda x: torch.exp(-x),
+        lambda y: -torch.log(-y),
+        lambda xh, x: _exp_divergence(-xh, -x),
+        **_params(alpha, beta, cap),
+    )
+
+
+def _cosh_divergence(xh: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    # cosh(xh) - cosh(x) - (xh - x) sinh(x) = [e^x(expm1(d)-d) + e^-x(expm1(-d)+d)]/2.
+    return (_exp_divergence(xh, x) + _exp_divergence(-xh, -x)) / 2
+
+
+def sinh(alpha: float = 1.0, beta: float = 0.0, cap: float | None = 50.0) -> Link:
+    """``h(z) = sinh(α(z−β))``, ``H(z) = cosh(α(z−β))/α``: high-norm sensitivity (Table H.1)."""
+    return Link("sinh", torch.sinh, torch.cosh, torch.cosh, torch.asinh, _cosh_divergence, **_params(alpha, beta, cap))
+
+
+def _log_cosh(x: torch.Tensor) -> torch.Tensor:
+    # log cosh x = |x| + log1p(e^{-2|x|}) - log 2, finite for any x.
+    ax = x.abs()
+    return ax + nm.softplus(-2 * ax) - math.log(2.0)
+
+
+def tanh(alpha: float = 1.0, beta: float = 0.0) -> Link:
+    """``h(z) = tanh(α(z−β))``, ``H(z) = log cosh(α(z−β))/α``: low-norm sensitivity, symmetric loss."""
+    return Link(
+        "tanh",
+        torch.tanh,
+        lambda x: 1 - torch.tanh(x) ** 2,
+        _log_cosh,
+        torch.atanh,
+        **_params(alpha, beta, None),
+    )
+
+
+def cosh(alpha: float = 1.0, beta: float = 0.0, cap: float | None = 50.0) -> Link:
+    """``h(z) = cosh(α(z−β))``, ``H(z) = sinh(α(z−β))/α``.
+
+    Not monotone, so not a convex matching-loss link by itself; it is the scaling
+    ``q`` whose primitive ``Q = sinh`` gives an injective composite Sigmoid (Cor. G.4).
+    """
+    return Link(
+        "cosh",
+        torch.cosh,
+        torch.sinh,
+        torch.sinh,
+        None,
+        lambda xh, x: (_exp_divergence(xh, x) - _exp_divergence(-xh, -x)) / 2,
+        monotone=False,
+        **_params(alpha, beta, cap),
+    )
+
+
+def arcsinh(alpha: float = 1.0, beta: float = 0.0) -> Link:
+    """``h(z) = arcsinh(α(z−β))``, ``H = [x·arcsinh(x) − sqrt(1+x²)]/α``: low-norm sensitivity."""
+    return Link(
+        "arcsinh",
+        torch.asinh,
+        lambda x: torch.rsqrt(1 + x * x),
+        lambda x: x * torch.asinh(x) - torch.hypot(x, torch.ones_like(x)),
+        torch.sinh,
+        **_params(alpha, beta, None),
+    )
+
+
+# ---------------------------------------------------------------------------------
+# Piecewise links
+
+
+def smelu(c: float = 1.0, alpha: float = 1.0, beta: float = 0.0) -> Link:
+    """The SmeLU gradient as a link (eq. 14): 0 below ``−c``, ``(x+c)/(2c)`` on ``|x| ≤ c``, 1 above.
+
+    Its primitive is SmeLU itself. Shifted right it gives high-score sensitivity and caps scores
+    that are too high (Section 2, "Piecewise Sensitivity").
+    """
+    c = check_positive("c", c)
+    return Link(
+        "smelu",
+        lambda x: ((x + c) / (2 * c)).clamp(0.0, 1.0),
+        lambda x: torch.where(x.abs() <= c, torch.full_like(x, 1 / (2 * c)), torch.zeros_like(x)),
+        lambda x: torch.where(x >= c, x, (x + c).clamp_min(0.0) ** 2 / (4 * c)),
+        lambda y: 2 * c * y - c,
+        params=(("c", c),),
+        **_params(alpha, beta, None),
+    )
+
+
+def huber(delta: float = 1.0, alpha: float = 1.0, beta: float = 0.0) -> Link:
+    """The Huber gradient ``clamp(x, −δ, δ)`` as a link; its primitive is the Huber function."""
+    delta = check_positive("delta", delta)
+    return Link(
+        "huber",
+        lambda x: x.clamp(-delta, delta),
+        lambda x: (x.abs() <= delta).to(x.dtype),
+        lambda x: torch.where(x.abs() <= delta, x * x / 2, delta * (x.abs() - delta / 2)),
+        lambda y: y,
+        params=(("delta", delta),),
+        **_params(alpha, beta, None),
+    )
+
+
+def step(alpha: float = 1.0, beta: float = 0.0) -> Link:
+    """Heaviside step ``1[x > 0]``; primitive ReLU, giving a hinge-shaped loss (Section 2)."""
+    return Link(
+        "step",
+        lambda x: (x > 0).to(x.dtype),
+        torch.zeros_like,
+        torch.relu,
+        None,
+        **_params(alpha, beta, None),
+    )
+
+
+def sign(alpha: float = 1.0, beta: float = 0.0) -> Link:
+    """``sign(x)``; primitive ``|x|``: distinguishes two regions, not inside them (Section 2)."""
+    return Link("sign", torch.sign, torch.zeros_like, torch.abs, None, **_params(alpha, beta, None))
+
+
+def _as_float_list(name: str, values) -> list[float]:
+    out = [check_finite_scalar(f"{name}[{i}]", v) for i, v in enumerate(values)]
+    if not out:
+        raise ValueError(f"{name} must not be empty")
+    return out
+
+
+def staircase(thresholds, heights=None, alpha: float = 1.0, beta: float = 0.0) -> Link:
+    """``h(x) = Σ_i heights[i]·1[x > thresholds[i]]``: one plateau per region (Section 2).
+
+    Args:
+        thresholds: increasing step positions (in ``x``).
+        heights: non-negative step sizes, one per threshold (default 1 each).
+    """
+    t = _as_float_list("thresholds", thresholds)
+    if any(b <= a for a, b in zip(t, t[1:])):
+        raise ValueError(f"thresholds must be strictly increasing; got {t}")
+    a = [1.0] * len(t) if heights is None else _as_float_list("heights", heights)
+    if len(a) != len(t):
+        raise ValueError(f"heights must have one entry per threshold ({len(t)}); got {len(a)}")
+    if any(v < 0 for v in a):
+        raise ValueError(f"heights must be non-negative for a non-decreasing link; got {a}")
+
+    def _tensors(x):
+        return (torch.tensor(t, dtype=x.dtype, device=x.device), torch.tensor(a, dtype=x.dtype, device=x.device))
+
+    def g(x):
+        tt, aa = _tensors(x)
+        return ((x.unsqueeze(-1) > tt) * aa).sum(-1)
+
+    def G(x):
+        tt, aa = _tensors(x)
+        return (torch.relu(x.unsqueeze(-1) - tt) * aa).sum(-1)
+
+    return Link(
+        "staircase",
+        g,
+        torch.zeros_like,
+        G,
+        None,
+        params=(("thresholds", tuple(t)), ("heights", tuple(a))),
+        **_params(alpha, beta, None),
+    )
+
+
+def piecewise_linear(knots, values, alpha: float = 1.0, beta: float = 0.0) -> Link:
+    """Continuous piecewise-linear link through ``(knots[i], values[i])``, constant outside the knots.
+
+    Values must be non-decreasing for a convex loss; the primitive is piecewise quadratic (closed form).
+    """
+    xk = _as_float_list("knots", knots)
+    yk = _as_float_list("values", values)
+    if len(xk) != len(yk) or len(xk) < 2:
+        raise ValueError(f"knots and values need the same length >= 2; got {len(xk)} and {len(yk)}")
+    if any(b <= a for a, b in zip(xk, xk[1:])):
+        raise ValueError(f"knots must be strictly increasing; got {xk}")
+    monotone = all(b >= a for a, b in zip(yk, yk[1:]))
+    slopes = [(y1 - y0) / (x1 - x0) for x0, x1, y0, y1 in zip(xk, xk[1:], yk, yk[1:])]
+    # Area under the link from knots[0] to each knot (trapezoids), so G is exact.
+    areas = [0.0]
+    for x0, x1, y0, y1 in zip(xk, xk[1:], yk, yk[1:]):
+        areas.append(areas[-1] + (x1 - x0) * (y0 + y1) / 2)
+
+    def _seg(x):
+        kx = torch.tensor(xk, dtype=x.dtype, device=x.device)
+        j = torch.searchsorted(kx[1:-1].contiguous(), x.contiguous(), right=True)
+        return kx, j
+
+    def g(x):
+        kx, j = _seg(x)
+        x0 = kx[j]
+        y0 = torch.tensor(yk, dtype=x.dtype, device=x.device)[j]
+        m = torch.tensor(slopes, dtype=x.dtype, device=x.device)[j]
+        xc = x.clamp(xk[0], xk[-1])
+        return y0 + m * (xc - x0)
+
+    def g_prime(x):
+        _, j = _seg(x)
+        m = torch.tensor(slopes, dtype=x.dtype, device=x.device)[j]
+        inside = (x >= xk[0]) & (x <= xk[-1])
+        return torch.where(inside, m, torch.zeros_like(m))
+
+    def G(x):
+        kx, j = _seg(x)
+        xc = x.clamp(xk[0], xk[-1])
+        x0 = kx[j]
+        y0 = torch.tensor(yk, dtype=x.dtype, device=x.device)[j]
+        m = torch.tensor(slopes, dtype=x.dtype, device=x.device)[j]
+        area0 = torch.tensor(areas, dtype=x.dtype, device=x.device)[j]
+        inner = area0 + (xc - x0) * y0 + m * (xc - x0) ** 2 / 2
+        # Constant continuation outside the knots: linear primitive there.
+        below = torch.clamp(x - xk[0], max=0.0) * yk[0]
+        above = torch.clamp(x - xk[-1], min=0.0) * yk[-1]
+        return inner + below + above
+
+    return Link(
+        "piecewise_linear",
+        g,
+        g_prime,
+        G,
+        None,
+        params=(("knots", tuple(xk)), ("values", tuple(yk))),
+        monotone=monotone,
+        **_params(alpha, beta, None),
+    )
+
+
+def _logit_divergence(xh: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    # Bregman of the negative entropy: KL(Bern(xh) || Bern(x)); xlogy gives 0·log 0 = 0.
+    return nm.xlogy(xh, xh / x) + nm.xlogy(1 - xh, (1 - xh) / (1 - x))
+
+
+def logit(alpha: float = 1.0, beta: float = 0.0) -> Link:
+    """``h(z) = σ^{-1}(x) = log(x/(1−x))`` for ``x = α(z−β) ∈ (0, 1)``: high-norm sensitivity on probabilities.
+
+    ``H`` is the negative binary entropy, so the matching loss is ``KL(Bern(x̂) || Bern(x))/α``.
+    Inputs outside (0, 1) raise ``ValueError``.
+    """
+    return Link(
+        "logit",
+        torch.logit,
+        lambda x: 1 / (x * (1 - x)),
+        lambda x: nm.xlogy(x, x) + nm.xlogy(1 - x, 1 - x),
+        torch.sigmoid,
+        _logit_divergence,
+        domain=(0.0, 1.0),
+        **_params(alpha, beta, None),
+    )
+
+
+def power(d: float = 2.0, alpha: float = 1.0, beta: float = 0.0) -> Link:
+    """``h(z) = sign(x)|x|^d``, ``H = |x|^{d+1}/((d+1)α)``.
+
+    ``d > 1``: high-norm (sinh-like) sensitivity; ``0 < d < 1``: low-norm (sigmoid-like) (Table H.1).
+    """
+    d = check_positive("d", d)
+    return Link(
+        "power",
+        lambda x: torch.sign(x) * x.abs() ** d,
+        lambda x: d * x.abs() ** (d - 1),
+        lambda x: x.abs() ** (d + 1) / (d + 1),
+        lambda y: torch.sign(y) * y.abs() ** (1 / d),
+        params=(("d", d),),
+        **_params(alpha, beta, None),
+    )
+
+
+def custom(
+    f: TensorFn,
+    derivative: TensorFn | None = None,
+    primitive: TensorFn | None = None,
+    inverse: TensorFn | None = None,
+    *,
+    name: str = "custom",
+    alpha: float = 1.0,
+    beta: float = 0.0,
+    cap: float | None = None,
+    monotone: bool = True,
+) -> Link:
+    """A user-defined link from a callable ``f`` (applied to ``x = α(z−β)``).
+
+    Without ``derivative`` the sensitivity comes from autograd; without ``primitive``
+    the loss value comes from Gauss–Legendre quadrature while its gradient
+    ``h(ŝ) − h(s)`` stays exact -- "analytic gradients even without an analytic loss".
+
+    Example:
+        >>> import math, torch, losslab as ll
+        >>> h = ll.links.custom(lambda x: x + torch.sin(x) / 2)   # increasing: h' = 1 + cos/2 > 0
+        >>> loss = ll.matching_loss(torch.tensor([1.0]), torch.tensor([0.0]), h, reduction="sum")
+        >>> exact = 0.5 + (1 - math.cos(1.0)) / 2                  # ∫_0^1 (h(z) - h(0)) dz
+        >>> abs(loss.item() - exact) < 1e-6
+        True
+    """
+    if not callable(f):
+        raise TypeError(f"f must be callable, got {type(f).__name__}")
+    for nm_, fn in (("derivative", derivative), ("primitive", primitive), ("inverse", inverse)):
+        if fn is not None and not callable(fn):
+            raise TypeError(f"{nm_} must be callable or None, got {type(fn).__name__}")
+    return Link(name, f, derivative, primitive, inverse, None, monotone=monotone, **_params(alpha, beta, cap))

@@ -1,0 +1,544 @@
+"""Selective matching losses (seed 000: Shamir & Warmuth, *Selective Matching Losses*).
+
+A matching loss is the Bregman divergence of the primitive ``H`` of a link ``h``
+(eq. 1-2); its gradient is ``h(ŝ) − h(s)``. Composite Sigmoid and composite
+Softmax (Sections 3-5, Appendix C) build ``H`` from a *scaling* ``q`` with
+primitive ``Q``, adding ranking sensitivity in the multi-class case.
+
+The gradients are supplied analytically (custom autograd): exact even where the
+value comes from quadrature, finite where differentiating the value formula
+would overflow, and -- for :func:`composite_softmax_loss` -- one ``[B, K]``
+tensor kept for backward instead of autograd's chain of temporaries.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from . import registry
+from ._reduce import _reduce
+from ._validate import (
+    check_dim,
+    check_floating,
+    check_positive,
+    check_same_shape,
+    check_reduction,
+)
+from .links import Link, custom as _custom_link
+
+__all__ = [
+    "matching_loss",
+    "composite_sigmoid",
+    "composite_sigmoid_link",
+    "composite_sigmoid_loss",
+    "composite_softmax",
+    "composite_softmax_link",
+    "composite_softmax_loss",
+    "decomposed_matching_loss",
+]
+
+
+def _check_link(name: str, link) -> Link:
+    if not isinstance(link, Link):
+        raise TypeError(f"{name} must be a losslab.links.Link (e.g. links.sigmoid()), got {type(link).__name__}")
+    return link
+
+
+def _check_pair(pred, target) -> None:
+    check_floating("pred", pred)
+    check_floating("target", target)
+    check_same_shape("pred", pred, "target", target)
+    if pred.dtype != target.dtype:
+        raise TypeError(f"pred and target must have the same dtype; got {pred.dtype} and {target.dtype}")
+
+
+# ---------------------------------------------------------------------------------
+# Scalar matching loss, eq. (1)-(2)
+
+
+class _MatchingLoss(torch.autograd.Function):
+    """Elementwise ``D_H(ŝ, s)`` with gradient ``h(ŝ) − h(s)`` (eq. 1) and ``−(ŝ−s) h'(s)`` for ``s``."""
+
+    @staticmethod
+    def forward(pred, target, link):
+        return link.bregman(pred, target)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        pred, target, link = inputs
+        ctx.link = link
+        ctx.save_for_backward(pred, target)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        pred, target = ctx.saved_tensors
+        link = ctx.link
+        grad_pred = grad_target = None
+        if ctx.needs_input_grad[0]:
+            grad_pred = grad_out * (link(pred) - link(target))
+        if ctx.needs_input_grad[1]:
+            grad_target = -grad_out * (pred - target) * link.derivative(target)
+        return grad_pred, grad_target, None
+
+
+def matching_loss(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    link: Link,
+    *,
+    weight: torch.Tensor | None = None,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    r"""Selective matching loss of a link: the Bregman divergence of its primitive (seed 000, eq. 2).
+
+    .. math::
+
+        \mathcal{L}_m(\hat s, s) = \int_s^{\hat s} [h(z) - h(s)]\,dz
+          = H(\hat s) - H(s) - (\hat s - s)\, h(s),
+        \qquad \frac{\partial \mathcal{L}_m}{\partial \hat s} = h(\hat s) - h(s) \quad \text{(eq. 1)}
+
+    Elementwise over any shape. A link without a closed-form primitive (``links.custom(f)``)
+    gets its value by Gauss–Legendre quadrature; the gradient is exact either way.
+    ``h'(z)`` is the local sensitivity (Appendix B): steep link regions are where the
+    loss is selective.
+
+    Args:
+        pred: predicted scores ``ŝ``, any shape ``[...]``, floating.
+        target: observed scores ``s``, same shape and dtype as ``pred`` (may require grad).
+        link: a :class:`losslab.links.Link`.
+        weight: optional per-element weights, shape ``[...]``.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+
+    Returns:
+        ``[...]`` for ``'none'``, else a scalar.
+
+    Example:
+        >>> import torch, losslab as ll
+        >>> s_hat = torch.tensor([0.0, 2.0], requires_grad=True)
+        >>> s = torch.tensor([1.0, 1.0])
+        >>> h = ll.links.sigmoid(beta=1.0)            # high-score emphasis around 1
+        >>> loss = ll.matching_loss(s_hat, s, h, reduction="sum")
+        >>> loss.backward()
+        >>> torch.allclose(s_hat.grad, h(s_hat) - h(s))   # eq. (1)
+        True
+
+    Reference: Shamir & Warmuth, "Selective Matching Losses -- Not All Scores Are Created Equal", 2025.
+    """
+    _check_pair(pred, target)
+    _check_link("link", link)
+    check_reduction(reduction)
+    loss = _MatchingLoss.apply(pred, target, link)
+    return _reduce(loss, reduction, weight)
+
+
+def decomposed_matching_loss(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    link: Link,
+    *,
+    dim: int = -1,
+    weight: torch.Tensor | None = None,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    r"""Multi-class matching loss with a diagonal Hessian: per-class scalar losses summed (eq. 28).
+
+    .. math::
+
+        \mathcal{L}_{m,d}(\hat{\mathbf s}, \mathbf s) = \sum_{k=1}^K
+          \{H(\hat s_k) - H(s_k) - (\hat s_k - s_k)\, h(s_k)\}
+
+    The way to low-norm sensitivity in the multi-class case (Table 1); it has region
+    but no ranking sensitivity.
+
+    Args:
+        pred: predicted scores ``[..., K, ...]``; ``dim`` is the class dim.
+        target: observed scores, same shape.
+        link: a :class:`losslab.links.Link`.
+        dim: the class dimension summed over.
+        weight: optional per-example weights, shape of ``pred`` without ``dim``.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+
+    Returns:
+        ``pred`` shape without ``dim`` for ``'none'``, else a scalar.
+
+    Example:
+        >>> import torch, losslab as ll
+        >>> s_hat, s = torch.zeros(2, 3), torch.tensor([[3.0, 0.0, -3.0], [0.0, 0.0, 0.0]])
+        >>> ll.decomposed_matching_loss(s_hat, s, ll.links.sigmoid(), reduction="none").shape
+        torch.Size([2])
+    """
+    _check_pair(pred, target)
+    _check_link("link", link)
+    check_reduction(reduction)
+    dim = check_dim("dim", dim, pred)
+    loss = _MatchingLoss.apply(pred, target, link).sum(dim)
+    return _reduce(loss, reduction, weight)
+
+
+# ---------------------------------------------------------------------------------
+# Composite Sigmoid, eq. (22)-(25) with γ as in (G.1)
+
+
+def _scaling_and_primitive(scaling: Link, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return scaling(z), scaling.primitive(z)
+
+
+def composite_sigmoid(z: torch.Tensor, scaling: Link, *, gamma: float = 1.0) -> torch.Tensor:
+    r"""Composite Sigmoid ``p(z) = σ(Q(z)/γ)`` of a scaling ``q`` with primitive ``Q`` (eq. 22, G.1).
+
+    .. math:: p(z) = \frac{1}{1 + e^{-Q(z)/\gamma}}
+
+    Args:
+        z: scores, any shape.
+        scaling: the scaling function ``q`` as a :class:`~losslab.links.Link` (its primitive is ``Q``).
+        gamma: regularisation ``γ > 0`` (eq. G.1); 1 gives eq. (22).
+
+    Returns:
+        Probabilities of ``z``'s shape.
+
+    Example:
+        >>> import torch, losslab as ll
+        >>> ll.composite_sigmoid(torch.tensor([0.0, 2.0]), ll.links.identity())   # σ(z²/2)
+        tensor([0.5000, 0.8808])
+    """
+    check_floating("z", z)
+    _check_link("scaling", scaling)
+    gamma = check_positive("gamma", gamma)
+    return torch.sigmoid(scaling.primitive(z) / gamma)
+
+
+def composite_sigmoid_link(scaling: Link, gamma: float = 1.0) -> Link:
+    r"""The link ``h = q·p`` of a composite Sigmoid (eq. 22), as a :class:`Link` usable anywhere.
+
+    Primitive ``H = γ·softplus(Q/γ)`` (eq. G.1); derivative (sensitivity, eq. B.1 with γ):
+
+    .. math:: h'(z) = p(z)\,\{q'(z) + \tfrac{1}{\gamma}[1 - p(z)]\, q(z)^2\}
+    """
+    _check_link("scaling", scaling)
+    gamma = check_positive("gamma", gamma)
+    q = scaling
+
+    def h(z):
+        return q(z) * torch.sigmoid(q.primitive(z) / gamma)
+
+    def h_prime(z):
+        p = torch.sigmoid(q.primitive(z) / gamma)
+        return p * (q.derivative(z) + (1 - p) * q(z) ** 2 / gamma)
+
+    def H(z):
+        return gamma * torch.nn.functional.softplus(q.primitive(z) / gamma)
+
+    return _custom_link(h, h_prime, H, name=f"composite_sigmoid[{q.name}, gamma={gamma:g}]", monotone=q.monotone)
+
+
+def composite_sigmoid_loss(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    scaling: Link,
+    *,
+    gamma: float = 1.0,
+    weight: torch.Tensor | None = None,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    r"""Amplified scalar selective matching loss of a composite Sigmoid (eq. 24, with γ of eq. G.1).
+
+    .. math::
+
+        \mathcal{L}_m(\hat s, s) = \gamma\log(1 + e^{Q(\hat s)/\gamma}) - \gamma\log(1 + e^{Q(s)/\gamma})
+          - (\hat s - s)\, q(s)\, p(s),
+        \qquad g_m = q(\hat s)p(\hat s) - q(s)p(s) \quad \text{(eq. 25)}
+
+    Convex when ``q`` is non-decreasing (Thm 3), or more generally when (G.2) holds;
+    :func:`losslab.analysis.check_convexity` tests a design.
+
+    Args:
+        pred: predicted scores ``ŝ``, any shape.
+        target: observed scores ``s``, same shape and dtype.
+        scaling: the scaling function ``q`` (its primitive is ``Q``).
+        gamma: regularisation ``γ > 0``.
+        weight: optional per-element weights.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+
+    Returns:
+        ``[...]`` for ``'none'``, else a scalar.
+
+    Example:
+        >>> import torch, losslab as ll
+        >>> q = ll.links.tanh()                      # symmetric low-norm loss (Section 4)
+        >>> a = ll.composite_sigmoid_loss(torch.tensor([1.0]), torch.tensor([0.0]), q)
+        >>> b = ll.composite_sigmoid_loss(torch.tensor([-1.0]), torch.tensor([0.0]), q)
+        >>> torch.allclose(a, b)
+        True
+    """
+    _check_pair(pred, target)
+    _check_link("scaling", scaling)
+    return matching_loss(pred, target, composite_sigmoid_link(scaling, gamma), weight=weight, reduction=reduction)
+
+
+# ---------------------------------------------------------------------------------
+# Composite Softmax, eq. (16)-(18), (29)-(30) with γ as in (C.3)-(C.6)
+
+
+def composite_softmax(scores: torch.Tensor, scaling: Link, *, gamma: float = 1.0, dim: int = -1) -> torch.Tensor:
+    r"""Composite Softmax ``p_k = e^{Q(z_k)/γ} / Σ_j e^{Q(z_j)/γ}`` (eq. 16, C.3).
+
+    Args:
+        scores: ``[..., K]`` scores (``dim`` is the class dim).
+        scaling: the scaling function ``q`` (its primitive is the log-score-transform ``Q``).
+        gamma: regularisation ``γ > 0``.
+        dim: the class dimension.
+
+    Returns:
+        Probabilities of ``scores``' shape, summing to one along ``dim``.
+
+    Example:
+        >>> import torch, losslab as ll
+        >>> z = torch.tensor([1.0, 2.0, 3.0])
+        >>> torch.allclose(ll.composite_softmax(z, ll.links.identity()), torch.softmax(z**2/2, -1))
+        True
+    """
+    check_floating("scores", scores)
+    _check_link("scaling", scaling)
+    gamma = check_positive("gamma", gamma)
+    dim = check_dim("dim", dim, scores)
+    return torch.softmax(scaling.primitive(scores) / gamma, dim)
+
+
+def _log_partition_and_link(z: torch.Tensor, q: Link, gamma: float, dim: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``H(z) = γ·logsumexp(Q(z)/γ)`` (C.4), ``p(z)`` (C.3) and ``q(z)``."""
+    logits = q.primitive(z) / gamma
+    lse = torch.logsumexp(logits, dim, keepdim=True)
+    p = torch.exp(logits - lse)  # max-shifted by logsumexp: no overflow
+    return gamma * lse.squeeze(dim), p, q(z)
+
+
+# Rows per chunk in composite_softmax_loss's forward: bounds the [rows, K]
+# temporaries so that peak memory is ~ one extra [B, K] tensor (the saved gradient).
+_CHUNK_ELEMENTS = 1 << 22
+
+
+class _CompositeSoftmaxLoss(torch.autograd.Function):
+    """Eq. (29) with the analytic gradient (30): saves one ``[B, K]`` tensor for backward."""
+
+    @staticmethod
+    def forward(ctx, pred, target, q, gamma, dim):
+        need_pred_grad = ctx.needs_input_grad[0]
+        need_target_grad = ctx.needs_input_grad[1]
+        pred_m = pred.movedim(dim, -1)
+        target_m = target.movedim(dim, -1)
+        batch_shape = pred_m.shape[:-1]
+        K = pred_m.shape[-1]
+        flat_pred = pred_m.reshape(-1, K)
+        flat_target = target_m.reshape(-1, K)
+        rows = flat_pred.shape[0]
+        loss = flat_pred.new_empty(rows)
+        grad = torch.empty_like(flat_pred) if need_pred_grad else None
+        step = max(1, _CHUNK_ELEMENTS // max(K, 1))
+        for start in range(0, rows, step):
+            sl = slice(start, start + step)
+            zh, zs = flat_pred[sl], flat_target[sl]
+            H_hat, p_hat, q_hat = _log_partition_and_link(zh, q, gamma, -1)
+            H_s, p_s, q_s = _log_partition_and_link(zs, q, gamma, -1)
+            h_s = q_s.mul_(p_s)  # q(s)·p(s), the target's link (C.5)
+            loss[sl] = H_hat - H_s - ((zh - zs) * h_s).sum(-1)
+            if grad is not None:
+                grad[sl] = q_hat.mul_(p_hat).sub_(h_s)  # eq. (30)
+        ctx.dim, ctx.q, ctx.gamma = dim, q, gamma
+        ctx.shape = pred_m.shape
+        if need_target_grad:
+            ctx.save_for_backward(grad, pred, target)
+        else:
+            ctx.save_for_backward(grad)
+        return loss.reshape(batch_shape)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        saved = ctx.saved_tensors
+        grad_flat = saved[0]
+        g = grad_out.reshape(-1, 1)
+        grad_pred = grad_target = None
+        if ctx.needs_input_grad[0]:
+            grad_pred = (grad_flat * g).reshape(ctx.shape).movedim(-1, ctx.dim)
+        if ctx.needs_input_grad[1]:
+            # ∂L/∂s = −∇²H(s)(ŝ − s); the Hessian-vector product from (B.2) with γ:
+            # [∇²H δ]_j = p_j q'_j δ_j + (1/γ) p_j q_j (q_j δ_j − Σ_k p_k q_k δ_k).
+            pred, target = saved[1], saved[2]
+            q, gamma, dim = ctx.q, ctx.gamma, ctx.dim
+            _, p, qs = _log_partition_and_link(target, q, gamma, dim)
+            delta = pred - target
+            pq = p * qs
+            hvp = p * q.derivative(target) * delta + pq * (qs * delta - (pq * delta).sum(dim, keepdim=True)) / gamma
+            grad_target = -grad_out.unsqueeze(dim) * hvp
+        return grad_pred, grad_target, None, None, None
+
+
+def composite_softmax_loss(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    scaling: Link,
+    *,
+    gamma: float = 1.0,
+    dim: int = -1,
+    weight: torch.Tensor | None = None,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    r"""Multi-class selective matching loss of a composite Softmax (eq. 29-30, with γ of C.3-C.5).
+
+    .. math::
+
+        \mathcal{L}_m(\hat{\mathbf s}, \mathbf s) = H(\hat{\mathbf s}) - H(\mathbf s)
+          - \sum_{k=1}^K (\hat s_k - s_k)\, q(s_k)\, p_k(\mathbf s),
+        \qquad H(\mathbf z) = \gamma \log \sum_k e^{Q(z_k)/\gamma}
+
+    with gradient ``q(ŝ_k) p_k(ŝ) − q(s_k) p_k(s)`` (eq. 30). The scaling ``q`` sets region
+    sensitivity, the composite Softmax ``p_k`` ranking sensitivity (Table 1): e.g.
+    ``q = links.exp()`` for high scores, ``links.sinh()`` for high norms. Convex when ``q``
+    is non-decreasing (Thm 4). The backward keeps one ``[..., K]`` tensor.
+
+    Args:
+        pred: predicted scores ``[..., K]`` (``dim`` is the class dim), floating.
+        target: observed scores ``s``, same shape and dtype (may require grad, e.g. a teacher).
+        scaling: the scaling function ``q`` as a :class:`~losslab.links.Link`.
+        gamma: regularisation ``γ > 0``.
+        dim: the class dimension.
+        weight: optional per-example weights, shape of ``pred`` without ``dim``.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+
+    Returns:
+        ``pred`` shape without ``dim`` for ``'none'``, else a scalar.
+
+    Example:
+        >>> import torch, losslab as ll
+        >>> s = torch.tensor([[3.0, 0.0, -3.0]])
+        >>> s_hat = torch.zeros(1, 3, requires_grad=True)
+        >>> q = ll.links.exp(alpha=1.0)                     # high-score sensitivity
+        >>> ll.composite_softmax_loss(s_hat, s, q).backward()
+        >>> p = lambda z: ll.composite_softmax(z, q)
+        >>> torch.allclose(s_hat.grad, q(s_hat) * p(s_hat) - q(s) * p(s))   # eq. (30)
+        True
+    """
+    _check_pair(pred, target)
+    _check_link("scaling", scaling)
+    gamma = check_positive("gamma", gamma)
+    check_reduction(reduction)
+    if pred.dim() == 0:
+        raise ValueError("pred must have a class dimension; got a 0-dim tensor")
+    dim = check_dim("dim", dim, pred)
+    loss = _CompositeSoftmaxLoss.apply(pred, target, scaling, gamma, dim)
+    return _reduce(loss, reduction, weight)
+
+
+def composite_softmax_link(scores: torch.Tensor, scaling: Link, *, gamma: float = 1.0, dim: int = -1) -> torch.Tensor:
+    """The multi-class link ``h_k(z) = q(z_k) p_k(z)`` (eq. 18, C.5)."""
+    return scaling(scores) * composite_softmax(scores, scaling, gamma=gamma, dim=dim)
+
+
+# ---------------------------------------------------------------------------------
+# Registry specs
+
+
+def _scalar_sample(link_factory):
+    def sample(batch_shape, *, dtype, generator):
+        pred = registry.randn(batch_shape, dtype=dtype, generator=generator, scale=2.0)
+        target = registry.randn(batch_shape, dtype=dtype, generator=generator, scale=2.0)
+        return registry.Sample((pred, target, link_factory()), none_shape=tuple(batch_shape), grad_argnums=(0, 1))
+
+    return sample
+
+
+def _scalar_extremes(link_factory):
+    def extremes(dtype):
+        big = torch.tensor([-1e4, -1e4, 1e4, 1e4, 0.0, 30.0, -30.0], dtype=dtype)
+        tgt = torch.tensor([1e4, -1e4, -1e4, 1e4, 1e4, -1e4, 1e4], dtype=dtype)
+        return [registry.Sample((big, tgt, link_factory()), none_shape=(7,), grad_argnums=(0, 1))]
+
+    return extremes
+
+
+def _class_sample(link_factory, K=5, **kw):
+    def sample(batch_shape, *, dtype, generator):
+        shape = tuple(batch_shape) + (K,)
+        pred = registry.randn(shape, dtype=dtype, generator=generator)
+        target = registry.randn(shape, dtype=dtype, generator=generator)
+        return registry.Sample((pred, target, link_factory()), kw, none_shape=tuple(batch_shape), grad_argnums=(0, 1))
+
+    return sample
+
+
+def _class_extremes(link_factory, **kw):
+    def extremes(dtype):
+        pred = torch.tensor([[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4], [30.0, -30.0, 1e4]], dtype=dtype)
+        target = torch.tensor([[-1e4, 1e4, 0.0], [1e4, 1e4, -1e4], [0.0, 0.0, 0.0]], dtype=dtype)
+        return [registry.Sample((pred, target, link_factory()), kw, none_shape=(3,), grad_argnums=(0, 1))]
+
+    return extremes
+
+
+def _sinh_scaling():
+    from . import links
+
+    return links.sinh(alpha=0.5, cap=20.0)
+
+
+def _exp_scaling():
+    from . import links
+
+    return links.exp(alpha=0.5, cap=20.0)
+
+
+def _register() -> None:
+    from . import links
+
+    def _ref_matching(pred, target, link, **_):
+        return link.primitive(pred) - link.primitive(target) - (pred - target) * link(target)
+
+    registry.register(
+        registry.LossSpec(
+            name="matching_loss",
+            fn=matching_loss,
+            family="matching",
+            domain="pred, target: any real scores (capped links keep |z| up to 1e4 finite)",
+            sample=_scalar_sample(lambda: links.sigmoid(alpha=1.5, beta=0.5)),
+            extremes=_scalar_extremes(lambda: links.sinh(alpha=1.0, cap=20.0)),
+            reference=_ref_matching,
+            compile_smoke=True,
+            extreme_dtypes=(torch.float32, torch.bfloat16),
+        )
+    )
+    registry.register(
+        registry.LossSpec(
+            name="composite_sigmoid_loss",
+            fn=composite_sigmoid_loss,
+            family="matching",
+            domain="pred, target: any real scores; scaling capped for extremes",
+            sample=_scalar_sample(lambda: links.exp(alpha=0.5, beta=-1.0)),
+            extremes=_scalar_extremes(lambda: links.tanh()),
+            reference=None,
+        )
+    )
+    registry.register(
+        registry.LossSpec(
+            name="composite_softmax_loss",
+            fn=composite_softmax_loss,
+            family="matching",
+            domain="pred, target: [..., K] real scores; capped scaling keeps |z| up to 1e4 finite",
+            sample=_class_sample(_sinh_scaling),
+            extremes=_class_extremes(_exp_scaling),
+            compile_smoke=True,
+            extreme_dtypes=(torch.float32, torch.bfloat16),
+        )
+    )
+    registry.register(
+        registry.LossSpec(
+            name="decomposed_matching_loss",
+            fn=decomposed_matching_loss,
+            family="matching",
+            domain="pred, target: [..., K] real scores",
+            sample=_class_sample(lambda: links.sigmoid()),
+            extremes=_class_extremes(lambda: links.sigmoid()),
+        )
+    )
+
+
+_register()
