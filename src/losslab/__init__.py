@@ -19,6 +19,16 @@ from .matching import (
     decomposed_matching_loss,
     matching_loss,
 )
+from .fenchel_young import (
+    entmax15,
+    entmax15_loss,
+    entmax_bisect,
+    entmax_bisect_loss,
+    fenchel_young_loss,
+    make_fenchel_young_loss,
+    sparsemax,
+    sparsemax_loss,
+)
 
 # Submodules that import from the losses above (dependency direction of DESIGN.md).
 from . import nn  # noqa: E402
@@ -40,6 +50,15 @@ __all__ = [
     "composite_softmax_link",
     "composite_softmax_loss",
     "decomposed_matching_loss",
+    # fenchel_young (issue 5)
+    "sparsemax",
+    "entmax15",
+    "entmax_bisect",
+    "make_fenchel_young_loss",
+    "fenchel_young_loss",
+    "sparsemax_loss",
+    "entmax15_loss",
+    "entmax_bisect_loss",
 ]
 
 
