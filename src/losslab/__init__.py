@@ -19,6 +19,18 @@ from .matching import (
     decomposed_matching_loss,
     matching_loss,
 )
+from .single_logit import (
+    batch_cross_entropy,
+    batch_max_margin,
+    binary_cross_entropy,
+    max_margin,
+    nce,
+    self_normalization,
+    sigmoid_cauchy_schwarz,
+    sigmoid_tanimoto,
+    softmax_cauchy_schwarz,
+    softmax_tanimoto,
+)
 
 # Submodules that import from the losses above (dependency direction of DESIGN.md).
 from . import nn  # noqa: E402
@@ -40,6 +52,17 @@ __all__ = [
     "composite_softmax_link",
     "composite_softmax_loss",
     "decomposed_matching_loss",
+    # single-logit classification (issue 3)
+    "max_margin",
+    "softmax_cauchy_schwarz",
+    "sigmoid_cauchy_schwarz",
+    "softmax_tanimoto",
+    "sigmoid_tanimoto",
+    "self_normalization",
+    "nce",
+    "binary_cross_entropy",
+    "batch_cross_entropy",
+    "batch_max_margin",
 ]
 
 
