@@ -29,6 +29,18 @@ from .fenchel_young import (
     sparsemax,
     sparsemax_loss,
 )
+from .single_logit import (
+    batch_cross_entropy,
+    batch_max_margin,
+    binary_cross_entropy,
+    max_margin,
+    nce,
+    self_normalization,
+    sigmoid_cauchy_schwarz,
+    sigmoid_tanimoto,
+    softmax_cauchy_schwarz,
+    softmax_tanimoto,
+)
 
 # Submodules that import from the losses above (dependency direction of DESIGN.md).
 from . import nn  # noqa: E402
@@ -59,6 +71,17 @@ __all__ = [
     "sparsemax_loss",
     "entmax15_loss",
     "entmax_bisect_loss",
+    # single-logit classification (issue 3)
+    "max_margin",
+    "softmax_cauchy_schwarz",
+    "sigmoid_cauchy_schwarz",
+    "softmax_tanimoto",
+    "sigmoid_tanimoto",
+    "self_normalization",
+    "nce",
+    "binary_cross_entropy",
+    "batch_cross_entropy",
+    "batch_max_margin",
 ]
 
 

@@ -24,6 +24,17 @@ __all__ = [
     "Entmax15Loss",
     "EntmaxBisectLoss",
     "FenchelYoungLoss",
+    # single-logit classification (issue 3)
+    "MaxMarginLoss",
+    "SoftmaxCauchySchwarzLoss",
+    "SigmoidCauchySchwarzLoss",
+    "SoftmaxTanimotoLoss",
+    "SigmoidTanimotoLoss",
+    "SelfNormalizationLoss",
+    "NCELoss",
+    "OneVsAllBCELoss",
+    "BatchCrossEntropyLoss",
+    "BatchMaxMarginLoss",
 ]
 
 
@@ -158,3 +169,94 @@ class FenchelYoungLoss(_Loss):
         return _fy.fenchel_young_loss(
             scores, target, regulariser=self.regulariser, n_iter=self.n_iter, weight=weight, reduction=self.reduction
         )
+# -- single-logit classification (seed 001, issue 3) ---------------------------------------
+from . import single_logit as _slc  # noqa: E402
+
+
+class MaxMarginLoss(_Loss):
+    """Module form of :func:`losslab.max_margin`."""
+
+    def __init__(self, margin: float = 1.0, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.margin = margin
+
+    def forward(self, logits, labels, weight=None):
+        return _slc.max_margin(logits, labels, margin=self.margin, weight=weight, reduction=self.reduction)
+
+
+class SoftmaxCauchySchwarzLoss(_Loss):
+    """Module form of :func:`losslab.softmax_cauchy_schwarz`."""
+
+    def forward(self, logits, labels, weight=None):
+        return _slc.softmax_cauchy_schwarz(logits, labels, weight=weight, reduction=self.reduction)
+
+
+class SigmoidCauchySchwarzLoss(_Loss):
+    """Module form of :func:`losslab.sigmoid_cauchy_schwarz`."""
+
+    def forward(self, logits, labels, weight=None):
+        return _slc.sigmoid_cauchy_schwarz(logits, labels, weight=weight, reduction=self.reduction)
+
+
+class SoftmaxTanimotoLoss(_Loss):
+    """Module form of :func:`losslab.softmax_tanimoto`."""
+
+    def forward(self, logits, labels, weight=None):
+        return _slc.softmax_tanimoto(logits, labels, weight=weight, reduction=self.reduction)
+
+
+class SigmoidTanimotoLoss(_Loss):
+    """Module form of :func:`losslab.sigmoid_tanimoto`."""
+
+    def forward(self, logits, labels, weight=None):
+        return _slc.sigmoid_tanimoto(logits, labels, weight=weight, reduction=self.reduction)
+
+
+class SelfNormalizationLoss(_Loss):
+    """Module form of :func:`losslab.self_normalization`."""
+
+    def __init__(self, alpha: float = 0.1, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.alpha = alpha
+
+    def forward(self, logits, labels, weight=None):
+        return _slc.self_normalization(logits, labels, alpha=self.alpha, weight=weight, reduction=self.reduction)
+
+
+class NCELoss(_Loss):
+    """Module form of :func:`losslab.nce` (``noise`` is a buffer; ``generator`` is used in sample mode)."""
+
+    def __init__(self, num_noise: int = 10, noise: torch.Tensor | None = None, mode: str = "expectation",
+                 generator: torch.Generator | None = None, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.num_noise, self.mode, self._generator = num_noise, mode, generator
+        self.register_buffer("noise", noise)
+
+    def forward(self, logits, labels, weight=None, noise_samples=None):
+        return _slc.nce(logits, labels, num_noise=self.num_noise, noise=self.noise, mode=self.mode,
+                        noise_samples=noise_samples, generator=self._generator, weight=weight, reduction=self.reduction)
+
+
+class OneVsAllBCELoss(_Loss):
+    """Module form of :func:`losslab.binary_cross_entropy` (one-vs-all from integer labels)."""
+
+    def forward(self, logits, labels, weight=None):
+        return _slc.binary_cross_entropy(logits, labels, weight=weight, reduction=self.reduction)
+
+
+class BatchCrossEntropyLoss(_Loss):
+    """Module form of :func:`losslab.batch_cross_entropy`."""
+
+    def forward(self, logits, labels):
+        return _slc.batch_cross_entropy(logits, labels, reduction=self.reduction)
+
+
+class BatchMaxMarginLoss(_Loss):
+    """Module form of :func:`losslab.batch_max_margin`."""
+
+    def __init__(self, margin: float = 1.0, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.margin = margin
+
+    def forward(self, logits, labels):
+        return _slc.batch_max_margin(logits, labels, margin=self.margin, reduction=self.reduction)
