@@ -15,6 +15,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("losslab.experiments.demo", "the main job: a tour of the library, report under ./report/"),
     "list": ("losslab.experiments.listing", "list the registered losses by family"),
     "plot": ("losslab.experiments.gallery", "write the selective-loss gallery (PNG) of the four sensitivity types"),
+    "slc": ("losslab.experiments.slc", "single-logit classification on digits or MNIST: Tables 1-2 of seed 001"),
+    "slc-speed": ("losslab.experiments.slc_speed", "forward time of a full head vs a single logit: Table 3 of seed 001"),
 }
 
 

@@ -1,0 +1,236 @@
+"""Data for the lab's experiments: no downloads, ever.
+
+* :func:`load_digits` -- scikit-learn's embedded digits (1797 images of 8x8, 10
+  classes), split into train/validation/test with a fixed seed.
+* :func:`load_path` -- the user's data: a directory holding MNIST's four IDX files
+  (``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
+  ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``, each optionally ``.gz``)
+  or an ``.npz`` file with ``x_train, y_train, x_test, y_test``. The validation
+  split is carved from the training set with the same fixed seed.
+
+Images are flattened to ``float32`` vectors in ``[0, 1]``; labels are ``int64``
+in ``[0, K)``. A missing or malformed path raises :class:`DataError` (a
+``ValueError``) or :class:`FileNotFoundError` with a message naming the problem.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = ["DataError", "Split", "load_digits", "load_path", "load_dataset", "read_idx", "MNIST_FILES"]
+
+
+class DataError(ValueError):
+    """A data file or directory exists but cannot be used; the message says why."""
+
+
+@dataclass
+class Split:
+    """A dataset split into train / validation / test tensors (``x [N, d]``, ``y [N]``)."""
+
+    name: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    num_classes: int
+
+    @property
+    def num_features(self) -> int:
+        return int(self.x_train.shape[1])
+
+    def describe(self) -> str:
+        return (
+            f"{self.name}: {len(self.y_train)} train / {len(self.y_val)} val / {len(self.y_test)} test, "
+            f"{self.num_features} features, {self.num_classes} classes"
+        )
+
+
+#: MNIST's IDX file names (as distributed), each also accepted with ``.gz``.
+MNIST_FILES = {
+    "x_train": "train-images-idx3-ubyte",
+    "y_train": "train-labels-idx1-ubyte",
+    "x_test": "t10k-images-idx3-ubyte",
+    "y_test": "t10k-labels-idx1-ubyte",
+}
+
+# IDX type codes -> numpy big-endian dtypes (http://yann.lecun.com/exdb/mnist/ format).
+_IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read one IDX file (optionally gzip-compressed) into a numpy array.
+
+    Raises :class:`DataError` naming the file when the magic number, the type code
+    or the size of the data do not agree with the header.
+    """
+    path = Path(path)
+    try:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError
+        raise DataError(f"cannot read IDX file {path}: {e}") from e
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise DataError(f"{path} is not an IDX file (bad magic number {raw[:4].hex() or 'empty file'})")
+    code, ndim = raw[2], raw[3]
+    if code not in _IDX_DTYPES:
+        raise DataError(f"{path}: unknown IDX type code 0x{code:02x}")
+    if ndim == 0 or len(raw) < 4 + 4 * ndim:
+        raise DataError(f"{path}: truncated IDX header ({ndim} dimensions, {len(raw)} bytes)")
+    shape = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
+    dtype = np.dtype(_IDX_DTYPES[code])
+    expected = int(np.prod(shape)) * dtype.itemsize
+    body = raw[4 + 4 * ndim :]
+    if len(body) != expected:
+        raise DataError(f"{path}: header says shape {shape} ({expected} bytes of data) but the file holds {len(body)}")
+    return np.frombuffer(body, dtype=dtype).reshape(shape)
+
+
+def _to_tensors(x: np.ndarray, y: np.ndarray, source: str, what: str) -> tuple[torch.Tensor, torch.Tensor]:
+    x = np.asarray(x)
+    y = np.asarray(y)
+    if x.ndim < 2:
+        raise DataError(f"{source}: x_{what} must have one row per example (at least 2-D); got shape {x.shape}")
+    if y.ndim != 1 or len(y) != len(x):
+        raise DataError(f"{source}: y_{what} must be 1-D with one label per row of x_{what}; got {y.shape} for x {x.shape}")
+    if len(y) == 0:
+        raise DataError(f"{source}: the {what} set is empty")
+    if not np.issubdtype(y.dtype, np.integer):
+        if not np.issubdtype(y.dtype, np.floating) or not np.all(np.equal(np.mod(y, 1), 0)):
+            raise DataError(f"{source}: y_{what} must hold integer class labels; got dtype {y.dtype}")
+    if y.min() < 0:
+        raise DataError(f"{source}: y_{what} holds a negative label ({int(y.min())})")
+    if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
+        raise DataError(f"{source}: x_{what} must be numeric; got dtype {x.dtype}")
+    xf = x.reshape(len(x), -1).astype(np.float32)
+    if not np.isfinite(xf).all():
+        raise DataError(f"{source}: x_{what} holds NaN or Inf")
+    return torch.from_numpy(xf), torch.from_numpy(y.astype(np.int64))
+
+
+def _scale(*xs: torch.Tensor) -> list[torch.Tensor]:
+    """Scale all sets by the training set's maximum (255 for MNIST bytes) to [0, 1]."""
+    top = float(xs[0].abs().max()) or 1.0
+    return [x / top for x in xs]
+
+
+def _carve(x: torch.Tensor, y: torch.Tensor, fraction: float, seed: int):
+    """Split (x, y) into (rest, held-out) with a fixed-seed permutation."""
+    g = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(len(y), generator=g)
+    n_out = max(1, int(round(fraction * len(y))))
+    if n_out >= len(y):
+        raise DataError(f"cannot hold out {fraction:.0%} of {len(y)} examples for validation")
+    out, rest = perm[:n_out], perm[n_out:]
+    return x[rest], y[rest], x[out], y[out]
+
+
+def _check_fraction(name: str, value: float) -> None:
+    if not (0.0 < value < 1.0):
+        raise ValueError(f"{name} must lie in (0, 1); got {value!r}")
+
+
+def load_digits(*, seed: int = 0, val_fraction: float = 0.2, test_fraction: float = 0.25, limit: int | None = None) -> Split:
+    """scikit-learn's embedded digits (8x8 images, 10 classes, shipped with the
+    package: no download), split train/val/test with a fixed-seed permutation.
+
+    ``limit`` keeps only the first ``limit`` examples of the permutation (for
+    smoke tests).
+
+    Example:
+        >>> d = load_digits(seed=0)
+        >>> d.num_features, d.num_classes, len(d.y_train) + len(d.y_val) + len(d.y_test)
+        (64, 10, 1797)
+    """
+    _check_fraction("val_fraction", val_fraction)
+    _check_fraction("test_fraction", test_fraction)
+    try:
+        from sklearn.datasets import load_digits as _sk_load_digits
+    except ImportError as e:  # pragma: no cover - depends on the install
+        raise ImportError("the digits data ship with scikit-learn: pip install 'losslab[lab]'") from e
+    bunch = _sk_load_digits()
+    x = torch.from_numpy(bunch.data.astype(np.float32) / 16.0)  # pixel values 0..16
+    y = torch.from_numpy(bunch.target.astype(np.int64))
+    if limit is not None:
+        perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))[:limit]
+        x, y = x[perm], y[perm]
+    x_rest, y_rest, x_test, y_test = _carve(x, y, test_fraction, seed)
+    x_train, y_train, x_val, y_val = _carve(x_rest, y_rest, val_fraction / (1 - test_fraction), seed + 1)
+    return Split("digits", x_train, y_train, x_val, y_val, x_test, y_test, 10)
+
+
+def _find_idx(directory: Path, stem: str) -> Path | None:
+    for candidate in (directory / stem, directory / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    # also accept the common "train-images.idx3-ubyte" spelling
+    alt = stem.replace("-idx", ".idx")
+    for candidate in (directory / alt, directory / f"{alt}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _finish(name: str, x_tr, y_tr, x_te, y_te, *, seed: int, val_fraction: float) -> Split:
+    x_tr, x_te = _scale(x_tr, x_te)
+    if x_tr.shape[1] != x_te.shape[1]:
+        raise DataError(f"{name}: train examples have {x_tr.shape[1]} features but test examples have {x_te.shape[1]}")
+    num_classes = int(max(int(y_tr.max()), int(y_te.max())) + 1)
+    if num_classes < 2:
+        raise DataError(f"{name}: the labels hold a single class; SLC needs at least 2")
+    x_train, y_train, x_val, y_val = _carve(x_tr, y_tr, val_fraction, seed)
+    return Split(name, x_train, y_train, x_val, y_val, x_te, y_te, num_classes)
+
+
+def load_path(path: str | os.PathLike, *, seed: int = 0, val_fraction: float = 1 / 6) -> Split:
+    """The user's data at ``path``: a directory with MNIST's four IDX files (gz or
+    not) or an ``.npz`` with ``x_train, y_train, x_test, y_test``.
+
+    The built-in test split is kept; ``val_fraction`` of the training set (MNIST:
+    10 000 of 60 000) is held out for the learning-rate sweep, with ``seed``.
+    """
+    _check_fraction("val_fraction", val_fraction)
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"--data {path}: no such file or directory")
+    if p.is_dir():
+        found = {key: _find_idx(p, stem) for key, stem in MNIST_FILES.items()}
+        missing = [MNIST_FILES[k] + "[.gz]" for k, v in found.items() if v is None]
+        if missing:
+            raise DataError(
+                f"--data {path}: a directory must hold MNIST's four IDX files; missing {', '.join(missing)}"
+            )
+        arrays = {k: read_idx(v) for k, v in found.items()}
+        x_tr, y_tr = _to_tensors(arrays["x_train"], arrays["y_train"], str(found["x_train"].parent), "train")
+        x_te, y_te = _to_tensors(arrays["x_test"], arrays["y_test"], str(found["x_test"].parent), "test")
+        return _finish(f"idx:{p.name}", x_tr, y_tr, x_te, y_te, seed=seed, val_fraction=val_fraction)
+    if p.suffix != ".npz":
+        raise DataError(f"--data {path}: expected a directory of IDX files or an .npz file, got a {p.suffix or 'suffix-less'} file")
+    try:
+        with np.load(p, allow_pickle=False) as npz:
+            keys = set(npz.files)
+            missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in keys]
+            if missing:
+                raise DataError(f"--data {path}: the .npz lacks {', '.join(missing)} (it holds {', '.join(sorted(keys)) or 'nothing'})")
+            arrays = {k: npz[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+    except DataError:
+        raise
+    except Exception as e:  # zipfile.BadZipFile, ValueError (pickled objects), OSError
+        raise DataError(f"--data {path}: cannot read the .npz file: {e}") from e
+    x_tr, y_tr = _to_tensors(arrays["x_train"], arrays["y_train"], str(p), "train")
+    x_te, y_te = _to_tensors(arrays["x_test"], arrays["y_test"], str(p), "test")
+    return _finish(f"npz:{p.stem}", x_tr, y_tr, x_te, y_te, seed=seed, val_fraction=val_fraction)
+
+
+def load_dataset(path: str | os.PathLike | None = None, *, seed: int = 0) -> Split:
+    """``load_path(path)`` if a path is given, else :func:`load_digits`."""
+    return load_digits(seed=seed) if path is None else load_path(path, seed=seed)

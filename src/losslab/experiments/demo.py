@@ -1,0 +1,231 @@
+"""``losslab demo``: the main job, a short tour of the laboratory in a few minutes on
+two CPU cores, with a self-contained report (markdown + PNG) under ``./report/``.
+
+1. Single-logit classification on scikit-learn's digits (seed 001, Tables 1-2):
+   every objective of the paper's Table 1 available in this build, the paper's
+   learning-rate grid, fewer epochs than ``losslab slc``.
+2. The SLC speed-up (Table 3's shape) at small sizes.
+3. The selective-loss gallery (seed 000), if ``losslab.experiments.gallery`` is in
+   this build.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+
+def _section(title: str) -> None:
+    print(f"\n== {title} ==", flush=True)
+
+
+def bar_chart(results: dict, path: Path) -> Path:
+    """Bar chart of Table 1 (one group of bars per measure, aligned objectives in blue)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from losslab.experiments.slc import MEASURES
+
+    rows = [r for r in results["table1"] if r["test"] is not None]
+    fig, axes = plt.subplots(1, len(MEASURES), figsize=(4.2 * len(MEASURES), 3.6), constrained_layout=True)
+    for ax, m in zip(axes, MEASURES):
+        names = [r["objective"] for r in rows]
+        vals = [r["test"][m] for r in rows]
+        colors = ["tab:blue" if r["pols_aligned"] else "tab:gray" for r in rows]
+        ax.barh(range(len(rows)), vals, color=colors)
+        ax.set_yticks(range(len(rows)))
+        ax.set_yticklabels(names if ax is axes[0] else [""] * len(rows), fontsize=8)
+        ax.invert_yaxis()
+        ax.set_title(f"{m} (lower is better)", fontsize=9)
+        ax.tick_params(axis="x", labelsize=8)
+        imp = results["mean_relative_improvement"][m]
+        if not math.isnan(imp):
+            ax.set_xlabel(f"PoLS-aligned mean {100 * imp:+.0f}% better", fontsize=8)
+    fig.suptitle("Single-logit classification on digits: gray = not PoLS-aligned, blue = aligned", fontsize=10)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def speed_chart(result: dict, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = result["rows"]
+    fig, ax = plt.subplots(figsize=(5, 3.4), constrained_layout=True)
+    xs = [r["log2_classes"] for r in rows]
+    ax.plot(xs, [r["full_s_per_example"] * 1e3 for r in rows], "o-", label="full head (all K logits)")
+    ax.plot(xs, [r["slc_s_per_example"] * 1e3 for r in rows], "s-", label="single logit (SLC)")
+    ax.set_xlabel("log2 K (classes)")
+    ax.set_ylabel("forward ms / example")
+    ax.set_yscale("log")
+    ax.legend(fontsize=8)
+    ax.set_title("SLC speed-up on this machine", fontsize=10)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def run_demo(
+    out: str | Path = "report",
+    *,
+    slc_config=None,
+    digits_limit: int | None = None,
+    speed_log2k: tuple[float, ...] = (10, 14, 16),
+    speed_width: int = 256,
+    speed_repeats: int = 5,
+    gallery: bool = True,
+    progress: bool = True,
+) -> dict:
+    """Run the demo's sections and write ``out/README.md`` with its figures; return
+    ``{"report": path, "slc": results, "speed": result, "gallery": [paths] or None, ...}``."""
+    import torch
+
+    from losslab import data
+    from losslab.experiments import slc as slc_exp
+    from losslab.experiments import slc_speed
+
+    t0 = time.perf_counter()
+    out = Path(out)
+    fig_dir = out / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    cfg = slc_config or slc_exp.SLCConfig(epochs=8)
+    timings: dict[str, float] = {}
+
+    _section("1/3 single-logit classification on digits (seed 001, Tables 1-2)")
+    t = time.perf_counter()
+    split = data.load_digits(seed=cfg.seed, limit=digits_limit)
+    print(split.describe(), flush=True)
+    results = slc_exp.run_experiment(split, cfg, progress=progress)
+    slc_exp.write_outputs(results, out)
+    print(slc_exp.table1_markdown(results), flush=True)
+    chart = bar_chart(results, fig_dir / "slc_table1.png")
+    timings["slc"] = time.perf_counter() - t
+
+    _section("2/3 SLC speed-up (seed 001, Table 3 shape)")
+    t = time.perf_counter()
+    speed = None
+    speed_png = None
+    if speed_log2k:
+        speed = slc_speed.measure(speed_log2k, in_features=256, width=speed_width, depth=2, repeats=speed_repeats,
+                                  progress=progress)
+        print(slc_speed.markdown(speed), flush=True)
+        (out / "slc_speed.json").write_text(json.dumps(speed, indent=2) + "\n")
+        speed_png = speed_chart(speed, fig_dir / "slc_speed.png")
+    timings["speed"] = time.perf_counter() - t
+
+    _section("3/3 selective-loss gallery (seed 000)")
+    t = time.perf_counter()
+    gallery_paths = None
+    gallery_note = ""
+    if gallery:
+        try:
+            from losslab.experiments.gallery import write_gallery
+        except ImportError as e:
+            gallery_note = f"skipped: the gallery is not in this build ({e})"
+        else:
+            gallery_paths = [Path(p) for p in write_gallery(out / "gallery")]
+            print(f"wrote {len(gallery_paths)} gallery figure(s) under {out / 'gallery'}", flush=True)
+    else:
+        gallery_note = "skipped (--no-gallery)"
+    if gallery_note:
+        print(f"NOTE: gallery {gallery_note}", flush=True)
+    timings["gallery"] = time.perf_counter() - t
+
+    wall = time.perf_counter() - t0
+    report = out / "README.md"
+    report.write_text(_report_markdown(results, chart, speed, speed_png, gallery_paths, gallery_note, out, timings, wall,
+                                       torch.__version__, torch.get_num_threads()))
+    print(f"\nreport: {report}  (demo sections took {wall:.0f} s)", flush=True)
+    return {"report": report, "slc": results, "speed": speed, "gallery": gallery_paths, "seconds": wall}
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _report_markdown(results, chart, speed, speed_png, gallery_paths, gallery_note, out, timings, wall, torch_version,
+                     threads) -> str:
+    from losslab.experiments import slc as slc_exp
+    from losslab.experiments import slc_speed
+
+    cfg = results["config"]
+    imp = results["mean_relative_improvement"]["1-AUPRC"]
+    lines = [
+        "# losslab demo report",
+        "",
+        f"Written by `losslab demo` in {wall:.0f} s (after imports) with torch {torch_version} on {threads} thread(s). "
+        f"Sections: SLC {timings['slc']:.0f} s, speed {timings['speed']:.0f} s, gallery {timings['gallery']:.0f} s.",
+        "",
+        "## 1. Single-logit classification on digits",
+        "",
+        "Keren, Sabato & Schuller (2019): can the logit of one class alone say whether an example is of that class? "
+        "Objectives aligned with the Principle of Logit Separation (every true logit above every false logit, "
+        "across examples) should do better than cross-entropy and max-margin.",
+        "",
+        f"Data: {results['dataset']}. MLP {cfg['hidden']} with BatchNorm + ReLU, {cfg['epochs']} epochs, "
+        f"batch {cfg['batch_size']}, SGD, learning rate from {cfg['lrs']} by validation {cfg['select']}, "
+        f"seed {cfg['seed']}. (The full experiment, more epochs: `losslab slc`.)",
+        "",
+        slc_exp.table1_markdown(results),
+        "",
+    ]
+    if math.isnan(imp):
+        lines.append("Mean relative improvement: not available (needs objectives from both groups in this build).")
+    else:
+        verdict = "lower" if imp > 0 else "NOT lower"
+        lines.append(f"**PoLS-aligned objectives' mean 1−AUPRC is {verdict} than the non-aligned mean: "
+                     f"relative improvement {100 * imp:.1f}%** (the paper: 82% on MNIST).")
+    if results["skipped_objectives"]:
+        lines.append(f"\nSkipped (not in this build): {', '.join(results['skipped_objectives'])}.")
+    lines += ["", f"![Table 1]({_rel(chart, out)})", "", "### One logit vs all logits (Table 2)", "",
+              slc_exp.table2_markdown(results), ""]
+    lines += ["## 2. SLC speed-up", ""]
+    if speed is not None:
+        lines += [slc_speed.markdown(speed), "", f"![speed]({_rel(speed_png, out)})", "",
+                  "Larger K: `losslab slc-speed` (default 2^10 … 2^18).", ""]
+    else:
+        lines += ["skipped", ""]
+    lines += ["## 3. Selective-loss gallery (seed 000)", ""]
+    if gallery_paths:
+        for p in gallery_paths:
+            if p.suffix.lower() in (".png", ".svg", ".jpg"):
+                lines += [f"![{p.stem}]({_rel(p, out)})", ""]
+            else:
+                lines += [f"- [{p.name}]({_rel(p, out)})"]
+    else:
+        lines += [f"*Gallery {gallery_note}.*", ""]
+    lines += ["Raw results: `slc.json`, `slc.md`, `slc_speed.json` in this directory.", ""]
+    return "\n".join(lines)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", default="report", help="report directory (default ./report/)")
+    parser.add_argument("--epochs", type=int, default=8, help="training epochs per SLC network (default 8)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-gallery", action="store_true")
+    parser.add_argument("--no-speed", action="store_true")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    from losslab.experiments.slc import SLCConfig
+
+    if args.epochs < 1:
+        raise SystemExit(f"error: --epochs must be >= 1; got {args.epochs}")
+    start = time.perf_counter()
+    run_demo(args.out, slc_config=SLCConfig(epochs=args.epochs, seed=args.seed),
+             speed_log2k=() if args.no_speed else (10, 14, 16), gallery=not args.no_gallery,
+             progress=not args.no_progress)
+    print(f"demo done in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    return 0

@@ -1,0 +1,473 @@
+"""``losslab slc``: single-logit classification on digits (or the user's MNIST),
+Tables 1 and 2 of Keren, Sabato & Schuller (seed 001, Sect. 6.1-6.2).
+
+One network per objective, all with the same architecture and initial weights: an
+MLP shaped like the paper's MNIST net (two fully connected hidden layers, each
+followed by batch normalisation and a ReLU, then the logit layer), scaled down for
+8x8 digits. For each objective the learning rate is chosen from the paper's grid
+{1, 0.1, 0.01, 0.001} by classification accuracy on a validation split; the chosen
+network is then scored on the test split by single-logit classification: for each
+class ``j`` the logit ``z_j`` alone ranks the test examples (``z_j > T``), and
+1-AUPRC, 1-Precision@0.9 and 1-Precision@0.99 are averaged over classes.
+
+Table 2 compares those SLC scores with "CE with all logits": the cross-entropy
+network's softmax-normalised probabilities, which need every logit.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+MEASURES = ("1-AUPRC", "1-P@0.9", "1-P@0.99")
+PAPER_LRS = (1.0, 0.1, 0.01, 0.001)
+
+
+@dataclass
+class SLCConfig:
+    """What one ``slc`` run trains; the defaults are the command's defaults."""
+
+    hidden: tuple[int, ...] = (128, 128)
+    epochs: int = 30
+    batch_size: int = 32
+    lrs: tuple[float, ...] = PAPER_LRS
+    momentum: float = 0.0
+    seed: int = 0
+    select: str = "accuracy"  # validation criterion for the learning rate, as in the paper
+    objectives: tuple[str, ...] = field(default_factory=lambda: _table1())
+
+
+def _table1() -> tuple[str, ...]:
+    from losslab.slc import TABLE1_OBJECTIVES
+
+    return TABLE1_OBJECTIVES
+
+
+# --------------------------------------------------------------------------- model
+
+
+class SLCNet(nn.Module):
+    """MLP body (Linear -> BatchNorm -> ReLU per hidden layer) + :class:`SingleLogitHead`."""
+
+    def __init__(self, num_features: int, hidden: Sequence[int], num_classes: int):
+        super().__init__()
+        from losslab.slc import SingleLogitHead
+
+        layers: list[nn.Module] = []
+        width = num_features
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.BatchNorm1d(h), nn.ReLU()]
+            width = h
+        self.body = nn.Sequential(*layers)
+        self.head = SingleLogitHead(width, num_classes)
+
+    def forward(self, x: torch.Tensor, classes=None) -> torch.Tensor:
+        return self.head(self.body(x), classes=classes)
+
+
+# ------------------------------------------------------------------------- metrics
+
+
+def _precision_at_recall(precision, recall, r: float) -> float:
+    # sklearn's curve has recall non-increasing along the index and thresholds
+    # increasing: the highest threshold that still reaches recall >= r is the last
+    # index with recall >= r; its precision is Precision@r (the paper's "recall
+    # values dictate the threshold T").
+    import numpy as np
+
+    idx = np.nonzero(recall >= r)[0]
+    return float(precision[idx[-1]])
+
+
+def _local_slc_measures(scores: torch.Tensor, labels: torch.Tensor) -> dict:
+    """Per-class and macro 1-AUPRC, 1-P@0.9, 1-P@0.99 with scikit-learn (the
+    experiment's fallback while ``losslab.metrics.slc_report`` is not in this build)."""
+    from sklearn.metrics import average_precision_score, precision_recall_curve
+
+    s = scores.detach().double().cpu().numpy()
+    y = labels.cpu().numpy()
+    per_class = {m: [] for m in MEASURES}
+    for j in range(s.shape[1]):
+        t = (y == j).astype(int)
+        if t.sum() == 0:
+            continue
+        per_class["1-AUPRC"].append(1.0 - float(average_precision_score(t, s[:, j])))
+        p, r, _ = precision_recall_curve(t, s[:, j])
+        per_class["1-P@0.9"].append(1.0 - _precision_at_recall(p, r, 0.9))
+        per_class["1-P@0.99"].append(1.0 - _precision_at_recall(p, r, 0.99))
+    macro = {m: float(sum(v) / len(v)) for m, v in per_class.items()}
+    return {"macro": macro, "per_class": per_class, "source": "sklearn (experiment fallback)"}
+
+
+def _from_library_report(report) -> dict | None:
+    """The macro measures of ``losslab.metrics.slc_report``'s result (``report.macro``
+    with keys ``1-AUPRC``, ``1-Precision@0.9``, ``1-Precision@0.99``); ``None`` if the
+    result does not have that layout."""
+    macro = getattr(report, "macro", None)
+    keys = {"1-AUPRC": "1-AUPRC", "1-P@0.9": "1-Precision@0.9", "1-P@0.99": "1-Precision@0.99"}
+    if not isinstance(macro, dict) or not all(k in macro for k in keys.values()):
+        return None
+    return {"macro": {m: float(macro[k]) for m, k in keys.items()}, "source": "losslab.metrics.slc_report"}
+
+
+def slc_measures(scores: torch.Tensor, labels: torch.Tensor) -> dict:
+    """Macro (and, from the fallback, per-class) one-minus SLC measures of ``scores [N, K]``:
+    column ``j`` is the score that example ``n`` is of class ``j``."""
+    try:
+        from losslab import metrics
+
+        report_fn = getattr(metrics, "slc_report", None)
+    except ImportError:  # pragma: no cover
+        report_fn = None
+    if report_fn is not None:
+        out = _from_library_report(report_fn(scores, labels))
+        if out is not None:
+            return out
+    return _local_slc_measures(scores, labels)
+
+
+# ------------------------------------------------------------------------ training
+
+
+@dataclass
+class RunResult:
+    objective: str
+    lr: float
+    diverged: bool
+    final_loss: float
+    val_accuracy: float
+    seconds: float
+    epochs: int
+    model: nn.Module | None = None
+
+
+def _batches(n: int, batch_size: int, generator: torch.Generator):
+    perm = torch.randperm(n, generator=generator)
+    # drop a last partial batch: the batch losses need m > 1 and equal-sized batches
+    stop = n - (n % batch_size) if n >= batch_size else n
+    for i in range(0, stop, batch_size):
+        yield perm[i : i + batch_size]
+
+
+def train_one(
+    objective: str,
+    fn: Callable[..., torch.Tensor],
+    split,
+    lr: float,
+    cfg: SLCConfig,
+    *,
+    on_epoch: Callable[[], None] | None = None,
+) -> RunResult:
+    """Train one network with ``fn`` at learning rate ``lr``; stop at the first
+    non-finite loss (reported as diverged)."""
+    start = time.perf_counter()
+    torch.manual_seed(cfg.seed)  # same initial weights for every objective and lr
+    model = SLCNet(split.num_features, cfg.hidden, split.num_classes)
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=cfg.momentum)
+    gen = torch.Generator().manual_seed(cfg.seed + 1)  # same batch order too
+    x, y = split.x_train, split.y_train
+    diverged, last, epochs = False, float("nan"), 0
+    for _ in range(cfg.epochs):
+        epochs += 1
+        model.train()
+        for idx in _batches(len(y), cfg.batch_size, gen):
+            loss = fn(model(x[idx]), y[idx])
+            if not torch.isfinite(loss):
+                diverged = True
+                break
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            last = float(loss.detach())
+        if on_epoch is not None:
+            on_epoch()
+        if diverged:
+            break
+    if not diverged and not all(torch.isfinite(p).all() for p in model.parameters()):
+        diverged = True
+    val_acc = float("-inf")
+    if not diverged:
+        model.eval()
+        with torch.no_grad():
+            logits = model(split.x_val)
+        if torch.isfinite(logits).all():
+            val_acc = float((logits.argmax(1) == split.y_val).float().mean())
+        else:
+            diverged = True
+    return RunResult(objective, lr, diverged, last, val_acc, time.perf_counter() - start, epochs, model)
+
+
+def _select(runs: list[RunResult], criterion: str, split) -> RunResult | None:
+    ok = [r for r in runs if not r.diverged]
+    if not ok:
+        return None
+    if criterion == "accuracy":
+        return max(ok, key=lambda r: r.val_accuracy)  # first in grid order on ties
+    if criterion == "auprc":
+        def val_auprc(r):
+            with torch.no_grad():
+                return slc_measures(r.model(split.x_val), split.y_val)["macro"]["1-AUPRC"]
+
+        return min(ok, key=val_auprc)
+    raise ValueError(f"select must be 'accuracy' or 'auprc'; got {criterion!r}")
+
+
+def run_experiment(split, cfg: SLCConfig, *, progress: bool = True, log=print) -> dict:
+    """Train, select and score every objective of ``cfg``; return the results dict
+    (JSON-serialisable) with Table 1, Table 2 and the mean relative improvement."""
+    from tqdm.auto import tqdm
+
+    from losslab.slc import is_pols_aligned, mean_relative_improvement, resolve_objective
+
+    t0 = time.perf_counter()
+    fns, missing = {}, []
+    for name in cfg.objectives:
+        fn = resolve_objective(name)
+        if fn is None:
+            missing.append(name)
+        else:
+            fns[name] = fn
+    if missing:
+        log(f"note: not in this losslab build, skipped: {', '.join(missing)}")
+    total = len(fns) * len(cfg.lrs) * cfg.epochs
+    bar = tqdm(total=total, desc="slc", unit="epoch", disable=not progress, file=sys.stderr, leave=False)
+    rows: dict[str, dict] = {}
+    models: dict[str, nn.Module] = {}
+    for name, fn in fns.items():
+        runs = []
+        for lr in cfg.lrs:
+            bar.set_description(f"slc {name} lr={lr:g}")
+            r = train_one(name, fn, split, lr, cfg, on_epoch=lambda: bar.update(1))
+            bar.update(cfg.epochs - r.epochs)  # a diverged run stops early
+            runs.append(r)
+        best = _select(runs, cfg.select, split)
+        sweep = [
+            {"lr": r.lr, "diverged": r.diverged, "val_accuracy": None if r.diverged else r.val_accuracy,
+             "final_train_loss": r.final_loss if math.isfinite(r.final_loss) else None, "seconds": round(r.seconds, 2)}
+            for r in runs
+        ]
+        row = {"objective": name, "pols_aligned": is_pols_aligned(name), "sweep": sweep}
+        if best is None:
+            row.update(best_lr=None, test=None, note="every learning rate diverged")
+        else:
+            best.model.eval()
+            with torch.no_grad():
+                feats = best.model.body(split.x_test)
+                # single-logit classification: each class's logit computed on its own
+                scores = torch.stack([best.model.head(feats, classes=j) for j in range(split.num_classes)], dim=1)
+                test_acc = float((scores.argmax(1) == split.y_test).float().mean())
+            m = slc_measures(scores, split.y_test)
+            row.update(best_lr=best.lr, val_accuracy=best.val_accuracy, test_accuracy=test_acc,
+                       test=m["macro"], metrics_source=m["source"])
+            if "per_class" in m:
+                row["test_per_class"] = m["per_class"]
+            models[name] = best.model
+        rows[name] = row
+    bar.close()
+
+    trained = [r for r in rows.values() if r["test"] is not None]
+    aligned = [r for r in trained if r["pols_aligned"]]
+    not_aligned = [r for r in trained if not r["pols_aligned"]]
+    improvement = {
+        m: mean_relative_improvement([r["test"][m] for r in aligned], [r["test"][m] for r in not_aligned])
+        for m in MEASURES
+    }
+    means = {
+        "aligned": {m: _mean([r["test"][m] for r in aligned]) for m in MEASURES},
+        "not_aligned": {m: _mean([r["test"][m] for r in not_aligned]) for m in MEASURES},
+    }
+    table2 = []
+    if aligned:
+        table2.append({"method": "Mean PoLS methods (SLC)", **means["aligned"]})
+    if "batch_cross_entropy" in rows and rows["batch_cross_entropy"]["test"]:
+        table2.append({"method": "batch CE (SLC)", **rows["batch_cross_entropy"]["test"]})
+    if "cross_entropy" in models:
+        with torch.no_grad():
+            probs = torch.softmax(models["cross_entropy"](split.x_test), dim=1)
+        table2.append({"method": "CE with all logits (softmax)", **slc_measures(probs, split.y_test)["macro"]})
+    return {
+        "experiment": "slc",
+        "reference": "Keren, Sabato & Schuller (2019), Tables 1-2",
+        "dataset": split.describe(),
+        "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
+        "skipped_objectives": missing,
+        "table1": [rows[n] for n in rows],
+        "means": means,
+        "mean_relative_improvement": improvement,
+        "table2": table2,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+    }
+
+
+def _mean(values: list[float]) -> float:
+    return float(sum(values) / len(values)) if values else float("nan")
+
+
+# ------------------------------------------------------------------------- output
+
+
+def _fmt(v) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    return f"{v:.3f}"
+
+
+def _pct(v) -> str:
+    return "–" if v is None or math.isnan(v) else f"{100 * v:.1f}%"
+
+
+def table1_markdown(results: dict) -> str:
+    lines = [
+        "| objective | PoLS | lr | val acc | " + " | ".join(MEASURES) + " |",
+        "|---|---|---|---|" + "---|" * len(MEASURES),
+    ]
+    rows = results["table1"]
+    for aligned in (False, True):
+        group = [r for r in rows if r["pols_aligned"] == aligned]
+        if aligned and group and len(group) < len(rows):
+            lines.append("| *— PoLS-aligned below —* | | | | " + " | ".join("" for _ in MEASURES) + " |")
+        for r in group:
+            test = r["test"] or {}
+            lines.append(
+                f"| {r['objective']} | {'yes' if aligned else 'no'} | "
+                f"{'–' if r['best_lr'] is None else format(r['best_lr'], 'g')} | "
+                f"{_fmt(r.get('val_accuracy'))} | " + " | ".join(_fmt(test.get(m)) for m in MEASURES) + " |"
+            )
+    imp = results["mean_relative_improvement"]
+    lines.append("| **Mean relative improvement** | | | | " + " | ".join(_pct(imp[m]) for m in MEASURES) + " |")
+    return "\n".join(lines)
+
+
+def table2_markdown(results: dict) -> str:
+    lines = ["| method | " + " | ".join(MEASURES) + " |", "|---|" + "---|" * len(MEASURES)]
+    for r in results["table2"]:
+        lines.append(f"| {r['method']} | " + " | ".join(_fmt(r[m]) for m in MEASURES) + " |")
+    return "\n".join(lines)
+
+
+def markdown_report(results: dict) -> str:
+    cfg = results["config"]
+    parts = [
+        "# Single-logit classification (seed 001, Tables 1–2)",
+        "",
+        f"Data: {results['dataset']}. Network: MLP {cfg['hidden']} (BatchNorm + ReLU), "
+        f"{cfg['epochs']} epochs, batch {cfg['batch_size']}, SGD momentum {cfg['momentum']}, "
+        f"learning rate chosen from {cfg['lrs']} by validation {cfg['select']}, seed {cfg['seed']}. "
+        f"Wall time {results['seconds']} s on {results['threads']} thread(s), torch {results['torch']}.",
+        "",
+        "## Table 1 — SLC with each objective (lower is better)",
+        "",
+        table1_markdown(results),
+        "",
+        "Mean relative improvement = (mean of non-aligned − mean of PoLS-aligned) / mean of non-aligned.",
+    ]
+    if results["skipped_objectives"]:
+        parts += ["", f"Skipped (not in this build): {', '.join(results['skipped_objectives'])}."]
+    parts += ["", "## Table 2 — one logit (SLC) vs all logits", "", table2_markdown(results), ""]
+    return "\n".join(parts)
+
+
+def write_outputs(results: dict, out_dir: str | Path) -> list[Path]:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    j = out / "slc.json"
+    j.write_text(json.dumps(results, indent=2, default=float) + "\n")
+    md = out / "slc.md"
+    md.write_text(markdown_report(results))
+    return [j, md]
+
+
+# ---------------------------------------------------------------------------- CLI
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
+
+
+def objectives_arg(text: str) -> tuple[str, ...]:
+    from losslab.slc import SLC_OBJECTIVES, TABLE1_OBJECTIVES
+
+    if text == "table1":
+        return TABLE1_OBJECTIVES
+    if text == "all":
+        return SLC_OBJECTIVES
+    names = tuple(t.strip() for t in text.split(",") if t.strip())
+    unknown = [n for n in names if n not in SLC_OBJECTIVES]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown objective(s) {', '.join(unknown)}; known: {', '.join(SLC_OBJECTIVES)}")
+    return names
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    d = SLCConfig()
+    parser.add_argument("--data", metavar="PATH", help="MNIST: a directory of the four IDX files (gz or not) or an .npz "
+                        "with x_train, y_train, x_test, y_test (default: scikit-learn's digits)")
+    parser.add_argument("--objectives", type=objectives_arg, default=d.objectives,
+                        help="'table1' (the paper's 7, default), 'all' (11) or a comma list")
+    parser.add_argument("--epochs", type=int, default=d.epochs)
+    parser.add_argument("--hidden", type=_ints, default=d.hidden, help="hidden widths (paper's MNIST net: 500,500)")
+    parser.add_argument("--batch-size", type=int, default=d.batch_size)
+    parser.add_argument("--lrs", type=_floats, default=d.lrs, help="learning-rate grid (paper: 1,0.1,0.01,0.001)")
+    parser.add_argument("--momentum", type=float, default=d.momentum)
+    parser.add_argument("--select", choices=("accuracy", "auprc"), default=d.select,
+                        help="validation criterion for the learning rate (paper: accuracy)")
+    parser.add_argument("--seed", type=int, default=d.seed)
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--out", default="results/slc", help="output directory for slc.json and slc.md")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def config_from_args(args: argparse.Namespace) -> SLCConfig:
+    for name in ("epochs", "batch_size"):
+        if getattr(args, name) < 1:
+            raise SystemExit(f"error: --{name.replace('_', '-')} must be >= 1; got {getattr(args, name)}")
+    if args.batch_size < 2 and any(o.startswith("batch_") for o in args.objectives):
+        raise SystemExit("error: the batch losses need --batch-size >= 2")
+    if not args.lrs or any(lr <= 0 for lr in args.lrs):
+        raise SystemExit(f"error: --lrs must be positive numbers; got {args.lrs}")
+    return SLCConfig(hidden=tuple(args.hidden), epochs=args.epochs, batch_size=args.batch_size, lrs=tuple(args.lrs),
+                     momentum=args.momentum, seed=args.seed, select=args.select, objectives=tuple(args.objectives))
+
+
+def load_split(path: str | None, seed: int):
+    """The dataset for ``--data`` (digits when ``None``); errors end the command with the message."""
+    from losslab import data
+
+    try:
+        return data.load_dataset(path, seed=seed)
+    except (FileNotFoundError, data.DataError) as e:
+        raise SystemExit(f"error: {e}")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = config_from_args(args)
+    split = load_split(args.data, cfg.seed)
+    print(split.describe())
+    results = run_experiment(split, cfg, progress=not args.no_progress)
+    print()
+    print(markdown_report(results))
+    for p in write_outputs(results, args.out):
+        print(f"wrote {p}")
+    return 0
