@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 
 from . import registry
 from ._reduce import _reduce
@@ -223,8 +224,12 @@ def composite_sigmoid_link(scaling: Link, gamma: float = 1.0) -> Link:
         return q(z) * torch.sigmoid(q.primitive(z) / gamma)
 
     def h_prime(z):
-        p = torch.sigmoid(q.primitive(z) / gamma)
-        return p * (q.derivative(z) + (1 - p) * q(z) ** 2 / gamma)
+        # p q' + p (1 - p) q² / γ, the second term in log space: q² alone overflows
+        # float32 for a capped exp/cosh scaling (e^100) while p (1 - p) underflows to 0.
+        Qg = q.primitive(z) / gamma
+        qz = q(z)
+        log_pq2 = 2 * torch.log(qz.abs()) + F.logsigmoid(Qg) + F.logsigmoid(-Qg)
+        return torch.sigmoid(Qg) * q.derivative(z) + torch.exp(log_pq2) / gamma
 
     def H(z):
         return gamma * torch.nn.functional.softplus(q.primitive(z) / gamma)
