@@ -41,6 +41,22 @@ from .single_logit import (
     softmax_cauchy_schwarz,
     softmax_tanimoto,
 )
+from .classification import (
+    arcface,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    focal_loss,
+    ge2e,
+    hinge,
+    kl_divergence,
+    multiclass_hinge,
+    poly_loss,
+    soft_dice,
+    squared_hinge,
+)
+from .regression import huber, log_cosh, mae, mape, mse, msle, poisson_nll, quantile, smooth_l1
+from .contrastive import contrastive, info_nce, multiple_negatives_ranking, nt_xent, triplet
+from .rl import policy_gradient_loss, td_loss
 
 # Submodules that import from the losses above (dependency direction of DESIGN.md).
 from . import nn  # noqa: E402
@@ -82,6 +98,34 @@ __all__ = [
     "binary_cross_entropy",
     "batch_cross_entropy",
     "batch_max_margin",
+    # standard catalogue: classification, regression, contrastive, rl (issue 4)
+    "cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "focal_loss",
+    "poly_loss",
+    "kl_divergence",
+    "hinge",
+    "squared_hinge",
+    "multiclass_hinge",
+    "soft_dice",
+    "arcface",
+    "ge2e",
+    "mae",
+    "mse",
+    "huber",
+    "smooth_l1",
+    "log_cosh",
+    "quantile",
+    "mape",
+    "msle",
+    "poisson_nll",
+    "contrastive",
+    "triplet",
+    "info_nce",
+    "nt_xent",
+    "multiple_negatives_ranking",
+    "td_loss",
+    "policy_gradient_loss",
 ]
 
 
