@@ -127,22 +127,23 @@ def main(argv=None) -> int:
     parser.add_argument("--alpha", type=float, default=0.5, help="the scaling's alpha")
     args = parser.parse_args(argv)
     q = getattr(links, args.scaling)(alpha=args.alpha)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, scaling q = {q}")
-    print("time: best of %d forward+backward passes; memory: peak RSS growth during one pass" % args.repeats)
-    print("(sampled from /proc/self/statm; includes pred.grad), x = multiple of the logits' bytes B*K*4\n")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, scaling q = {q}", flush=True)
+    print("time: best of %d forward+backward passes; memory: peak RSS growth during one pass" % args.repeats, flush=True)
+    print("(sampled from /proc/self/statm; includes pred.grad), x = multiple of the logits' bytes B*K*4\n", flush=True)
     for size in args.sizes.split(","):
         B, K = (int(v) for v in size.lower().split("x"))
         r = bench(B, K, args.repeats, q)
         t, m, lb = r["times"], r["mem"], r["logits_bytes"]
         ours = t["losslab composite_softmax_loss"]
-        print(f"B x K = {B} x {K}  (logits {lb / 2**20:.0f} MB)")
-        print(f"  {'method':32s} {'time s':>8s} {'vs ours':>8s} {'peak MB':>8s} {'x logits':>8s}")
+        print(f"B x K = {B} x {K}  (logits {lb / 2**20:.0f} MB)", flush=True)
+        print(f"  {'method':32s} {'time s':>8s} {'vs ours':>8s} {'peak MB':>8s} {'x logits':>8s}", flush=True)
         for name in t:
-            print(f"  {name:32s} {t[name]:8.3f} {t[name] / ours:7.2f}x {m[name] / 2**20:8.0f} {m[name] / lb:7.2f}x")
+            print(f"  {name:32s} {t[name]:8.3f} {t[name] / ours:7.2f}x {m[name] / 2**20:8.0f} {m[name] / lb:7.2f}x", flush=True)
         ce, naive = t["F.cross_entropy (soft target)"], t["naive autograd eq. (29)"]
         print(
             f"  -> ours / cross-entropy = {ours / ce:.2f} (target <= 1.5); naive / ours = {naive / ours:.2f} "
-            f"(target >= 4); ours extra peak = {m['losslab composite_softmax_loss'] / lb:.2f}x logits (target <= 2)\n"
+            f"(target >= 4); ours extra peak = {m['losslab composite_softmax_loss'] / lb:.2f}x logits (target <= 2)\n",
+            flush=True,
         )
     return 0
 
