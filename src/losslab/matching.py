@@ -310,17 +310,53 @@ def composite_softmax(scores: torch.Tensor, scaling: Link, *, gamma: float = 1.0
     return torch.softmax(scaling.primitive(scores) / gamma, dim)
 
 
+def _scaling_terms(q: Link, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """``q(z)`` and ``Q(z)·α`` sharing ``x = α(z−β)``, its clamp and ``g(x)``.
+
+    Returns ``(q(z), α·Q(z), fresh)``; ``fresh`` says the second tensor is a new buffer that
+    may be written in place. Same values as ``q(z)``, ``q.primitive(z)·α``, in fewer passes:
+    ``x`` is formed and clamped once, ``g(x)`` is reused as ``G(x)`` when they are the same
+    function (``exp``), and the linear continuation past a cap is skipped when nothing is capped.
+    """
+    x = q.x(z)
+    q._check_domain(x)
+    xc = q._clamp(x)
+    gx = q.g(xc)
+    if q.g_primitive is q.g:
+        G, fresh = gx, False
+    else:
+        G = q._base_primitive(xc)
+        fresh = G is not gx and G is not xc and G is not x and G is not z
+    if xc is not x and not torch.equal(xc, x):
+        # Past the cap g is constant and G continues linearly (see Link.primitive).
+        G, fresh = G + gx * (x - xc), True
+    return gx, G, fresh
+
+
 def _log_partition_and_link(z: torch.Tensor, q: Link, gamma: float, dim: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``H(z) = γ·logsumexp(Q(z)/γ)`` (C.4), ``p(z)`` (C.3) and ``q(z)``."""
-    logits = q.primitive(z) / gamma
-    lse = torch.logsumexp(logits, dim, keepdim=True)
-    p = torch.exp(logits - lse)  # max-shifted by logsumexp: no overflow
-    return gamma * lse.squeeze(dim), p, q(z)
+    """``H(z) = γ·logsumexp(Q(z)/γ)`` (C.4), ``p(z)`` (C.3) and ``q(z)``.
+
+    One ``exp`` pass for both ``H`` and ``p`` (max-shift, exponentiate in place, normalise in
+    place), instead of ``logsumexp`` followed by ``exp(logits − lse)``.
+    """
+    qz, G, fresh = _scaling_terms(q, z)
+    scale = 1.0 / (q.alpha * gamma)
+    logits = G.mul_(scale) if fresh else G * scale
+    m = logits.amax(dim, keepdim=True)
+    # As torch.logsumexp: an infinite max is not subtracted (keeps +inf rows +inf, -inf rows finite).
+    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+    p = logits.sub_(m).exp_()
+    total = p.sum(dim, keepdim=True)
+    p.div_(total)  # max-shifted: no overflow
+    lse = total.log_().add_(m)
+    return lse.squeeze(dim).mul_(gamma), p, qz
 
 
-# Rows per chunk in composite_softmax_loss's forward: bounds the [rows, K]
-# temporaries so that peak memory is ~ one extra [B, K] tensor (the saved gradient).
-_CHUNK_ELEMENTS = 1 << 22
+# Elements per chunk in composite_softmax_loss's forward: bounds the [rows, K]
+# temporaries (about five of them per chunk) so that peak memory is ~ one extra
+# [B, K] tensor (the saved gradient); 2^20 float32 elements = 4 MB keeps a chunk's
+# working set near the cache.
+_CHUNK_ELEMENTS = 1 << 20
 
 
 class _CompositeSoftmaxLoss(torch.autograd.Function):
@@ -338,17 +374,18 @@ class _CompositeSoftmaxLoss(torch.autograd.Function):
         flat_target = target_m.reshape(-1, K)
         rows = flat_pred.shape[0]
         loss = flat_pred.new_empty(rows)
-        grad = torch.empty_like(flat_pred) if need_pred_grad else None
+        grad = torch.empty_like(flat_pred, memory_format=torch.contiguous_format) if need_pred_grad else None
         step = max(1, _CHUNK_ELEMENTS // max(K, 1))
         for start in range(0, rows, step):
             sl = slice(start, start + step)
             zh, zs = flat_pred[sl], flat_target[sl]
             H_hat, p_hat, q_hat = _log_partition_and_link(zh, q, gamma, -1)
             H_s, p_s, q_s = _log_partition_and_link(zs, q, gamma, -1)
-            h_s = q_s.mul_(p_s)  # q(s)·p(s), the target's link (C.5)
-            loss[sl] = H_hat - H_s - ((zh - zs) * h_s).sum(-1)
+            h_s = p_s.mul_(q_s)  # q(s)·p(s), the target's link (C.5)
+            lin = torch.sub(zh, zs).mul_(h_s).sum(-1)
+            torch.sub(H_hat, H_s, out=loss[sl]).sub_(lin)
             if grad is not None:
-                grad[sl] = q_hat.mul_(p_hat).sub_(h_s)  # eq. (30)
+                torch.mul(p_hat, q_hat, out=grad[sl]).sub_(h_s)  # eq. (30)
         ctx.dim, ctx.q, ctx.gamma = dim, q, gamma
         ctx.shape = pred_m.shape
         if need_target_grad:

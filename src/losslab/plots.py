@@ -1,0 +1,381 @@
+"""Pictures of selective matching losses (seed 000, Figures 2-5).
+
+Every function draws with the library's own functions -- :meth:`Link.__call__`,
+:meth:`Link.derivative`, :func:`~losslab.matching_loss`,
+:func:`~losslab.composite_sigmoid_loss`, :func:`~losslab.composite_softmax_loss`,
+:func:`~losslab.decomposed_matching_loss` -- never a re-typed formula, so a
+picture shows exactly what the loss computes. Each returns a
+:class:`matplotlib.figure.Figure` (built without ``pyplot``, so no global
+state and no display is needed; PNGs go through the Agg canvas) and saves it
+when ``path`` is given.
+
+matplotlib is imported inside the functions (DESIGN.md principle 10): install
+the ``plot`` extra to use this module.
+
+Colours follow the paper: observed score ``s = -3`` red, ``0`` green, ``3`` blue.
+Every loss curve carries a ``gid`` of the form ``"loss:<kind>:s=<s>"`` so that
+tests (and users) can read the plotted values back from the Figure.
+
+Example:
+    >>> from losslab import links, plots
+    >>> fig = plots.plot_losses(links.sigmoid(alpha=2.0, beta=1.0))     # high-score sensitivity
+    >>> [line.get_gid() for line in fig.axes[0].lines][:3]
+    ['loss:matching:s=-3', 'loss:matching:s=0', 'loss:matching:s=3']
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import torch
+
+from .links import Link
+from .matching import (
+    composite_sigmoid_link,
+    composite_sigmoid_loss,
+    composite_softmax_loss,
+    decomposed_matching_loss,
+    matching_loss,
+)
+
+__all__ = [
+    "SCORE_COLORS",
+    "LOSS_KINDS",
+    "new_figure",
+    "plot_link",
+    "plot_losses",
+    "plot_softmax_projection",
+    "plot_two_class_contours",
+    "plot_sensitivity_panel",
+    "save",
+]
+
+# The paper's colours for observed scores (Figures 2-5, H.1-H.6).
+SCORE_COLORS = {-3.0: "tab:red", 0.0: "tab:green", 3.0: "tab:blue"}
+_FALLBACK_COLORS = ("tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:gray", "tab:olive", "tab:cyan")
+
+# Scalar loss kinds: how a Link becomes a loss of (s_hat, s).
+LOSS_KINDS = ("matching", "composite_sigmoid")
+
+_DTYPE = torch.float64  # pictures are computed in float64: no plotting noise near the minimum
+
+
+def new_figure(nrows: int = 1, ncols: int = 1, *, width: float = 3.4, height: float = 2.8, **subplot_kw):
+    """A ``Figure`` with an ``nrows x ncols`` grid of axes (no pyplot; Agg canvas).
+
+    Returns:
+        ``(fig, axes)`` with ``axes`` a 2-D list ``[row][col]``.
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False, **subplot_kw)
+    return fig, [list(row) for row in axes]
+
+
+def save(fig, path: str | Path | None, *, dpi: int = 110):
+    """Save ``fig`` to ``path`` (PNG/SVG/PDF by suffix; parent folders created). Returns ``fig``."""
+    if path is not None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=dpi)
+    return fig
+
+
+def _color(s: float, i: int) -> str:
+    return SCORE_COLORS.get(float(s), _FALLBACK_COLORS[i % len(_FALLBACK_COLORS)])
+
+
+def _grid(lo: float, hi: float, n: int, must_include: Iterable[float] = ()) -> torch.Tensor:
+    z = torch.linspace(lo, hi, n, dtype=_DTYPE)
+    extra = [v for v in must_include if lo <= v <= hi]
+    if extra:  # the minimum at s_hat = s is on the grid exactly
+        z = torch.unique(torch.cat([z, torch.tensor(extra, dtype=_DTYPE)]))
+    return z
+
+
+def _np(t: torch.Tensor):
+    return t.detach().cpu().numpy()
+
+
+def _label(link: Link) -> str:
+    return repr(link).removeprefix("Link(").removesuffix(")")
+
+
+def _scalar_link(link: Link, kind: str, gamma: float) -> Link:
+    if kind == "matching":
+        return link
+    if kind == "composite_sigmoid":
+        return composite_sigmoid_link(link, gamma)
+    raise ValueError(f"kind must be one of {LOSS_KINDS}; got {kind!r}")
+
+
+def _scalar_loss(pred: torch.Tensor, target: torch.Tensor, link: Link, kind: str, gamma: float) -> torch.Tensor:
+    if kind == "matching":
+        return matching_loss(pred, target, link, reduction="none")
+    if kind == "composite_sigmoid":
+        return composite_sigmoid_loss(pred, target, link, gamma=gamma, reduction="none")
+    raise ValueError(f"kind must be one of {LOSS_KINDS}; got {kind!r}")
+
+
+def plot_link(
+    link: Link,
+    *,
+    kind: str = "matching",
+    gamma: float = 1.0,
+    z_range: tuple[float, float] = (-6.0, 6.0),
+    ax=None,
+    title: str | None = None,
+    names: tuple[str, str] | None = None,
+    path: str | Path | None = None,
+):
+    """The link ``h(z)`` (solid) and its derivative ``h'(z)``, the sensitivity (dashed), vs ``z``.
+
+    Args:
+        link: a link ``h`` (``kind='matching'``) or a scaling ``q`` (``kind='composite_sigmoid'``:
+            the plotted link is the composite Sigmoid's ``h = q·p``, eq. 22-23).
+        kind: ``'matching'`` | ``'composite_sigmoid'``.
+        gamma: composite Sigmoid regularisation ``γ``.
+        z_range: the ``z`` interval.
+        ax: draw into these axes (else a new one-panel figure).
+        title: panel title (default: the link's repr).
+        names: legend names of the two curves (default ``h(z)``, ``h'(z)``; e.g. ``q(z)``, ``q'(z)``
+            when the Link is shown as a scaling).
+        path: save the figure there.
+
+    Returns:
+        The Figure; the curves' ``gid`` are ``"link"`` and ``"sensitivity"``.
+    """
+    if names is None:
+        names = ("h(z) = q·p", "h'(z)") if kind == "composite_sigmoid" else ("h(z)", "h'(z)")
+    h = _scalar_link(link, kind, gamma)
+    if ax is None:
+        fig, axes = new_figure()
+        ax = axes[0][0]
+    else:
+        fig = ax.figure
+    z = _grid(*z_range, 401)
+    ax.plot(_np(z), _np(h(z)), color="black", lw=1.6, label=names[0], gid="link")
+    ax.plot(_np(z), _np(h.derivative(z)), color="tab:orange", lw=1.4, ls="--", label=names[1], gid="sensitivity")
+    ax.axhline(0.0, color="0.8", lw=0.6, zorder=0)
+    ax.set_xlabel("z")
+    ax.set_title(title if title is not None else _label(link), fontsize=9)
+    ax.legend(fontsize=7, loc="upper left")  # a fixed spot: loc="best" scans every point (slow)
+    return save(fig, path)
+
+
+def _finish_loss_axes(ax, xlabel: str, ylim: float | None) -> None:
+    ax.axhline(0.0, color="0.8", lw=0.6, zorder=0)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("loss")
+    if ylim is not None:
+        ax.set_ylim(-0.03 * ylim, ylim)
+    ax.legend(fontsize=7, loc="upper center")
+
+
+def plot_losses(
+    link: Link,
+    *,
+    kind: str = "matching",
+    gamma: float = 1.0,
+    targets: Sequence[float] = (-3.0, 0.0, 3.0),
+    s_hat_range: tuple[float, float] = (-6.0, 6.0),
+    ylim: float | None = None,
+    ax=None,
+    title: str | None = None,
+    path: str | Path | None = None,
+):
+    """Scalar selective loss vs ``ŝ`` for each observed ``s`` (Figure 2 / 3 bottom rows).
+
+    Args:
+        link: a link ``h`` (``kind='matching'``, eq. 2) or a scaling ``q``
+            (``kind='composite_sigmoid'``, eq. 24).
+        kind: ``'matching'`` | ``'composite_sigmoid'``.
+        gamma: composite Sigmoid regularisation ``γ``.
+        targets: observed scores ``s``; -3, 0, 3 are red, green, blue.
+        s_hat_range: the ``ŝ`` interval.
+        ylim: upper y limit (losses of exp/sinh links grow fast; clip the view, not the data).
+        ax: draw into these axes (else a new figure).
+        title: panel title.
+        path: save the figure there.
+
+    Returns:
+        The Figure; each curve's ``gid`` is ``"loss:<kind>:s=<s>"``.
+    """
+    if ax is None:
+        fig, axes = new_figure()
+        ax = axes[0][0]
+    else:
+        fig = ax.figure
+    s_hat = _grid(*s_hat_range, 481, targets)
+    for i, s in enumerate(targets):
+        loss = _scalar_loss(s_hat, torch.full_like(s_hat, float(s)), link, kind, gamma)
+        ax.plot(_np(s_hat), _np(loss), color=_color(s, i), lw=1.5, label=f"s={s:g}", gid=f"loss:{kind}:s={s:g}")
+    ax.set_title(title if title is not None else f"{kind}: {_label(link)}", fontsize=9)
+    _finish_loss_axes(ax, "ŝ", ylim)
+    return save(fig, path)
+
+
+def _projection_losses(
+    scaling: Link, s: torch.Tensor, k: int, s_hat_k: torch.Tensor, kind: str, gamma: float
+) -> torch.Tensor:
+    """Loss of ``ŝ`` = ``s`` with ``ŝ_k`` replaced by each value of ``s_hat_k`` (one row each)."""
+    pred = s.expand(len(s_hat_k), -1).clone()
+    pred[:, k] = s_hat_k
+    target = s.expand_as(pred)
+    if kind == "composite_softmax":
+        return composite_softmax_loss(pred, target, scaling, gamma=gamma, reduction="none")
+    if kind == "decomposed":
+        return decomposed_matching_loss(pred, target, scaling, reduction="none")
+    raise ValueError(f"kind must be 'composite_softmax' or 'decomposed'; got {kind!r}")
+
+
+def plot_softmax_projection(
+    scaling: Link,
+    *,
+    kind: str = "composite_softmax",
+    gamma: float = 1.0,
+    scores: Sequence[float] = (-3.0, 0.0, 3.0),
+    s_hat_range: tuple[float, float] = (-6.0, 6.0),
+    ylim: float | None = None,
+    ax=None,
+    title: str | None = None,
+    path: str | Path | None = None,
+):
+    """Multi-class loss projected on class ``k`` (Figure 4 bottom row).
+
+    The observed vector is ``s = scores`` (``K = len(scores)``); for each class ``k``
+    the curve is the loss of ``ŝ`` with ``ŝ_j = s_j`` for ``j ≠ k`` as ``ŝ_k`` varies,
+    coloured by ``s_k``.
+
+    Args:
+        scaling: the scaling ``q`` (``kind='composite_softmax'``, eq. 29) or the link ``h``
+            of a decomposed loss (``kind='decomposed'``, eq. 28).
+        kind: ``'composite_softmax'`` | ``'decomposed'``.
+        gamma: composite Softmax regularisation ``γ`` (C.3-C.5).
+        scores: the observed score vector ``s``.
+        s_hat_range: the ``ŝ_k`` interval.
+        ylim: upper y limit of the view.
+        ax: draw into these axes (else a new figure).
+        title: panel title.
+        path: save the figure there.
+
+    Returns:
+        The Figure; each curve's ``gid`` is ``"loss:<kind>:s=<s_k>"``.
+    """
+    if ax is None:
+        fig, axes = new_figure()
+        ax = axes[0][0]
+    else:
+        fig = ax.figure
+    s = torch.tensor([float(v) for v in scores], dtype=_DTYPE)
+    s_hat = _grid(*s_hat_range, 481, scores)
+    for k, s_k in enumerate(scores):
+        loss = _projection_losses(scaling, s, k, s_hat, kind, gamma)
+        ax.plot(_np(s_hat), _np(loss), color=_color(s_k, k), lw=1.5, label=f"s_k={s_k:g}", gid=f"loss:{kind}:s={s_k:g}")
+    ax.set_title(title if title is not None else f"{kind}: {_label(scaling)}", fontsize=9)
+    _finish_loss_axes(ax, "ŝ_k  (ŝ_j = s_j, j≠k)", ylim)
+    return save(fig, path)
+
+
+def plot_two_class_contours(
+    scaling: Link,
+    *,
+    kind: str = "composite_softmax",
+    gamma: float = 1.0,
+    s1: float = 3.0,
+    s2_values: Sequence[float] = (1.0, 3.0, 5.0),
+    s_hat_range: tuple[float, float] = (-1.0, 7.0),
+    levels: int = 14,
+    axes=None,
+    path: str | Path | None = None,
+):
+    """Two-class loss contours over ``(ŝ_1, ŝ_2)`` for ``s = (s1, s2)``, one panel per ``s2`` (Figure 5).
+
+    Args:
+        scaling: the scaling ``q`` (``kind='composite_softmax'``) or link ``h`` (``kind='decomposed'``).
+        kind: ``'composite_softmax'`` | ``'decomposed'``.
+        gamma: composite Softmax regularisation ``γ``.
+        s1: the first observed score (3 in the paper).
+        s2_values: the second observed score, one panel each (1, 3, 5 in the paper).
+        s_hat_range: the interval of both ``ŝ_1`` and ``ŝ_2``.
+        levels: contour levels (spaced on the square root of the loss to show the flat regions).
+        axes: a sequence of ``len(s2_values)`` axes to draw into (else a new row of panels).
+        path: save the figure there.
+
+    Returns:
+        The Figure; the observed point is marked with a white star.
+    """
+    if axes is None:
+        fig, rows = new_figure(1, len(s2_values), width=3.2, height=3.0)
+        axes = rows[0]
+    fig = axes[0].figure
+    grid = torch.linspace(*s_hat_range, 121, dtype=_DTYPE)
+    a, b = torch.meshgrid(grid, grid, indexing="xy")
+    pred = torch.stack([a.reshape(-1), b.reshape(-1)], -1)
+    for ax, s2 in zip(axes, s2_values):
+        target = torch.tensor([float(s1), float(s2)], dtype=_DTYPE).expand_as(pred)
+        if kind == "composite_softmax":
+            loss = composite_softmax_loss(pred, target, scaling, gamma=gamma, reduction="none")
+        elif kind == "decomposed":
+            loss = decomposed_matching_loss(pred, target, scaling, reduction="none")
+        else:
+            raise ValueError(f"kind must be 'composite_softmax' or 'decomposed'; got {kind!r}")
+        root = loss.clamp_min(0).sqrt().reshape(a.shape)
+        cs = ax.contourf(_np(a), _np(b), _np(root), levels=levels, cmap="viridis")
+        ax.contour(_np(a), _np(b), _np(root), levels=levels, colors="white", linewidths=0.3)
+        ax.plot([s1], [s2], marker="*", color="white", markersize=11, markeredgecolor="black", gid="target")
+        ax.set_xlabel("ŝ_1")
+        ax.set_ylabel("ŝ_2")
+        ax.set_title(f"{kind}, s=({s1:g}, {s2:g})", fontsize=9)
+        ax.set_aspect("equal")
+        fig.colorbar(cs, ax=ax, shrink=0.8, label="sqrt(loss)")
+    return save(fig, path)
+
+
+def plot_sensitivity_panel(
+    columns: Sequence[tuple[str, Link]],
+    *,
+    kind: str | Sequence[str] = "matching",
+    gamma: float = 1.0,
+    multiclass: Sequence[str] | None = None,
+    ylims: Sequence[float | None] | None = None,
+    suptitle: str | None = None,
+    path: str | Path | None = None,
+):
+    """A Figure-2/3/4-style grid: one column per ``(title, link)``; rows link / scalar loss / projection.
+
+    Args:
+        columns: ``(title, link_or_scaling)`` per column.
+        kind: scalar loss kind of the top two rows, ``'matching'`` | ``'composite_sigmoid'``,
+            one for all columns or one per column.
+        gamma: regularisation ``γ``.
+        multiclass: if given, one multi-class kind per column (``'composite_softmax'`` or
+            ``'decomposed'``) and a third row of class projections (Figure 4 bottom); the top
+            row then shows the scaling ``q, q'`` of composite Softmax columns.
+        ylims: per-column upper y limit of the loss views.
+        suptitle: figure title.
+        path: save the figure there.
+
+    Returns:
+        The Figure.
+    """
+    n = len(columns)
+    kinds = [kind] * n if isinstance(kind, str) else list(kind)
+    ylims = list(ylims) if ylims is not None else [None] * n
+    nrows = 3 if multiclass is not None else 2
+    fig, axes = new_figure(nrows, n, width=3.3, height=2.7)
+    for c, (title, link) in enumerate(columns):
+        mk = multiclass[c] if multiclass is not None else None
+        if mk == "composite_softmax":
+            plot_link(link, ax=axes[0][c], title=f"{title}\nscaling {_label(link)}", names=("q(z)", "q'(z)"))
+        else:
+            plot_link(link, kind=kinds[c], gamma=gamma, ax=axes[0][c], title=f"{title}\n{_label(link)}")
+        plot_losses(link, kind=kinds[c], gamma=gamma, ax=axes[1][c], ylim=ylims[c], title=f"scalar {kinds[c]} loss")
+        if mk is not None:
+            plot_softmax_projection(
+                link, kind=mk, gamma=gamma, ax=axes[2][c], ylim=ylims[c], title=f"{mk} projection (K=3)"
+            )
+    if suptitle:
+        fig.suptitle(suptitle)
+    return save(fig, path)
