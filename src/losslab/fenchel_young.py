@@ -6,7 +6,8 @@ A convex regulariser ``Ω`` on the simplex gives a *regularised prediction*
 .. math:: L_\\Omega(\\theta; y) = \\Omega^*(\\theta) + \\Omega(y) - \\langle \\theta, y \\rangle \\ge 0,
           \\qquad \\nabla_\\theta L_\\Omega = p^*(\\theta) - y
 
-(Blondel, Martins & Niculae 2020, Def. 2 and Prop. 2). The Tsallis family
+(Blondel, Martins & Niculae 2020; seed 003's abstract situates softmax in this
+family and has no numbered equations). The Tsallis family
 ``Ω_α(p) = (Σ_j p_j^α − 1) / (α(α − 1))`` gives softmax and cross-entropy in the
 limit ``α → 1`` (Shannon), sparsemax at ``α = 2`` (Gini; Martins & Astudillo
 2016) and 1.5-entmax at ``α = 1.5`` (Peters, Niculae & Martins 2019). For
@@ -101,7 +102,7 @@ def _check_nonempty_classes(name: str, x: torch.Tensor, dim: int) -> None:
 
 
 def _sparsemax_forward(theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    # Euclidean projection onto the simplex (Martins & Astudillo 2016, Alg. 1).
+    # Euclidean projection onto the simplex by sorting (Martins & Astudillo 2016).
     z = theta - theta.amax(-1, keepdim=True)  # shift: max 0, so τ ∈ [−1, 0)
     K = z.shape[-1]
     zs, _ = torch.sort(z, dim=-1, descending=True)
@@ -114,7 +115,7 @@ def _sparsemax_forward(theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
 
 
 def _entmax15_forward(theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    # Exact sort-based 1.5-entmax (Peters, Niculae & Martins 2019, Alg. 2): p = [θ/2 − τ]_+².
+    # Exact sort-based 1.5-entmax (Peters, Niculae & Martins 2019): p = [θ/2 − τ]_+².
     x = (theta - theta.amax(-1, keepdim=True)) / 2
     K = x.shape[-1]
     xs, _ = torch.sort(x, dim=-1, descending=True)
@@ -137,7 +138,7 @@ def _entmax15_forward(theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _bisect_forward(theta: torch.Tensor, alpha: float, n_iter: int) -> tuple[torch.Tensor, torch.Tensor]:
-    # Bisection on τ for Σ_j [X_j − τ]_+^{1/(α−1)} = 1 (Peters et al. 2019, Alg. 1).
+    # Bisection on τ for Σ_j [X_j − τ]_+^{1/(α−1)} = 1 (Peters et al. 2019).
     # With max X = 0 the root lies in [−1, −K^{1−α}]: at τ = −1 the top entry alone
     # gives 1, at τ = −K^{1−α} every entry is ≤ 1/K.
     am1 = alpha - 1
@@ -508,7 +509,7 @@ def fenchel_young_loss(
     weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
-    r"""Fenchel–Young loss of a named regulariser or Tsallis α (seed 003; Blondel et al. 2020, Def. 2).
+    r"""Fenchel–Young loss of a named regulariser or Tsallis α (seed 003; Blondel et al. 2020).
 
     .. math::
 
@@ -558,7 +559,7 @@ def sparsemax_loss(
           + \tfrac12 \textstyle\sum_{j \in S(\theta)} (\theta_j^2 - \tau^2),
         \qquad \nabla_\theta L = \operatorname{sparsemax}(\theta) - y
 
-    (Martins & Astudillo 2016, eq. 18-19). Zero for a label whose score leads all others
+    (Martins & Astudillo 2016). Zero for a label whose score leads all others
     by at least 1; grows linearly, like a hinge, far from the target.
 
     Args:
