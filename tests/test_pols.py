@@ -125,8 +125,6 @@ def test_probe_reproduces_paper_classification(probes, name):
     if PAPER_POLS_ALIGNED[name]:
         # a small enough loss (within eps of the infimum) comes with full separation
         assert probe.separation.separated and probe.separation.fraction == 1.0
-    else:
-        assert probe.gap < 1e-3
 
 
 @pytest.mark.parametrize("name", ["cross_entropy", "max_margin", "softmax_cauchy_schwarz", "softmax_tanimoto"])
