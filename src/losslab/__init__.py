@@ -19,6 +19,19 @@ from .matching import (
     decomposed_matching_loss,
     matching_loss,
 )
+from .ranking import (
+    lambda_loss,
+    listmle,
+    listnet,
+    pairwise_hinge,
+    pointwise_mse,
+    pointwise_sigmoid_ce,
+    ranknet,
+    selective_listwise,
+    selective_pairwise,
+    selective_pointwise,
+    soft_pairwise,
+)
 
 # Submodules that import from the losses above (dependency direction of DESIGN.md).
 from . import nn  # noqa: E402
@@ -40,6 +53,18 @@ __all__ = [
     "composite_softmax_link",
     "composite_softmax_loss",
     "decomposed_matching_loss",
+    # ranking (issue 4)
+    "pointwise_sigmoid_ce",
+    "pointwise_mse",
+    "ranknet",
+    "soft_pairwise",
+    "pairwise_hinge",
+    "listnet",
+    "listmle",
+    "lambda_loss",
+    "selective_pointwise",
+    "selective_pairwise",
+    "selective_listwise",
 ]
 
 

@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("losslab.experiments.demo", "the main job: a tour of the library, report under ./report/"),
     "list": ("losslab.experiments.listing", "list the registered losses by family"),
     "plot": ("losslab.experiments.gallery", "write the selective-loss gallery (PNG) of the four sensitivity types"),
+    "rank": ("losslab.experiments.rank", "learning to rank: listwise/pairwise/selective losses, NDCG@{1,5,10} (JSON + markdown)"),
 }
 
 
