@@ -57,6 +57,19 @@ from .classification import (
 from .regression import huber, log_cosh, mae, mape, mse, msle, poisson_nll, quantile, smooth_l1
 from .contrastive import contrastive, info_nce, multiple_negatives_ranking, nt_xent, triplet
 from .rl import policy_gradient_loss, td_loss
+from .ranking import (
+    lambda_loss,
+    listmle,
+    listnet,
+    pairwise_hinge,
+    pointwise_mse,
+    pointwise_sigmoid_ce,
+    ranknet,
+    selective_listwise,
+    selective_pairwise,
+    selective_pointwise,
+    soft_pairwise,
+)
 
 # Submodules that import from the losses above (dependency direction of DESIGN.md).
 from . import nn  # noqa: E402
@@ -126,6 +139,18 @@ __all__ = [
     "multiple_negatives_ranking",
     "td_loss",
     "policy_gradient_loss",
+    # ranking (issue 4)
+    "pointwise_sigmoid_ce",
+    "pointwise_mse",
+    "ranknet",
+    "soft_pairwise",
+    "pairwise_hinge",
+    "listnet",
+    "listmle",
+    "lambda_loss",
+    "selective_pointwise",
+    "selective_pairwise",
+    "selective_listwise",
 ]
 
 

@@ -63,6 +63,18 @@ __all__ = [
     "MultipleNegativesRankingLoss",
     "TDLoss",
     "PolicyGradientLoss",
+    # ranking (issue 4)
+    "PointwiseSigmoidCELoss",
+    "PointwiseMSELoss",
+    "RankNetLoss",
+    "SoftPairwiseLoss",
+    "PairwiseHingeLoss",
+    "ListNetLoss",
+    "ListMLELoss",
+    "LambdaLoss",
+    "SelectivePointwiseLoss",
+    "SelectivePairwiseLoss",
+    "SelectiveListwiseLoss",
 ]
 
 
@@ -501,3 +513,84 @@ class PolicyGradientLoss(_KwLoss):
 
     def __init__(self, *, entropy_coef=0.0, reduction="mean"):
         super().__init__(_rl.policy_gradient_loss, reduction, entropy_coef=entropy_coef)
+# -- ranking (issue 4) --------------------------------------------------------------------
+class _RankingLoss(_Loss):
+    """Stores keyword hyper-parameters; ``forward(scores, labels, mask=None, weight=None)``."""
+
+    _fn_name = ""
+
+    def __init__(self, reduction: str = "mean", **kwargs) -> None:
+        super().__init__(reduction)
+        self.kwargs = kwargs
+
+    def forward(self, scores, labels, mask=None, weight=None):
+        from . import ranking as _ranking
+
+        fn = getattr(_ranking, self._fn_name)
+        return fn(scores, labels, mask, **self.kwargs, weight=weight, reduction=self.reduction)
+
+
+class PointwiseSigmoidCELoss(_RankingLoss):
+    """Module form of :func:`losslab.pointwise_sigmoid_ce` (kwargs: ``max_grade``, ``normalize``)."""
+
+    _fn_name = "pointwise_sigmoid_ce"
+
+
+class PointwiseMSELoss(_RankingLoss):
+    """Module form of :func:`losslab.pointwise_mse` (kwargs: ``normalize``)."""
+
+    _fn_name = "pointwise_mse"
+
+
+class RankNetLoss(_RankingLoss):
+    """Module form of :func:`losslab.ranknet` (kwargs: ``sigma``, ``normalize``)."""
+
+    _fn_name = "ranknet"
+
+
+class SoftPairwiseLoss(_RankingLoss):
+    """Module form of :func:`losslab.soft_pairwise` (kwargs: ``normalize``)."""
+
+    _fn_name = "soft_pairwise"
+
+
+class PairwiseHingeLoss(_RankingLoss):
+    """Module form of :func:`losslab.pairwise_hinge` (kwargs: ``margin``, ``normalize``)."""
+
+    _fn_name = "pairwise_hinge"
+
+
+class ListNetLoss(_RankingLoss):
+    """Module form of :func:`losslab.listnet` (kwargs: ``target``)."""
+
+    _fn_name = "listnet"
+
+
+class ListMLELoss(_RankingLoss):
+    """Module form of :func:`losslab.listmle`."""
+
+    _fn_name = "listmle"
+
+
+class LambdaLoss(_RankingLoss):
+    """Module form of :func:`losslab.lambda_loss` (kwargs: ``weighting``, ``sigma``)."""
+
+    _fn_name = "lambda_loss"
+
+
+class SelectivePointwiseLoss(_RankingLoss):
+    """Module form of :func:`losslab.selective_pointwise` (kwargs: ``link``, ``normalize``)."""
+
+    _fn_name = "selective_pointwise"
+
+
+class SelectivePairwiseLoss(_RankingLoss):
+    """Module form of :func:`losslab.selective_pairwise` (kwargs: ``link``, ``normalize``)."""
+
+    _fn_name = "selective_pairwise"
+
+
+class SelectiveListwiseLoss(_RankingLoss):
+    """Module form of :func:`losslab.selective_listwise` (kwargs: ``scaling``, ``gamma``)."""
+
+    _fn_name = "selective_listwise"
