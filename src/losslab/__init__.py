@@ -20,6 +20,18 @@ from .matching import (
     matching_loss,
 )
 
+from .sampled import (
+    estimate_partition,
+    importance_sampling_loss,
+    in_batch_negatives_loss,
+    log_uniform_probs,
+    negative_sampling_loss,
+    proposal_log_prob,
+    sample_candidates,
+    sampled_nce_loss,
+    sampled_softmax_loss,
+)
+
 # Submodules that import from the losses above (dependency direction of DESIGN.md).
 from . import nn  # noqa: E402
 
@@ -40,6 +52,16 @@ __all__ = [
     "composite_softmax_link",
     "composite_softmax_loss",
     "decomposed_matching_loss",
+    # sampled (issue 5)
+    "sampled_softmax_loss",
+    "importance_sampling_loss",
+    "negative_sampling_loss",
+    "sampled_nce_loss",
+    "in_batch_negatives_loss",
+    "sample_candidates",
+    "proposal_log_prob",
+    "log_uniform_probs",
+    "estimate_partition",
 ]
 
 

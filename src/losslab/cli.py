@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("losslab.experiments.demo", "the main job: a tour of the library, report under ./report/"),
     "list": ("losslab.experiments.listing", "list the registered losses by family"),
     "plot": ("losslab.experiments.gallery", "write the selective-loss gallery (PNG) of the four sensitivity types"),
+    "softmax-family": ("losslab.experiments.softmax_family", "full vs Fenchel-Young vs sampled softmax at large K (seed 003)"),
 }
 
 

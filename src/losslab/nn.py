@@ -16,6 +16,12 @@ __all__ = [
     "CompositeSigmoidLoss",
     "CompositeSoftmaxLoss",
     "DecomposedMatchingLoss",
+    # sampled (issue 5)
+    "SampledSoftmaxLoss",
+    "ImportanceSamplingLoss",
+    "NegativeSamplingLoss",
+    "SampledNCELoss",
+    "InBatchNegativesLoss",
 ]
 
 
@@ -73,3 +79,51 @@ class DecomposedMatchingLoss(_Loss):
 
     def forward(self, pred, target, weight=None):
         return _matching.decomposed_matching_loss(pred, target, self.link, dim=self.dim, weight=weight, reduction=self.reduction)
+
+
+# -- sampled / large-K softmax (issue 5) -------------------------------------------------
+from . import sampled as _sampled  # noqa: E402
+
+
+class _SampledLoss(_Loss):
+    """Stores the sampling keyword arguments; forward(hidden, out_weight, out_bias, labels)."""
+
+    _fn = None
+
+    def __init__(self, reduction: str = "mean", **kwargs) -> None:
+        super().__init__(reduction)
+        self.kwargs = kwargs
+
+    def forward(self, hidden, out_weight, out_bias, labels, weight=None, **overrides):
+        return type(self)._fn(hidden, out_weight, out_bias, labels, **{**self.kwargs, **overrides},
+                              weight=weight, reduction=self.reduction)
+
+
+class SampledSoftmaxLoss(_SampledLoss):
+    """Module form of :func:`losslab.sampled_softmax_loss`."""
+
+    _fn = staticmethod(_sampled.sampled_softmax_loss)
+
+
+class ImportanceSamplingLoss(_SampledLoss):
+    """Module form of :func:`losslab.importance_sampling_loss`."""
+
+    _fn = staticmethod(_sampled.importance_sampling_loss)
+
+
+class NegativeSamplingLoss(_SampledLoss):
+    """Module form of :func:`losslab.negative_sampling_loss`."""
+
+    _fn = staticmethod(_sampled.negative_sampling_loss)
+
+
+class SampledNCELoss(_SampledLoss):
+    """Module form of :func:`losslab.sampled_nce_loss`."""
+
+    _fn = staticmethod(_sampled.sampled_nce_loss)
+
+
+class InBatchNegativesLoss(_SampledLoss):
+    """Module form of :func:`losslab.in_batch_negatives_loss`."""
+
+    _fn = staticmethod(_sampled.in_batch_negatives_loss)
