@@ -71,6 +71,18 @@ from .ranking import (
     soft_pairwise,
 )
 
+from .sampled import (
+    estimate_partition,
+    importance_sampling_loss,
+    in_batch_negatives_loss,
+    log_uniform_probs,
+    negative_sampling_loss,
+    proposal_log_prob,
+    sample_candidates,
+    sampled_nce_loss,
+    sampled_softmax_loss,
+)
+
 # Submodules that import from the losses above (dependency direction of DESIGN.md).
 from . import nn  # noqa: E402
 
@@ -151,6 +163,16 @@ __all__ = [
     "selective_pointwise",
     "selective_pairwise",
     "selective_listwise",
+    # sampled (issue 5)
+    "sampled_softmax_loss",
+    "importance_sampling_loss",
+    "negative_sampling_loss",
+    "sampled_nce_loss",
+    "in_batch_negatives_loss",
+    "sample_candidates",
+    "proposal_log_prob",
+    "log_uniform_probs",
+    "estimate_partition",
 ]
 
 

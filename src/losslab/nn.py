@@ -75,6 +75,12 @@ __all__ = [
     "SelectivePointwiseLoss",
     "SelectivePairwiseLoss",
     "SelectiveListwiseLoss",
+    # sampled (issue 5)
+    "SampledSoftmaxLoss",
+    "ImportanceSamplingLoss",
+    "NegativeSamplingLoss",
+    "SampledNCELoss",
+    "InBatchNegativesLoss",
 ]
 
 
@@ -518,6 +524,14 @@ class _RankingLoss(_Loss):
     """Stores keyword hyper-parameters; ``forward(scores, labels, mask=None, weight=None)``."""
 
     _fn_name = ""
+# -- sampled / large-K softmax (issue 5) -------------------------------------------------
+from . import sampled as _sampled  # noqa: E402
+
+
+class _SampledLoss(_Loss):
+    """Stores the sampling keyword arguments; forward(hidden, out_weight, out_bias, labels)."""
+
+    _fn = None
 
     def __init__(self, reduction: str = "mean", **kwargs) -> None:
         super().__init__(reduction)
@@ -594,3 +608,36 @@ class SelectiveListwiseLoss(_RankingLoss):
     """Module form of :func:`losslab.selective_listwise` (kwargs: ``scaling``, ``gamma``)."""
 
     _fn_name = "selective_listwise"
+    def forward(self, hidden, out_weight, out_bias, labels, weight=None, **overrides):
+        return type(self)._fn(hidden, out_weight, out_bias, labels, **{**self.kwargs, **overrides},
+                              weight=weight, reduction=self.reduction)
+
+
+class SampledSoftmaxLoss(_SampledLoss):
+    """Module form of :func:`losslab.sampled_softmax_loss`."""
+
+    _fn = staticmethod(_sampled.sampled_softmax_loss)
+
+
+class ImportanceSamplingLoss(_SampledLoss):
+    """Module form of :func:`losslab.importance_sampling_loss`."""
+
+    _fn = staticmethod(_sampled.importance_sampling_loss)
+
+
+class NegativeSamplingLoss(_SampledLoss):
+    """Module form of :func:`losslab.negative_sampling_loss`."""
+
+    _fn = staticmethod(_sampled.negative_sampling_loss)
+
+
+class SampledNCELoss(_SampledLoss):
+    """Module form of :func:`losslab.sampled_nce_loss`."""
+
+    _fn = staticmethod(_sampled.sampled_nce_loss)
+
+
+class InBatchNegativesLoss(_SampledLoss):
+    """Module form of :func:`losslab.in_batch_negatives_loss`."""
+
+    _fn = staticmethod(_sampled.in_batch_negatives_loss)
