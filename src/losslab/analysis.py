@@ -563,7 +563,6 @@ def proper_prediction(link: _Link, samples: "_torch.Tensor", weights: "_torch.Te
     if not link.monotone:
         raise ValueError(f"proper_prediction needs an increasing link; {link!r} is not monotone")
     return _invert_monotone(link, mean)
-=======
 
 # -- sampled / large-K softmax: gradient bias and variance (issue 5, seed 003) ----------
 
