@@ -4,7 +4,7 @@ VENV ?= .venv
 PIP = $(VENV)/bin/pip
 PY = $(VENV)/bin/python
 
-.PHONY: demo test setup bench clean
+.PHONY: demo test test-all setup bench clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,12 @@ demo: setup
 	$(VENV)/bin/losslab demo
 
 test: setup
-	$(PY) -m pytest -q src tests
+	$(PY) -m pytest -q tests
+
+# Everything: doctests, tests still pending verification, the inductor compile sweep.
+# Does not fit CI's 10-minute budget on 2 cores.
+test-all: setup
+	$(PY) -m pytest -q --doctest-modules -m "" src tests
 
 bench: setup
 	$(PY) benchmarks/bench_matching.py

@@ -873,7 +873,7 @@ def _register() -> None:
     fam = "classification"
     R(S("cross_entropy", cross_entropy, fam, "logits: any real [..., K]; labels in [0, K) or ignore_index; or probability targets",
         _logits_labels(label_smoothing=0.1), _class_extremes(label_smoothing=0.1), reference=_ref_cross_entropy,
-        compile_smoke=True, extreme_dtypes=(torch.float32, torch.bfloat16)))
+        extreme_dtypes=(torch.float32, torch.bfloat16)))
     R(S("binary_cross_entropy_with_logits", binary_cross_entropy_with_logits, fam, "logits: any real; target in [0, 1]",
         _binary_sample(soft=True), _binary_extremes(), reference=_ref_bce))
     R(S("focal_loss", focal_loss, fam, "logits: any real; binary soft targets in [0, 1] or integer labels; gamma >= 0",

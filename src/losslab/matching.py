@@ -567,7 +567,7 @@ def _register() -> None:
             domain="pred, target: [..., K] real scores; capped scaling keeps |z| up to 1e4 finite",
             sample=_class_sample(_sinh_scaling),
             extremes=_class_extremes(_exp_scaling),
-            compile_smoke=True,
+            compile_smoke=False,
             extreme_dtypes=(torch.float32, torch.bfloat16),
         )
     )
