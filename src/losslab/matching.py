@@ -181,10 +181,6 @@ def decomposed_matching_loss(
 # Composite Sigmoid, eq. (22)-(25) with γ as in (G.1)
 
 
-def _scaling_and_primitive(scaling: Link, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    return scaling(z), scaling.primitive(z)
-
-
 def composite_sigmoid(z: torch.Tensor, scaling: Link, *, gamma: float = 1.0) -> torch.Tensor:
     r"""Composite Sigmoid ``p(z) = σ(Q(z)/γ)`` of a scaling ``q`` with primitive ``Q`` (eq. 22, G.1).
 

@@ -14,7 +14,7 @@ invariance check), and ``none_shape`` is the shape of ``reduction='none'``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import torch
 
@@ -103,10 +103,6 @@ def names(family: str | None = None) -> list[str]:
 
 def families() -> list[str]:
     return sorted({s.family for s in _REGISTRY.values()})
-
-
-def __iter__() -> Iterator[LossSpec]:  # pragma: no cover - convenience
-    return iter(specs())
 
 
 # ---------------------------------------------------------------------------
