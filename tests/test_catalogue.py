@@ -133,7 +133,11 @@ def test_soft_dice_variants():
     y = torch.tensor([[0, 0, 1, 1, 1, 0], [2, 2, 2, 2, 2, 2]])
     torch.testing.assert_close(ll.soft_dice(x, y, smooth=0.0, reduction="none"), naive.soft_dice(x, y, smooth=0.0))
     perfect = 40.0 * F.one_hot(y, 3).to(D64)
-    assert ll.soft_dice(perfect, y, smooth=0.0).item() == pytest.approx(0.0, abs=1e-12)
+    # smooth > 0 makes a class absent from the target (softmax mass ~e^-40) score Dice ~1;
+    # with smooth = 0 it scores 0 (2·0 / tiny), so a perfect map would still lose 1/K per absent class.
+    assert ll.soft_dice(perfect, y).item() == pytest.approx(0.0, abs=1e-12)
+    absent = ll.soft_dice(perfect, y, smooth=0.0, reduction="none")
+    torch.testing.assert_close(absent, torch.tensor([1 / 3, 2 / 3], dtype=D64))
 
 
 def test_arcface_margin_zero_is_scaled_ce_and_reference():

@@ -71,7 +71,7 @@ def test_separated_sample_has_fraction_one_and_separating_threshold():
     z = torch.tensor([[3.0, -1.0, -2.0], [-4.0, 1.0, -0.5], [-3.0, -2.5, 0.5]])
     r = logit_separation(z, torch.tensor([0, 1, 2]))
     assert r.separated and r.fraction == 1.0 and r.balanced_accuracy == 1.0
-    assert r.margin == pytest.approx(0.5) and -0.5 < r.threshold < 0.5
+    assert r.margin == pytest.approx(1.0) and -0.5 <= r.threshold < 0.5  # min true 0.5, max false −0.5
 
 
 def test_logit_separation_validates():

@@ -304,8 +304,8 @@ def ndcg_at_k(scores, labels, k, mask=None, *, gain="linear", ignore_ties=False)
     Example:
         >>> import torch, losslab as ll
         >>> s = torch.tensor([[0.9, 0.8, 0.1]]); l = torch.tensor([[0, 2, 1]])
-        >>> ll.metrics.ndcg_at_k(s, l, k=3)     # DCG 0 + 2/log2 3 + 1/2 over 2 + 1/log2 3
-        tensor([0.6934], dtype=torch.float64)
+        >>> ll.metrics.ndcg_at_k(s, l, k=3)     # DCG (0 + 2/log2 3 + 1/2) / (2 + 1/log2 3)
+        tensor([0.6697], dtype=torch.float64)
     """
     import numpy as np
 

@@ -306,9 +306,13 @@ class BatchMaxMarginLoss(_Loss):
 
     def forward(self, logits, labels):
         return _slc.batch_max_margin(logits, labels, margin=self.margin, reduction=self.reduction)
+
+
 # -- standard catalogue: classification, regression, contrastive, rl (issue 4) --------------
 from . import classification as _cls  # noqa: E402
-from . import contrastive as _con  # noqa: E402
+from importlib import import_module  # noqa: E402
+
+_con = import_module(f"{__package__}.contrastive")  # the package attribute `contrastive` is the function
 from . import regression as _reg  # noqa: E402
 from . import rl as _rl  # noqa: E402
 
@@ -519,27 +523,22 @@ class PolicyGradientLoss(_KwLoss):
 
     def __init__(self, *, entropy_coef=0.0, reduction="mean"):
         super().__init__(_rl.policy_gradient_loss, reduction, entropy_coef=entropy_coef)
+
+
 # -- ranking (issue 4) --------------------------------------------------------------------
+from . import ranking as _ranking  # noqa: E402
+
+
 class _RankingLoss(_Loss):
     """Stores keyword hyper-parameters; ``forward(scores, labels, mask=None, weight=None)``."""
 
     _fn_name = ""
-# -- sampled / large-K softmax (issue 5) -------------------------------------------------
-from . import sampled as _sampled  # noqa: E402
-
-
-class _SampledLoss(_Loss):
-    """Stores the sampling keyword arguments; forward(hidden, out_weight, out_bias, labels)."""
-
-    _fn = None
 
     def __init__(self, reduction: str = "mean", **kwargs) -> None:
         super().__init__(reduction)
         self.kwargs = kwargs
 
     def forward(self, scores, labels, mask=None, weight=None):
-        from . import ranking as _ranking
-
         fn = getattr(_ranking, self._fn_name)
         return fn(scores, labels, mask, **self.kwargs, weight=weight, reduction=self.reduction)
 
@@ -608,6 +607,21 @@ class SelectiveListwiseLoss(_RankingLoss):
     """Module form of :func:`losslab.selective_listwise` (kwargs: ``scaling``, ``gamma``)."""
 
     _fn_name = "selective_listwise"
+
+
+# -- sampled / large-K softmax (issue 5) -------------------------------------------------
+from . import sampled as _sampled  # noqa: E402
+
+
+class _SampledLoss(_Loss):
+    """Stores the sampling keyword arguments; forward(hidden, out_weight, out_bias, labels)."""
+
+    _fn = None
+
+    def __init__(self, reduction: str = "mean", **kwargs) -> None:
+        super().__init__(reduction)
+        self.kwargs = kwargs
+
     def forward(self, hidden, out_weight, out_bias, labels, weight=None, **overrides):
         return type(self)._fn(hidden, out_weight, out_bias, labels, **{**self.kwargs, **overrides},
                               weight=weight, reduction=self.reduction)

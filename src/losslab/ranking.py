@@ -185,7 +185,7 @@ def pointwise_sigmoid_ce(
         >>> import torch, losslab as ll
         >>> s, l = torch.tensor([[2.0, 0.0, -1.0]]), torch.tensor([[4, 1, 0]])
         >>> ll.pointwise_sigmoid_ce(s, l, max_grade=4, reduction="none")
-        tensor([1.6265])
+        tensor([1.1333])
 
     Reference: e.g. Liu, "Learning to Rank for Information Retrieval", 2009 (pointwise approach).
     """
@@ -568,8 +568,8 @@ def lambda_loss(
     Example:
         >>> import torch, losslab as ll
         >>> s, l = torch.tensor([[0.0, 1.0]]), torch.tensor([[1, 0]])
-        >>> ll.lambda_loss(s, l, reduction="none")   # w = 1 · (1 - 1/log2 3)
-        tensor([0.5513])
+        >>> ll.lambda_loss(s, l, reduction="none")   # w = 1 - 1/log2 3; softplus(1)/ln 2
+        tensor([0.6993])
 
     Reference: Wang, Li, Golbandi, Bendersky, Najork, "The LambdaLoss Framework for Ranking
     Metric Optimization", CIKM 2018.
