@@ -12,6 +12,7 @@ import pytest
 import torch
 from torch import nn
 
+import losslab as ll
 from losslab import data, slc
 from losslab.experiments import slc as slc_exp
 
@@ -32,8 +33,9 @@ def test_pols_classification_matches_the_seed():
         slc.is_pols_aligned("softmax")
 
 
-def test_resolve_objective_falls_back_to_torch_cross_entropy():
+def test_resolve_objective_returns_the_library_loss():
     fn = slc.resolve_objective("cross_entropy")
+    assert fn is ll.cross_entropy and slc.resolve_objective("batch_max_margin") is ll.batch_max_margin
     z, y = torch.randn(5, 3), torch.tensor([0, 1, 2, 1, 0])
     torch.testing.assert_close(fn(z, y), nn.functional.cross_entropy(z, y))
     with pytest.raises(ValueError, match="bogus"):
@@ -208,11 +210,11 @@ def test_cli_reports_a_bad_data_path(tmp_path, capsys):
 # ------------------------------------------------------------------- experiments
 
 
-def test_local_measures_agree_with_a_hand_count():
+def test_slc_measures_agree_with_a_hand_count():
     # class 0 scores: positives at 0.9, 0.8, 0.1; negatives at 0.7, 0.2 -> AP = (1 + 1 + 3/5) / 3
     scores = torch.tensor([[0.9, 0.0], [0.8, 0.0], [0.1, 0.0], [0.7, 1.0], [0.2, 1.0]])
     labels = torch.tensor([0, 0, 0, 1, 1])
-    m = slc_exp._local_slc_measures(scores, labels)
+    m = slc_exp.slc_measures(scores, labels)
     assert m["per_class"]["1-AUPRC"][0] == pytest.approx(1 - (1 + 1 + 0.6) / 3)
     assert m["per_class"]["1-P@0.9"][0] == pytest.approx(1 - 0.6)  # recall 1 needs the threshold 0.1
     assert m["per_class"]["1-AUPRC"][1] == pytest.approx(0.0)
@@ -223,8 +225,7 @@ def test_slc_smoke_every_objective_trains_without_nan(tmp_path):
     cfg = slc_exp.SLCConfig(hidden=(16,), epochs=1, batch_size=16, lrs=(1.0, 0.1), objectives=slc.SLC_OBJECTIVES)
     res = slc_exp.run_experiment(split, cfg, progress=False)
     trained = [r["objective"] for r in res["table1"]]
-    assert "cross_entropy" in trained  # always available (torch fallback)
-    assert set(trained) | set(res["skipped_objectives"]) == set(slc.SLC_OBJECTIVES)
+    assert trained == list(slc.SLC_OBJECTIVES)
     for row in res["table1"]:
         for run in row["sweep"]:  # no objective may produce a NaN at these learning rates
             assert not run["diverged"], (row["objective"], run)
@@ -260,7 +261,8 @@ def test_demo_smoke_writes_a_self_contained_report(tmp_path, capsys):
 
     cfg = slc_exp.SLCConfig(hidden=(8,), epochs=1, batch_size=16, lrs=(0.1,))
     out = demo.run_demo(tmp_path / "report", slc_config=cfg, digits_limit=200, speed_log2k=(4,), speed_width=8,
-                        speed_repeats=1, gallery=True, progress=False)
+                        speed_repeats=1, gallery=True,
+                        gallery_only=["scalar_overview.png"], progress=False)
     text = out["report"].read_text()
     assert "Single-logit classification" in text and "SLC speed-up" in text
     for line in text.splitlines():  # every image the report links exists under the report directory
@@ -269,3 +271,20 @@ def test_demo_smoke_writes_a_self_contained_report(tmp_path, capsys):
             assert (tmp_path / "report" / target).is_file(), target
     assert (tmp_path / "report" / "figures" / "slc_table1.png").stat().st_size > 1000
     assert "== 3/3 selective-loss gallery" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_sgd_step_equals_torch_optim_sgd(momentum):
+    torch.manual_seed(3)
+    a, b = nn.Linear(4, 3), nn.Linear(4, 3)
+    b.load_state_dict(a.state_dict())
+    opt = torch.optim.SGD(b.parameters(), lr=0.1, momentum=momentum)
+    params, velocity = list(a.parameters()), [None, None]
+    for step in range(3):
+        x = torch.randn(5, 4, generator=torch.Generator().manual_seed(step))
+        slc_exp._sgd_step(params, torch.autograd.grad(a(x).square().sum(), params), velocity, 0.1, momentum)
+        opt.zero_grad()
+        b(x).square().sum().backward()
+        opt.step()
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q)

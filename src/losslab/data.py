@@ -139,6 +139,28 @@ def _check_fraction(name: str, value: float) -> None:
         raise ValueError(f"{name} must lie in (0, 1); got {value!r}")
 
 
+def _digits_arrays():
+    """(pixels [1797, 64], labels [1797]) from the CSV scikit-learn ships.
+
+    Read directly (as ``sklearn.datasets.load_digits`` does) when the file is where
+    scikit-learn keeps it: importing scikit-learn costs tens of seconds on a slow machine.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")  # locates the package without importing it
+    if spec is None:
+        raise ImportError("the digits data ship with scikit-learn: pip install 'losslab[lab]'")
+    for root in spec.submodule_search_locations or ():
+        csv = Path(root) / "datasets" / "data" / "digits.csv.gz"
+        if csv.is_file():
+            table = np.loadtxt(csv, delimiter=",")
+            return table[:, :-1], table[:, -1]
+    from sklearn.datasets import load_digits as _sk_load_digits  # a layout we do not know
+
+    bunch = _sk_load_digits()
+    return bunch.data, bunch.target
+
+
 def load_digits(*, seed: int = 0, val_fraction: float = 0.2, test_fraction: float = 0.25, limit: int | None = None) -> Split:
     """scikit-learn's embedded digits (8x8 images, 10 classes, shipped with the
     package: no download), split train/val/test with a fixed-seed permutation.
@@ -153,13 +175,9 @@ def load_digits(*, seed: int = 0, val_fraction: float = 0.2, test_fraction: floa
     """
     _check_fraction("val_fraction", val_fraction)
     _check_fraction("test_fraction", test_fraction)
-    try:
-        from sklearn.datasets import load_digits as _sk_load_digits
-    except ImportError as e:  # pragma: no cover - depends on the install
-        raise ImportError("the digits data ship with scikit-learn: pip install 'losslab[lab]'") from e
-    bunch = _sk_load_digits()
-    x = torch.from_numpy(bunch.data.astype(np.float32) / 16.0)  # pixel values 0..16
-    y = torch.from_numpy(bunch.target.astype(np.int64))
+    pixels, target = _digits_arrays()
+    x = torch.from_numpy(pixels.astype(np.float32) / 16.0)  # pixel values 0..16
+    y = torch.from_numpy(target.astype(np.int64))
     if limit is not None:
         perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))[:limit]
         x, y = x[perm], y[perm]

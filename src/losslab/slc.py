@@ -69,11 +69,9 @@ def is_pols_aligned(name: str) -> bool:
     raise ValueError(f"name must be one of the SLC objectives {SLC_OBJECTIVES}; got {name!r}")
 
 
-def resolve_objective(name: str) -> Callable[..., torch.Tensor] | None:
+def resolve_objective(name: str) -> Callable[..., torch.Tensor]:
     """The loss function ``fn(logits [B, K], labels [B], *, reduction="mean")`` named
-    ``name``, looked up in :mod:`losslab` at call time; ``None`` if this build lacks it.
-
-    ``cross_entropy`` falls back to :func:`torch.nn.functional.cross_entropy`.
+    ``name``: one of :data:`SLC_OBJECTIVES`, looked up in :mod:`losslab`.
 
     Example:
         >>> fn = resolve_objective("cross_entropy")
@@ -84,10 +82,7 @@ def resolve_objective(name: str) -> Callable[..., torch.Tensor] | None:
         raise ValueError(f"name must be one of the SLC objectives {SLC_OBJECTIVES}; got {name!r}")
     import losslab
 
-    fn = getattr(losslab, name, None)
-    if fn is None and name == "cross_entropy":
-        fn = torch.nn.functional.cross_entropy
-    return fn
+    return getattr(losslab, name)
 
 
 def mean_relative_improvement(aligned: Sequence[float], not_aligned: Sequence[float]) -> float:

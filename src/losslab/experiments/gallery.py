@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 __all__ = ["GalleryEntry", "GALLERY", "write_gallery", "add_arguments", "run"]
 
@@ -139,10 +139,11 @@ def _two_class_contours():
     from losslab import links, plots
 
     q = links.exp(alpha=0.5).scaled(0.5)  # the paper's q(z) = α e^{αz}
-    fig, axes = plots.new_figure(2, 3, width=3.3, height=3.0)
+    fig, axes = plots.new_figure(2, 3, width=3.5, height=3.0, margins=(0.55, 0.35, 0.45, 0.75))
     plots.plot_two_class_contours(q, kind="decomposed", axes=axes[0])
     plots.plot_two_class_contours(q, kind="composite_softmax", axes=axes[1])
-    fig.suptitle("Two-class losses, h = q = αe^{αz}, s1 = 3, s2 ∈ {1, 3, 5}: decomposed (top), composite Softmax (bottom); seed Figure 5")
+    fig.suptitle("Two-class losses, h = q = αe^{αz}, s1 = 3, s2 ∈ {1, 3, 5}:\n"
+                 "decomposed (top), composite Softmax (bottom); seed Figure 5", fontsize=11)
     return fig
 
 
@@ -204,13 +205,15 @@ GALLERY: tuple[GalleryEntry, ...] = (
 )
 
 
-def write_gallery(out_dir: str | Path = DEFAULT_OUT, *, dpi: int = 110, figures: dict | None = None) -> list[Path]:
+def write_gallery(out_dir: str | Path = DEFAULT_OUT, *, dpi: int = 110, figures: dict | None = None,
+                  only: Iterable[str] | None = None) -> list[Path]:
     """Draw every :data:`GALLERY` entry to ``out_dir/<filename>`` and write ``out_dir/index.md``.
 
     Args:
         out_dir: the folder (created if missing).
         dpi: PNG resolution.
         figures: if a dict is given, it is filled with ``filename -> Figure`` for inspection.
+        only: file names of the entries to draw (default: all), e.g. ``["scalar_overview.png"]``.
 
     Returns:
         The PNG paths in gallery order, then the index path.
@@ -231,7 +234,14 @@ def write_gallery(out_dir: str | Path = DEFAULT_OUT, *, dpi: int = 110, figures:
         "| file | shows |",
         "|---|---|",
     ]
-    for entry in GALLERY:
+    entries = GALLERY
+    if only is not None:
+        wanted = set(only)
+        unknown = wanted - {e.filename for e in GALLERY}
+        if unknown:
+            raise ValueError(f"only names unknown gallery entries {sorted(unknown)}; known: {[e.filename for e in GALLERY]}")
+        entries = tuple(e for e in GALLERY if e.filename in wanted)
+    for entry in entries:
         fig = entry.make()
         path = out / entry.filename
         plots.save(fig, path, dpi=dpi)

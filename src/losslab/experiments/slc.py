@@ -76,62 +76,17 @@ class SLCNet(nn.Module):
 # ------------------------------------------------------------------------- metrics
 
 
-def _precision_at_recall(precision, recall, r: float) -> float:
-    # sklearn's curve has recall non-increasing along the index and thresholds
-    # increasing: the highest threshold that still reaches recall >= r is the last
-    # index with recall >= r; its precision is Precision@r (the paper's "recall
-    # values dictate the threshold T").
-    import numpy as np
-
-    idx = np.nonzero(recall >= r)[0]
-    return float(precision[idx[-1]])
-
-
-def _local_slc_measures(scores: torch.Tensor, labels: torch.Tensor) -> dict:
-    """Per-class and macro 1-AUPRC, 1-P@0.9, 1-P@0.99 with scikit-learn (the
-    experiment's fallback while ``losslab.metrics.slc_report`` is not in this build)."""
-    from sklearn.metrics import average_precision_score, precision_recall_curve
-
-    s = scores.detach().double().cpu().numpy()
-    y = labels.cpu().numpy()
-    per_class = {m: [] for m in MEASURES}
-    for j in range(s.shape[1]):
-        t = (y == j).astype(int)
-        if t.sum() == 0:
-            continue
-        per_class["1-AUPRC"].append(1.0 - float(average_precision_score(t, s[:, j])))
-        p, r, _ = precision_recall_curve(t, s[:, j])
-        per_class["1-P@0.9"].append(1.0 - _precision_at_recall(p, r, 0.9))
-        per_class["1-P@0.99"].append(1.0 - _precision_at_recall(p, r, 0.99))
-    macro = {m: float(sum(v) / len(v)) for m, v in per_class.items()}
-    return {"macro": macro, "per_class": per_class, "source": "sklearn (experiment fallback)"}
-
-
-def _from_library_report(report) -> dict | None:
-    """The macro measures of ``losslab.metrics.slc_report``'s result (``report.macro``
-    with keys ``1-AUPRC``, ``1-Precision@0.9``, ``1-Precision@0.99``); ``None`` if the
-    result does not have that layout."""
-    macro = getattr(report, "macro", None)
-    keys = {"1-AUPRC": "1-AUPRC", "1-P@0.9": "1-Precision@0.9", "1-P@0.99": "1-Precision@0.99"}
-    if not isinstance(macro, dict) or not all(k in macro for k in keys.values()):
-        return None
-    return {"macro": {m: float(macro[k]) for m, k in keys.items()}, "source": "losslab.metrics.slc_report"}
-
-
 def slc_measures(scores: torch.Tensor, labels: torch.Tensor) -> dict:
-    """Macro (and, from the fallback, per-class) one-minus SLC measures of ``scores [N, K]``:
-    column ``j`` is the score that example ``n`` is of class ``j``."""
-    try:
-        from losslab import metrics
+    """Macro and per-class one-minus SLC measures of ``scores [N, K]`` (column ``j`` is
+    the score that example ``n`` is of class ``j``), from :func:`losslab.metrics.slc_report`."""
+    from losslab.metrics import slc_report
 
-        report_fn = getattr(metrics, "slc_report", None)
-    except ImportError:  # pragma: no cover
-        report_fn = None
-    if report_fn is not None:
-        out = _from_library_report(report_fn(scores, labels))
-        if out is not None:
-            return out
-    return _local_slc_measures(scores, labels)
+    report = slc_report(scores, labels)
+    keys = {"1-AUPRC": "1-AUPRC", "1-P@0.9": "1-Precision@0.9", "1-P@0.99": "1-Precision@0.99"}
+    per_class = {"1-AUPRC": report.one_minus_auprc.tolist(),
+                 "1-P@0.9": report.one_minus_precision[0.9].tolist(),
+                 "1-P@0.99": report.one_minus_precision[0.99].tolist()}
+    return {"macro": {m: float(report.macro[k]) for m, k in keys.items()}, "per_class": per_class}
 
 
 # ------------------------------------------------------------------------ training
@@ -157,6 +112,18 @@ def _batches(n: int, batch_size: int, generator: torch.Generator):
         yield perm[i : i + batch_size]
 
 
+@torch.no_grad()
+def _sgd_step(params, grads, velocity, lr: float, momentum: float) -> None:
+    # torch.optim.SGD's update (no dampening, nesterov or weight decay), written out
+    # because constructing a torch.optim optimizer imports torch._dynamo: ~20 s of the
+    # demo's 5-minute budget on 2 slow cores.
+    for i, (p, g) in enumerate(zip(params, grads)):
+        if momentum:
+            velocity[i] = g.clone() if velocity[i] is None else velocity[i].mul_(momentum).add_(g)
+            g = velocity[i]
+        p.add_(g, alpha=-lr)
+
+
 def train_one(
     objective: str,
     fn: Callable[..., torch.Tensor],
@@ -171,7 +138,8 @@ def train_one(
     start = time.perf_counter()
     torch.manual_seed(cfg.seed)  # same initial weights for every objective and lr
     model = SLCNet(split.num_features, cfg.hidden, split.num_classes)
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=cfg.momentum)
+    params = list(model.parameters())
+    velocity: list[torch.Tensor | None] = [None] * len(params)
     gen = torch.Generator().manual_seed(cfg.seed + 1)  # same batch order too
     x, y = split.x_train, split.y_train
     diverged, last, epochs = False, float("nan"), 0
@@ -183,9 +151,8 @@ def train_one(
             if not torch.isfinite(loss):
                 diverged = True
                 break
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            grads = torch.autograd.grad(loss, params)
+            _sgd_step(params, grads, velocity, lr, cfg.momentum)
             last = float(loss.detach())
         if on_epoch is not None:
             on_epoch()
@@ -228,15 +195,7 @@ def run_experiment(split, cfg: SLCConfig, *, progress: bool = True, log=print) -
     from losslab.slc import is_pols_aligned, mean_relative_improvement, resolve_objective
 
     t0 = time.perf_counter()
-    fns, missing = {}, []
-    for name in cfg.objectives:
-        fn = resolve_objective(name)
-        if fn is None:
-            missing.append(name)
-        else:
-            fns[name] = fn
-    if missing:
-        log(f"note: not in this losslab build, skipped: {', '.join(missing)}")
+    fns = {name: resolve_objective(name) for name in cfg.objectives}
     total = len(fns) * len(cfg.lrs) * cfg.epochs
     bar = tqdm(total=total, desc="slc", unit="epoch", disable=not progress, file=sys.stderr, leave=False)
     rows: dict[str, dict] = {}
@@ -266,9 +225,7 @@ def run_experiment(split, cfg: SLCConfig, *, progress: bool = True, log=print) -
                 test_acc = float((scores.argmax(1) == split.y_test).float().mean())
             m = slc_measures(scores, split.y_test)
             row.update(best_lr=best.lr, val_accuracy=best.val_accuracy, test_accuracy=test_acc,
-                       test=m["macro"], metrics_source=m["source"])
-            if "per_class" in m:
-                row["test_per_class"] = m["per_class"]
+                       test=m["macro"], test_per_class=m["per_class"])
             models[name] = best.model
         rows[name] = row
     bar.close()
@@ -298,7 +255,6 @@ def run_experiment(split, cfg: SLCConfig, *, progress: bool = True, log=print) -
         "reference": "Keren, Sabato & Schuller (2019), Tables 1-2",
         "dataset": split.describe(),
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
-        "skipped_objectives": missing,
         "table1": [rows[n] for n in rows],
         "means": means,
         "mean_relative_improvement": improvement,
@@ -371,8 +327,6 @@ def markdown_report(results: dict) -> str:
         "",
         "Mean relative improvement = (mean of non-aligned − mean of PoLS-aligned) / mean of non-aligned.",
     ]
-    if results["skipped_objectives"]:
-        parts += ["", f"Skipped (not in this build): {', '.join(results['skipped_objectives'])}."]
     parts += ["", "## Table 2 — one logit (SLC) vs all logits", "", table2_markdown(results), ""]
     return "\n".join(parts)
 
