@@ -673,8 +673,10 @@ def arcface(
     Example:
         >>> import torch, losslab as ll
         >>> cos, y = torch.tensor([[0.9, 0.1, -0.2]]), torch.tensor([0])
-        >>> bool(ll.arcface(cos, y, margin=0.5) > ll.arcface(cos, y, margin=0.0))
-        True
+        >>> ll.arcface(cos, y, scale=4.0, margin=0.0)   # scaled softmax CE: log(1 + e^-3.2 + e^-4.4)
+        tensor(0.0517)
+        >>> ll.arcface(cos, y, scale=4.0, margin=0.5)   # true logit 4·cos(acos 0.9 + 0.5)
+        tensor(0.1741)
 
     Reference: Deng et al., "ArcFace: Additive Angular Margin Loss for Deep Face Recognition", CVPR 2019.
     """

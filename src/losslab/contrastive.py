@@ -299,8 +299,8 @@ def multiple_negatives_ranking(
     Example:
         >>> import torch, losslab as ll
         >>> a = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
-        >>> ll.multiple_negatives_ranking(a, a, reduction="none")
-        tensor([2.0612e-09, 2.0612e-09])
+        >>> ll.multiple_negatives_ranking(a, a, scale=1.0, reduction="none")   # log(1 + e^-1)
+        tensor([0.3133, 0.3133])
 
     Reference: Henderson et al., "Efficient Natural Language Response Suggestion for Smart Reply", 2017.
     """
