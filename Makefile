@@ -16,13 +16,14 @@ setup: $(VENV)/.installed
 demo: setup
 	$(VENV)/bin/losslab demo
 
+# Two pytest-xdist workers (one per core): every test file plus the docstring examples.
 test: setup
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 --doctest-modules src tests
 
-# Everything: doctests, tests still pending verification, the inductor compile sweep.
-# Does not fit CI's 10-minute budget on 2 cores.
+# Also the tests marked slow and the inductor compile sweep over every loss (compile_all):
+# beyond CI's 10-minute budget on 2 cores.
 test-all: setup
-	$(PY) -m pytest -q --doctest-modules -m "" src tests
+	$(PY) -m pytest -q -n 2 --doctest-modules -m "" src tests
 
 bench: setup
 	$(PY) benchmarks/bench_matching.py

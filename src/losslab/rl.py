@@ -68,7 +68,7 @@ def td_loss(
         >>> import torch, losslab as ll
         >>> q = torch.tensor([[1.0, 2.0]], requires_grad=True)
         >>> loss = ll.td_loss(q, torch.tensor([1]), torch.tensor([1.0]), torch.tensor([[0.0, 3.0]]), torch.tensor([0]), gamma=0.5)
-        >>> float(loss)   # (2 - (1 + 0.5 * 3))^2
+        >>> float(loss.detach())   # (2 - (1 + 0.5 * 3))^2
         0.25
 
     Reference: Mnih et al., "Human-level control through deep reinforcement learning", Nature 2015.
