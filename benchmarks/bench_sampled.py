@@ -100,7 +100,7 @@ def main() -> int:
                 h.grad = W.grad = b.grad = None
                 loss = loss_fn()
                 loss.backward()
-                return float(loss), (h.grad, W.grad, b.grad)
+                return float(loss.detach()), (h.grad, W.grad, b.grad)
             return step
 
         rows = []
