@@ -182,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
                 loss.backward()
                 opt.step()
             epoch_times.append(time.perf_counter() - t0)
-            last_loss = float(loss)
+            last_loss = float(loss.detach())
         top1, ndcg = evaluate(W.detach(), b.detach(), xte, yte)
         results[name] = {"top1": top1, "ndcg@10": ndcg, "epoch_seconds": sum(epoch_times) / len(epoch_times),
                          "saved_bytes_per_step": mem, "formula": formula,
