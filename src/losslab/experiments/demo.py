@@ -22,6 +22,9 @@ from pathlib import Path
 DEMO_EPOCHS = 6
 DEMO_LRS = (0.1, 0.01)
 GALLERY_DPI = 90
+# The gallery's overview figures (the four sensitivity types, scalar and multi-class,
+# and the two-class contours); `losslab plot` draws all of them.
+DEMO_GALLERY = ("scalar_overview.png", "multiclass_overview.png", "multiclass_contours.png")
 
 
 def _section(title: str) -> None:
@@ -88,12 +91,13 @@ def run_demo(
     speed_width: int = 256,
     speed_repeats: int = 5,
     gallery: bool = True,
-    gallery_only=None,
+    gallery_only=DEMO_GALLERY,
     progress: bool = True,
 ) -> dict:
     """Run the demo's sections and write ``out/README.md`` with its figures; return
     ``{"report": path, "slc": results, "speed": result, "gallery": [paths] or None, ...}``.
-    ``gallery_only`` restricts the gallery to those file names (see ``write_gallery``)."""
+    ``gallery_only`` restricts the gallery to those file names (``None``: every figure;
+    see ``write_gallery``)."""
     import torch
 
     from losslab import data
@@ -208,6 +212,8 @@ def _report_markdown(results, chart, speed, speed_png, gallery_paths, gallery_no
                 lines += [f"- [{p.name}]({_rel(p, out)})"]
     else:
         lines += [f"*Gallery {gallery_note}.*", ""]
+    lines += ["The whole gallery (every sensitivity type, scalar links of Table H.1, composite Sigmoid): "
+              "`losslab plot --out report/gallery`.", ""]
     lines += ["Raw results: `slc.json`, `slc.md`, `slc_speed.json` in this directory.", ""]
     return "\n".join(lines)
 
