@@ -2,8 +2,8 @@
 two CPU cores, with a self-contained report (markdown + PNG) under ``./report/``.
 
 1. Single-logit classification on scikit-learn's digits (seed 001, Tables 1-2):
-   every objective of the paper's Table 1, two of the paper's learning rates,
-   fewer epochs than ``losslab slc``.
+   every objective of the paper's Table 1 at one learning rate, fewer epochs than
+   ``losslab slc``.
 2. The SLC speed-up (Table 3's shape) at small sizes.
 3. The selective-loss gallery (seed 000).
 """
@@ -17,10 +17,12 @@ import time
 from pathlib import Path
 
 
-# The demo must finish in 5 minutes on 2 slow cores (import included): two of the
-# paper's four learning rates (the ones the full run selects on digits) and 6 epochs.
+# The demo must finish in 5 minutes on 2 slow cores (import included): 6 epochs at
+# lr 0.1, the rate a sweep over (0.1, 0.01) selects for all seven objectives at this
+# budget (measured 2026-11-22: identical table at half the time); `losslab slc` sweeps
+# the paper's four.
 DEMO_EPOCHS = 6
-DEMO_LRS = (0.1, 0.01)
+DEMO_LRS = (0.1,)
 GALLERY_DPI = 90
 # The gallery's overview figures (the four sensitivity types, scalar and multi-class,
 # and the two-class contours); `losslab plot` draws all of them.
@@ -183,8 +185,8 @@ def _report_markdown(results, chart, speed, speed_png, gallery_paths, gallery_no
         "across examples) should do better than cross-entropy and max-margin.",
         "",
         f"Data: {results['dataset']}. MLP {cfg['hidden']} with BatchNorm + ReLU, {cfg['epochs']} epochs, "
-        f"batch {cfg['batch_size']}, SGD, learning rate from {cfg['lrs']} by validation {cfg['select']}, "
-        f"seed {cfg['seed']}. (The full experiment, more epochs: `losslab slc`.)",
+        f"batch {cfg['batch_size']}, SGD, learning rate {_lrs(cfg)}, "
+        f"seed {cfg['seed']}. (The full experiment, 30 epochs and the paper's learning-rate sweep: `losslab slc`.)",
         "",
         slc_exp.table1_markdown(results),
         "",
@@ -216,6 +218,13 @@ def _report_markdown(results, chart, speed, speed_png, gallery_paths, gallery_no
               "`losslab plot --out report/gallery`.", ""]
     lines += ["Raw results: `slc.json`, `slc.md`, `slc_speed.json` in this directory.", ""]
     return "\n".join(lines)
+
+
+def _lrs(cfg: dict) -> str:
+    lrs = cfg["lrs"]
+    if len(lrs) == 1:
+        return f"{lrs[0]:g}"
+    return f"from {tuple(lrs)} by validation {cfg['select']}"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
