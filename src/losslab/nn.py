@@ -529,14 +529,18 @@ class PolicyGradientLoss(_KwLoss):
 from . import ranking as _ranking  # noqa: E402
 
 
-class _RankingLoss(_Loss):
-    """Stores keyword hyper-parameters; ``forward(scores, labels, mask=None, weight=None)``."""
-
-    _fn_name = ""
+class _KwargsLoss(_Loss):
+    """Keeps its keyword hyper-parameters in one dict, passed through to the function."""
 
     def __init__(self, reduction: str = "mean", **kwargs) -> None:
         super().__init__(reduction)
         self.kwargs = kwargs
+
+
+class _RankingLoss(_KwargsLoss):
+    """``forward(scores, labels, mask=None, weight=None)``."""
+
+    _fn_name = ""
 
     def forward(self, scores, labels, mask=None, weight=None):
         fn = getattr(_ranking, self._fn_name)
@@ -613,14 +617,10 @@ class SelectiveListwiseLoss(_RankingLoss):
 from . import sampled as _sampled  # noqa: E402
 
 
-class _SampledLoss(_Loss):
-    """Stores the sampling keyword arguments; forward(hidden, out_weight, out_bias, labels)."""
+class _SampledLoss(_KwargsLoss):
+    """``forward(hidden, out_weight, out_bias, labels, weight=None, **overrides)``."""
 
     _fn = None
-
-    def __init__(self, reduction: str = "mean", **kwargs) -> None:
-        super().__init__(reduction)
-        self.kwargs = kwargs
 
     def forward(self, hidden, out_weight, out_bias, labels, weight=None, **overrides):
         return type(self)._fn(hidden, out_weight, out_bias, labels, **{**self.kwargs, **overrides},
