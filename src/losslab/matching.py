@@ -350,9 +350,10 @@ def _log_partition_and_link(z: torch.Tensor, q: Link, gamma: float, dim: int) ->
 
 # Elements per chunk in composite_softmax_loss's forward: bounds the [rows, K]
 # temporaries (about five of them per chunk) so that peak memory is ~ one extra
-# [B, K] tensor (the saved gradient); 2^20 float32 elements = 4 MB keeps a chunk's
-# working set near the cache.
-_CHUNK_ELEMENTS = 1 << 20
+# [B, K] tensor (the saved gradient). 2^16 float32 elements = 256 KB per temporary
+# keeps a chunk's working set in L2: measured 4.3x faster than 2^20 (4 MB, 16.3 s ->
+# 3.8 s per pass at 1024x32768, one thread), while 2^14 (one row per chunk) was slower.
+_CHUNK_ELEMENTS = 1 << 16
 
 
 class _CompositeSoftmaxLoss(torch.autograd.Function):
