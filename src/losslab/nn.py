@@ -329,9 +329,9 @@ class _KwLoss(_Loss):
             else:
                 setattr(self, k, v)
 
-    def forward(self, *inputs, weight=None):
+    def forward(self, *inputs, weight=None, **overrides):
         kw = {k: getattr(self, k) for k in self._keys}
-        return self._fn(*inputs, **kw, weight=weight, reduction=self.reduction)
+        return self._fn(*inputs, **{**kw, **overrides}, weight=weight, reduction=self.reduction)
 
 
 class CrossEntropyLoss(_KwLoss):
@@ -529,22 +529,16 @@ class PolicyGradientLoss(_KwLoss):
 from . import ranking as _ranking  # noqa: E402
 
 
-class _KwargsLoss(_Loss):
-    """Keeps its keyword hyper-parameters in one dict, passed through to the function."""
-
-    def __init__(self, reduction: str = "mean", **kwargs) -> None:
-        super().__init__(reduction)
-        self.kwargs = kwargs
-
-
-class _RankingLoss(_KwargsLoss):
-    """``forward(scores, labels, mask=None, weight=None)``."""
+class _RankingLoss(_KwLoss):
+    """``forward(scores, labels, mask=None, weight=None)``; calls ``losslab.ranking.<_fn_name>``."""
 
     _fn_name = ""
 
+    def __init__(self, reduction: str = "mean", **kwargs) -> None:
+        super().__init__(getattr(_ranking, self._fn_name), reduction, **kwargs)
+
     def forward(self, scores, labels, mask=None, weight=None):
-        fn = getattr(_ranking, self._fn_name)
-        return fn(scores, labels, mask, **self.kwargs, weight=weight, reduction=self.reduction)
+        return super().forward(scores, labels, mask, weight=weight)
 
 
 class PointwiseSigmoidCELoss(_RankingLoss):
@@ -617,14 +611,13 @@ class SelectiveListwiseLoss(_RankingLoss):
 from . import sampled as _sampled  # noqa: E402
 
 
-class _SampledLoss(_KwargsLoss):
-    """``forward(hidden, out_weight, out_bias, labels, weight=None, **overrides)``."""
+class _SampledLoss(_KwLoss):
+    """``forward(hidden, out_weight, out_bias, labels, weight=None, **overrides)``; calls ``_fn``."""
 
     _fn = None
 
-    def forward(self, hidden, out_weight, out_bias, labels, weight=None, **overrides):
-        return type(self)._fn(hidden, out_weight, out_bias, labels, **{**self.kwargs, **overrides},
-                              weight=weight, reduction=self.reduction)
+    def __init__(self, reduction: str = "mean", **kwargs) -> None:
+        super().__init__(type(self)._fn, reduction, **kwargs)
 
 
 class SampledSoftmaxLoss(_SampledLoss):
