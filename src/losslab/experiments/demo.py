@@ -216,7 +216,7 @@ def _report_markdown(results, chart, speed, speed_png, gallery_paths, gallery_no
                 lines += [f"- [{p.name}]({_rel(p, out)})"]
     else:
         lines += [f"*Gallery {gallery_note}.*", ""]
-    lines += ["The whole gallery (every sensitivity type, scalar links of Table H.1, composite Sigmoid): "
+    lines += ["The whole gallery (the multi-class overview of Figure 4, the scalar links of Table H.1, composite Sigmoid): "
               "`losslab plot --out report/gallery`.", ""]
     lines += ["Raw results: `slc.json`, `slc.md`, `slc_speed.json` in this directory.", ""]
     return "\n".join(lines)
