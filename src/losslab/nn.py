@@ -530,15 +530,12 @@ from . import ranking as _ranking  # noqa: E402
 
 
 class _RankingLoss(_KwLoss):
-    """``forward(scores, labels, mask=None, weight=None)``; calls ``losslab.ranking.<_fn_name>``."""
+    """``forward(scores, labels, mask=None, weight=None, **overrides)``; calls ``losslab.ranking.<_fn_name>``."""
 
     _fn_name = ""
 
     def __init__(self, reduction: str = "mean", **kwargs) -> None:
         super().__init__(getattr(_ranking, self._fn_name), reduction, **kwargs)
-
-    def forward(self, scores, labels, mask=None, weight=None):
-        return super().forward(scores, labels, mask, weight=weight)
 
 
 class PointwiseSigmoidCELoss(_RankingLoss):
