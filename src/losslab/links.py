@@ -35,7 +35,8 @@ Example:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+import pickle
+from dataclasses import dataclass, field, fields, replace
 from typing import Callable, Optional
 
 import torch
@@ -90,6 +91,12 @@ class Link:
         params: shape parameters (``c`` of SmeLU, ``d`` of power, ...), for display.
         monotone: whether ``h`` is non-decreasing (so its matching loss is convex).
         domain: open interval of ``x`` outside which the link is undefined.
+        recipe: how a constructor of this module built the link --
+            ``(constructor name, ((keyword, value), ...), scale factors)`` -- or ``None``
+            for a ``Link`` built directly. Links with a recipe pickle, deep-copy and
+            ``torch.save`` as that recipe plus ``alpha``, ``beta``, ``cap`` (plain data,
+            DESIGN.md principle 5) and compare equal when recipe, ``alpha``, ``beta``
+            and ``cap`` are equal.
     """
 
     name: str
@@ -104,6 +111,7 @@ class Link:
     params: tuple = ()
     monotone: bool = True
     domain: tuple[float, float] = (-math.inf, math.inf)
+    recipe: Optional[tuple] = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "alpha", check_positive("alpha", self.alpha))
@@ -222,6 +230,7 @@ class Link:
             g_primitive=None if gP is None else (lambda x: c * gP(x)),
             g_inverse=None if gi is None else (lambda y: gi(y / c)),
             g_divergence=None if gd is None else (lambda a, b: c * gd(a, b)),
+            recipe=None if self.recipe is None else (*self.recipe[:2], self.recipe[2] + (c,)),
         )
 
     def __repr__(self) -> str:
@@ -230,6 +239,26 @@ class Link:
         if self.cap is not None:
             parts.append(f"cap={self.cap:g}")
         return f"Link({self.name}, {', '.join(parts)})"
+
+    # -- plain data: equality and pickling by recipe -----------------------------------------
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Link):
+            return NotImplemented
+        if self.recipe is not None and other.recipe is not None:
+            return (self.recipe, self.alpha, self.beta, self.cap) == (other.recipe, other.alpha, other.beta, other.cap)
+        return all(getattr(self, f.name) == getattr(other, f.name) for f in fields(self))
+
+    def __hash__(self) -> int:
+        # Equal links share name, alpha, beta and cap; hashing the callables is not needed.
+        return hash((self.name, self.alpha, self.beta, self.cap))
+
+    def __reduce__(self):
+        if self.recipe is not None:
+            ctor, kwargs, scales = self.recipe
+            kwargs = tuple((k, _ByValue(v) if callable(v) else v) for k, v in kwargs)
+            return (_from_recipe, (ctor, kwargs, scales, self.alpha, self.beta, self.cap))
+        state = {f.name: getattr(self, f.name) for f in fields(self)}
+        return (_from_fields, ({k: _ByValue(v) if callable(v) else v for k, v in state.items()},))
 
 
 def _quadrature(fn: TensorFn, lo: torch.Tensor, hi: torch.Tensor, n: int | None = None) -> torch.Tensor:
@@ -243,6 +272,11 @@ def _quadrature(fn: TensorFn, lo: torch.Tensor, hi: torch.Tensor, n: int | None 
 
 def _params(alpha: float, beta: float, cap: float | None) -> dict:
     return {"alpha": alpha, "beta": beta, "cap": cap}
+
+
+def _recipe(constructor: str, **kwargs) -> tuple:
+    """``Link.recipe`` of a constructor call: its shape keywords (not alpha/beta/cap), no scale yet."""
+    return (constructor, tuple(kwargs.items()), ())
 
 
 # ---------------------------------------------------------------------------------
@@ -268,7 +302,7 @@ def sigmoid(alpha: float = 1.0, beta: float = 0.0) -> Link:
         nm.softplus,
         torch.logit,
         _sigmoid_divergence,
-        **_params(alpha, beta, None),
+        recipe=_recipe("sigmoid"), **_params(alpha, beta, None),
     )
 
 
@@ -281,7 +315,7 @@ def identity(alpha: float = 1.0, beta: float = 0.0) -> Link:
         lambda x: x * x / 2,
         lambda y: y,
         lambda xh, x: (xh - x) ** 2 / 2,
-        **_params(alpha, beta, None),
+        recipe=_recipe("identity"), **_params(alpha, beta, None),
     )
 
 
@@ -303,7 +337,9 @@ def exp(alpha: float = 1.0, beta: float = 0.0, cap: float | None = 50.0) -> Link
     Capped at ``|x| <= 50`` by default (e^50 ≈ 5e21) so float32 losses stay finite
     for inputs up to 1e4; pass ``cap=None`` to remove the cap.
     """
-    return Link("exp", torch.exp, torch.exp, torch.exp, torch.log, _exp_divergence, **_params(alpha, beta, cap))
+    return Link(
+        "exp", torch.exp, torch.exp, torch.exp, torch.log, _exp_divergence, recipe=_recipe("exp"), **_params(alpha, beta, cap)
+    )
 
 
 def anti_exp(alpha: float = 1.0, beta: float = 0.0, cap: float | None = 50.0) -> Link:
@@ -315,7 +351,7 @@ def anti_exp(alpha: float = 1.0, beta: float = 0.0, cap: float | None = 50.0) ->
         lambda x: torch.exp(-x),
         lambda y: -torch.log(-y),
         lambda xh, x: _exp_divergence(-xh, -x),
-        **_params(alpha, beta, cap),
+        recipe=_recipe("anti_exp"), **_params(alpha, beta, cap),
     )
 
 
@@ -326,7 +362,9 @@ def _cosh_divergence(xh: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 def sinh(alpha: float = 1.0, beta: float = 0.0, cap: float | None = 50.0) -> Link:
     """``h(z) = sinh(α(z−β))``, ``H(z) = cosh(α(z−β))/α``: high-norm sensitivity (Table H.1)."""
-    return Link("sinh", torch.sinh, torch.cosh, torch.cosh, torch.asinh, _cosh_divergence, **_params(alpha, beta, cap))
+    return Link(
+        "sinh", torch.sinh, torch.cosh, torch.cosh, torch.asinh, _cosh_divergence, recipe=_recipe("sinh"), **_params(alpha, beta, cap)
+    )
 
 
 def _log_cosh(x: torch.Tensor) -> torch.Tensor:
@@ -343,7 +381,7 @@ def tanh(alpha: float = 1.0, beta: float = 0.0) -> Link:
         lambda x: 1 - torch.tanh(x) ** 2,
         _log_cosh,
         torch.atanh,
-        **_params(alpha, beta, None),
+        recipe=_recipe("tanh"), **_params(alpha, beta, None),
     )
 
 
@@ -361,7 +399,7 @@ def cosh(alpha: float = 1.0, beta: float = 0.0, cap: float | None = 50.0) -> Lin
         None,
         lambda xh, x: (_exp_divergence(xh, x) - _exp_divergence(-xh, -x)) / 2,
         monotone=False,
-        **_params(alpha, beta, cap),
+        recipe=_recipe("cosh"), **_params(alpha, beta, cap),
     )
 
 
@@ -373,7 +411,7 @@ def arcsinh(alpha: float = 1.0, beta: float = 0.0) -> Link:
         lambda x: torch.rsqrt(1 + x * x),
         lambda x: x * torch.asinh(x) - torch.hypot(x, torch.ones_like(x)),
         torch.sinh,
-        **_params(alpha, beta, None),
+        recipe=_recipe("arcsinh"), **_params(alpha, beta, None),
     )
 
 
@@ -395,7 +433,7 @@ def smelu(c: float = 1.0, alpha: float = 1.0, beta: float = 0.0) -> Link:
         lambda x: torch.where(x >= c, x, (x + c).clamp_min(0.0) ** 2 / (4 * c)),
         lambda y: 2 * c * y - c,
         params=(("c", c),),
-        **_params(alpha, beta, None),
+        recipe=_recipe("smelu", c=c), **_params(alpha, beta, None),
     )
 
 
@@ -409,7 +447,7 @@ def huber(delta: float = 1.0, alpha: float = 1.0, beta: float = 0.0) -> Link:
         lambda x: torch.where(x.abs() <= delta, x * x / 2, delta * (x.abs() - delta / 2)),
         lambda y: y,
         params=(("delta", delta),),
-        **_params(alpha, beta, None),
+        recipe=_recipe("huber", delta=delta), **_params(alpha, beta, None),
     )
 
 
@@ -421,13 +459,13 @@ def step(alpha: float = 1.0, beta: float = 0.0) -> Link:
         torch.zeros_like,
         torch.relu,
         None,
-        **_params(alpha, beta, None),
+        recipe=_recipe("step"), **_params(alpha, beta, None),
     )
 
 
 def sign(alpha: float = 1.0, beta: float = 0.0) -> Link:
     """``sign(x)``; primitive ``|x|``: distinguishes two regions, not inside them (Section 2)."""
-    return Link("sign", torch.sign, torch.zeros_like, torch.abs, None, **_params(alpha, beta, None))
+    return Link("sign", torch.sign, torch.zeros_like, torch.abs, None, recipe=_recipe("sign"), **_params(alpha, beta, None))
 
 
 def _as_float_list(name: str, values) -> list[float]:
@@ -471,7 +509,7 @@ def staircase(thresholds, heights=None, alpha: float = 1.0, beta: float = 0.0) -
         G,
         None,
         params=(("thresholds", tuple(t)), ("heights", tuple(a))),
-        **_params(alpha, beta, None),
+        recipe=_recipe("staircase", thresholds=tuple(t), heights=tuple(a)), **_params(alpha, beta, None),
     )
 
 
@@ -533,7 +571,7 @@ def piecewise_linear(knots, values, alpha: float = 1.0, beta: float = 0.0) -> Li
         None,
         params=(("knots", tuple(xk)), ("values", tuple(yk))),
         monotone=monotone,
-        **_params(alpha, beta, None),
+        recipe=_recipe("piecewise_linear", knots=tuple(xk), values=tuple(yk)), **_params(alpha, beta, None),
     )
 
 
@@ -556,7 +594,7 @@ def logit(alpha: float = 1.0, beta: float = 0.0) -> Link:
         torch.sigmoid,
         _logit_divergence,
         domain=(0.0, 1.0),
-        **_params(alpha, beta, None),
+        recipe=_recipe("logit"), **_params(alpha, beta, None),
     )
 
 
@@ -573,7 +611,7 @@ def power(d: float = 2.0, alpha: float = 1.0, beta: float = 0.0) -> Link:
         lambda x: x.abs() ** (d + 1) / (d + 1),
         lambda y: torch.sign(y) * y.abs() ** (1 / d),
         params=(("d", d),),
-        **_params(alpha, beta, None),
+        recipe=_recipe("power", d=d), **_params(alpha, beta, None),
     )
 
 
@@ -595,6 +633,15 @@ def custom(
     the loss value comes from Gauss–Legendre quadrature while its gradient
     ``h(ŝ) − h(s)`` stays exact -- "analytic gradients even without an analytic loss".
 
+    Pickling: a custom link (and a model holding one) survives ``pickle``,
+    ``copy.deepcopy`` and ``torch.save``/``torch.load(weights_only=False)``. Callables
+    importable by name (module-level functions, ``torch.sin``) are stored by reference,
+    as pickle always does; lambdas and closures are stored by value with ``cloudpickle``
+    (their code and captured variables), so loading needs a compatible Python version.
+    ``deepcopy`` keeps the callables themselves. Two custom links compare equal when
+    built from the same callables and arguments; after a pickle round trip a lambda is a
+    new object, so the copy computes the same values but is not ``==`` the original.
+
     Example:
         >>> import math, torch, losslab as ll
         >>> h = ll.links.custom(lambda x: x + torch.sin(x) / 2)   # increasing: h' = 1 + cos/2 > 0
@@ -608,4 +655,57 @@ def custom(
     for nm_, fn in (("derivative", derivative), ("primitive", primitive), ("inverse", inverse)):
         if fn is not None and not callable(fn):
             raise TypeError(f"{nm_} must be callable or None, got {type(fn).__name__}")
-    return Link(name, f, derivative, primitive, inverse, None, monotone=monotone, **_params(alpha, beta, cap))
+    recipe = _recipe("custom", f=f, derivative=derivative, primitive=primitive, inverse=inverse, name=name, monotone=monotone)
+    return Link(name, f, derivative, primitive, inverse, None, monotone=monotone, recipe=recipe, **_params(alpha, beta, cap))
+
+
+# ---------------------------------------------------------------------------------
+# Pickling: a Link travels as its recipe (constructor name, shape keywords, scale
+# factors) plus alpha, beta and cap, and is rebuilt by calling the constructor again.
+
+_RECIPE_CONSTRUCTORS = frozenset(__all__) - {"Link", "QUADRATURE_NODES"}
+
+
+def _from_recipe(constructor: str, kwargs: tuple, scales: tuple, alpha: float, beta: float, cap: float | None) -> Link:
+    if constructor not in _RECIPE_CONSTRUCTORS:
+        raise ValueError(f"cannot rebuild a link from unknown constructor {constructor!r}")
+    link = globals()[constructor](**dict(kwargs))
+    link = replace(link, alpha=alpha, beta=beta, cap=cap)
+    for c in scales:
+        link = link.scaled(c)
+    return link
+
+
+def _from_fields(state: dict) -> Link:
+    return Link(**state)
+
+
+def _load_by_value(data: bytes):
+    return pickle.loads(data)
+
+
+class _ByValue:
+    """Pickles a user's callable with cloudpickle: by reference when importable, else by value.
+
+    Lambdas and closures (the usual ``links.custom(lambda x: ...)``) cannot be pickled by the
+    standard library; cloudpickle serialises their code and captured variables. ``deepcopy``
+    keeps the callable itself, as it does for any function.
+    """
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn) -> None:
+        self.fn = fn
+
+    def __reduce__(self):
+        try:
+            import cloudpickle
+        except ImportError as exc:  # pragma: no cover - cloudpickle is a declared dependency
+            raise pickle.PicklingError(
+                f"pickling the link callable {self.fn!r} needs the 'cloudpickle' package "
+                "(pip install cloudpickle), or define it at module level"
+            ) from exc
+        return (_load_by_value, (cloudpickle.dumps(self.fn),))
+
+    def __deepcopy__(self, memo):
+        return self.fn
