@@ -11,8 +11,11 @@ from __future__ import annotations
 import copy
 import inspect
 import io
+import os
 import pickle
 import re
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -343,3 +346,21 @@ def test_model_state_dict_round_trip():
     assert not torch.equal(fresh(x, target), model(x, target))
     fresh.load_state_dict(loaded)
     _exact(fresh(x, target), model(x, target))
+
+
+def test_custom_link_loads_in_a_fresh_interpreter(tmp_path):
+    # In-process round trips can find a lambda's module again; a new interpreter cannot,
+    # so this checks the lambda's code itself travelled with the saved loss.
+    module = lnn.CompositeSoftmaxLoss(SCALINGS["custom.lambda"](), gamma=0.5)
+    g = torch.Generator().manual_seed(0)
+    pred, target = torch.randn(4, 3, dtype=F64, generator=g), torch.randn(4, 3, dtype=F64, generator=g)
+    torch.save({"loss": module, "pred": pred, "target": target}, tmp_path / "saved.pt")
+    script = (
+        "import sys, torch\n"
+        "d = torch.load(sys.argv[1], weights_only=False)\n"
+        "torch.save(d['loss'](d['pred'], d['target']), sys.argv[2])\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    subprocess.run([sys.executable, "-c", script, str(tmp_path / "saved.pt"), str(tmp_path / "out.pt")],
+                   check=True, env=env, cwd=tmp_path, timeout=300)
+    _exact(torch.load(tmp_path / "out.pt"), module(pred, target))
