@@ -6,7 +6,7 @@ the ``losslab.nn`` modules:
 
 (a) a bool flag given a non-bool (``"no"``, ``1``, a NumPy or tensor bool) is a
     ``TypeError`` naming the flag -- truthiness would silently pick a branch;
-(b) a list or NumPy array where a tensor is required is a ``TypeError`` naming
+(b) a list, NumPy array or number where a tensor is required is a ``TypeError`` naming
     the argument (not an ``AttributeError`` from inside);
 (c) mixed float32/float64 floating tensors (inputs, targets, per-example weights,
     class weights) are promoted to float64, and the result equals the call on
@@ -215,7 +215,7 @@ TENSOR_CASES = _tensor_cases()
 
 
 @pytest.mark.parametrize("owner,slot,name", TENSOR_CASES, ids=[f"{getattr(o, 'name', o)}-{n}" for o, _, n in TENSOR_CASES])
-@pytest.mark.parametrize("convert", ["list", "numpy"])
+@pytest.mark.parametrize("convert", ["list", "numpy", "number"])
 def test_non_tensor_where_a_tensor_is_required_is_a_type_error(owner, slot, name, convert):
     if isinstance(owner, str):
         fn, sample = _fn_sample(owner)
@@ -228,7 +228,7 @@ def test_non_tensor_where_a_tensor_is_required_is_a_type_error(owner, slot, name
         slot = name
     else:
         value = args[slot] if isinstance(slot, int) else kwargs[slot]
-    value = value.tolist() if convert == "list" else value.numpy()
+    value = {"list": value.tolist, "numpy": value.numpy, "number": lambda: value.flatten()[0].item()}[convert]()
     sample = registry.Sample(tuple(args), kwargs)
     args, kwargs = _with(sample, slot, value)
     _raises_naming(TypeError, name, fn, *args, **kwargs)
