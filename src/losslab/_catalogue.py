@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 
 from ._reduce import _reduce
-from ._validate import check_floating, check_reduction, value_checks_enabled
+from ._validate import check_floating, check_reduction, check_tensor, value_checks_enabled
 
 
 def reduce_with_denominator(
@@ -68,10 +68,11 @@ def check_class_weight(class_weight, num_classes: int, like: torch.Tensor) -> to
     if class_weight.shape != (num_classes,):
         raise ValueError(f"class_weight must have shape ({num_classes},); got {tuple(class_weight.shape)}")
     check_at_least("class_weight", class_weight, 0.0)
-    return class_weight.to(like.dtype)
+    return class_weight.to(torch.promote_types(class_weight.dtype, like.dtype))
 
 
 def check_target_shape(name: str, target: torch.Tensor, shape: torch.Size, layout: str) -> None:
+    check_tensor(name, target)
     if target.shape != shape:
         raise ValueError(f"{name} must have shape {tuple(shape)} ({layout}); got {tuple(target.shape)}")
 

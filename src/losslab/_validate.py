@@ -5,6 +5,23 @@ Checks on tensor *values* (label ranges, probability simplexes, domain bounds)
 force a device sync on accelerators, so they run by default only for CPU
 tensors; :func:`set_validate_args` turns them on everywhere (``True``) or off
 everywhere (``False``).
+
+Conventions every public function follows:
+
+* tensor arguments must be ``torch.Tensor`` (a list, NumPy array or number is a
+  ``TypeError`` naming the argument; nothing is converted silently);
+* boolean flags must be Python ``bool`` (``"no"``, ``1``, a NumPy or tensor bool
+  is a ``TypeError``);
+* floating tensor arguments of different dtypes (input, target, class weights,
+  ``pos_weight``, tensor hyper-parameters) are promoted to their common dtype
+  (:func:`promote_floating`) before any computation, as ``F.mse_loss``,
+  ``F.kl_div`` and ``F.triplet_margin_loss`` promote (class weights too, where
+  ``F.cross_entropy`` raises); a per-example weight multiplies the per-example
+  loss (``_reduce``), so it promotes the result's dtype;
+* a hyper-parameter documented as a number (a margin, a temperature, alpha)
+  is a constant: a tensor that requires grad is rejected with a ``TypeError``
+  rather than silently detached. Hyper-parameters documented as learnable
+  (GE2E's ``w`` and ``b``) keep their graph.
 """
 from __future__ import annotations
 
@@ -90,6 +107,7 @@ def _as_float(name: str, value: Any) -> float:
     if isinstance(value, torch.Tensor):
         if value.numel() != 1:
             raise ValueError(f"{name} must be a scalar, got {_describe(value)}")
+        check_no_grad(name, value)
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"{name} must be a real number, got {value!r}")
@@ -167,3 +185,35 @@ def check_probabilities(name: str, value: torch.Tensor, dim: int = -1, atol: flo
     if not bool(torch.allclose(total, torch.ones_like(total), atol=atol)):
         worst = (total - 1).abs().max().item()
         raise ValueError(f"{name} must sum to 1 along dim {dim}; off by up to {worst:.3g}")
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """A Python ``bool`` flag; ``"no"`` or ``1`` would silently pick a branch by truthiness."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool (True or False), got {value!r}")
+    return value
+
+
+def check_no_grad(name: str, value: Any) -> None:
+    """Reject a tensor that requires grad where the code would read it as a constant
+    (``.item()``/``float()`` would drop its gradient without a word)."""
+    if isinstance(value, torch.Tensor) and value.requires_grad:
+        raise TypeError(
+            f"{name} is a tensor that requires grad, but {name} is a constant here and its "
+            f"gradient would be lost; pass a float or {name}.detach() (got {_describe(value)})"
+        )
+
+
+def promote_floating(*tensors: Any) -> tuple:
+    """Cast the floating tensors among ``tensors`` to their common dtype
+    (``torch.promote_types``); others (None, integer labels, links) pass through."""
+    dtype = None
+    for t in tensors:
+        if isinstance(t, torch.Tensor) and t.is_floating_point():
+            dtype = t.dtype if dtype is None else torch.promote_types(dtype, t.dtype)
+    if dtype is None:
+        return tensors
+    return tuple(
+        t.to(dtype) if isinstance(t, torch.Tensor) and t.is_floating_point() and t.dtype != dtype else t
+        for t in tensors
+    )

@@ -42,6 +42,7 @@ from ._validate import (
     check_floating as _check_floating,
     check_positive as _check_positive,
 )
+from ._validate import promote_floating as _promote_floating
 from .links import Link as _Link
 from .matching import composite_sigmoid_link as _composite_sigmoid_link
 
@@ -537,6 +538,7 @@ def proper_prediction(link: _Link, samples: "_torch.Tensor", weights: "_torch.Te
     Reference: Shamir & Warmuth, 2025, Proposition 1 and Appendix I.
     """
     _check_link_arg("link", link)
+    samples, weights = _promote_floating(samples, weights)
     _check_floating("samples", samples)
     if samples.dim() == 0 or samples.shape[0] == 0:
         raise ValueError(f"samples must have a non-empty leading dim; got shape {tuple(samples.shape)}")

@@ -43,6 +43,7 @@ from ._validate import (
     check_same_shape,
     value_checks_enabled,
 )
+from ._validate import check_bool, promote_floating
 
 __all__ = [
     "cross_entropy",
@@ -143,6 +144,7 @@ def cross_entropy(
 
     Reference: Good, "Rational decisions", 1952; Szegedy et al., "Rethinking the Inception Architecture", 2016 (label smoothing).
     """
+    logits, target, class_weight = promote_floating(logits, target, class_weight)
     x = _classes_last("logits", logits, dim)
     check_reduction(reduction)
     eps = check_finite_scalar("label_smoothing", label_smoothing)
@@ -154,7 +156,7 @@ def cross_entropy(
     wlogp = logp if cw is None else logp * cw
     if isinstance(target, torch.Tensor) and target.is_floating_point():
         check_same_shape("logits", logits, "target", target)
-        t = target.movedim(check_dim("dim", dim, logits), -1).to(x.dtype)
+        t = target.movedim(check_dim("dim", dim, logits), -1)
         check_at_least("target", t, 0.0)
         if eps > 0:
             t = t * (1 - eps) + eps / K
@@ -213,6 +215,7 @@ def binary_cross_entropy_with_logits(
 
     Reference: Cox, "The regression analysis of binary sequences", 1958.
     """
+    logits, target, pos_weight = promote_floating(logits, target, pos_weight)
     _check_binary_pair(logits, target)
     pos = softplus(-logits)
     if pos_weight is not None:
@@ -220,7 +223,7 @@ def binary_cross_entropy_with_logits(
         last = logits.shape[-1] if logits.dim() else 1
         if pos_weight.dim() > 1 or pos_weight.numel() not in (1, last):
             raise ValueError(f"pos_weight must have shape ({last},) or one element; got {tuple(pos_weight.shape)}")
-        pos = pos * pos_weight.to(logits.dtype)
+        pos = pos * pos_weight
     loss = target * pos + (1 - target) * softplus(logits)
     return _reduce(loss, reduction, weight)
 
@@ -272,6 +275,7 @@ def focal_loss(
 
     Reference: Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017.
     """
+    logits, target, alpha = promote_floating(logits, target, alpha)
     g = check_nonnegative("gamma", gamma)
     check_floating("logits", logits)
     check_reduction(reduction)
@@ -396,6 +400,7 @@ def kl_divergence(
 
     Reference: Kullback & Leibler, "On Information and Sufficiency", 1951.
     """
+    input, target = promote_floating(input, target)
     if reduction == "batchmean":
         reduction = "mean"
     check_reduction(reduction)
@@ -404,7 +409,7 @@ def kl_divergence(
     check_same_shape("input", input, "target", target)
     x = _classes_last("input", input, dim)
     t = target.movedim(check_dim("dim", dim, input), -1)
-    if log_target:
+    if check_bool("log_target", log_target):
         pointwise = torch.exp(t) * (t - x)
     else:
         check_at_least("target", t, 0.0)
@@ -458,6 +463,7 @@ def hinge(
 
     Reference: Cortes & Vapnik, "Support-vector networks", 1995.
     """
+    scores, target = promote_floating(scores, target)
     check_floating("scores", scores)
     m = check_nonnegative("margin", margin)
     y = _pm1_target(target, scores)
@@ -498,6 +504,7 @@ def squared_hinge(
 
     Reference: Lee & Mangasarian, "SSVM: A Smooth Support Vector Machine", 2001.
     """
+    scores, target = promote_floating(scores, target)
     check_floating("scores", scores)
     m = check_nonnegative("margin", margin)
     y = _pm1_target(target, scores)
@@ -552,7 +559,7 @@ def multiclass_hinge(
     x = _classes_last("scores", scores, dim)
     check_reduction(reduction)
     if x.shape[-1] < 2:
-        raise ValueError(f"need at least 2 classes; got K={x.shape[-1]}")
+        raise ValueError(f"scores must have at least 2 classes along dim={dim}; got K={x.shape[-1]}")
     y = _labels(target, x)
     idx = y.unsqueeze(-1)
     viol = (m - x.gather(-1, idx) + x).clamp_min(0)
@@ -680,6 +687,7 @@ def arcface(
 
     Reference: Deng et al., "ArcFace: Additive Angular Margin Loss for Deep Face Recognition", CVPR 2019.
     """
+    check_bool("easy_margin", easy_margin)
     sc = check_positive("scale", scale)
     m = check_nonnegative("margin", margin)
     if m >= math.pi / 2:

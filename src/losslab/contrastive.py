@@ -20,6 +20,7 @@ from . import registry
 from ._catalogue import check_embeddings, check_target_shape, check_values_in, safe_norm
 from ._reduce import _reduce
 from ._validate import check_floating, check_positive, check_reduction
+from ._validate import check_bool, promote_floating
 
 __all__ = ["contrastive", "triplet", "info_nce", "nt_xent", "multiple_negatives_ranking"]
 
@@ -73,6 +74,7 @@ def contrastive(
 
     Reference: Hadsell, Chopra & LeCun, "Dimensionality Reduction by Learning an Invariant Mapping", CVPR 2006.
     """
+    x1, x2, target = promote_floating(x1, x2, target)
     check_floating("x1", x1)
     _same("x1", x1, "x2", x2)
     m = check_positive("margin", margin)
@@ -130,6 +132,7 @@ def triplet(
 
     Reference: Schroff, Kalenichenko & Philbin, "FaceNet", CVPR 2015; Weinberger & Saul, 2009.
     """
+    anchor, positive, negative = promote_floating(anchor, positive, negative)
     check_floating("anchor", anchor)
     _same("anchor", anchor, "positive", positive)
     _same("anchor", anchor, "negative", negative)
@@ -141,7 +144,7 @@ def triplet(
         raise TypeError(f"distance must be a callable (x, y) -> distances, got {type(distance).__name__}")
     d_ap = distance(anchor, positive)
     d_an = distance(anchor, negative)
-    if swap:
+    if check_bool("swap", swap):
         d_an = torch.minimum(d_an, distance(positive, negative))
     if d_ap.shape != anchor.shape[:-1]:
         raise ValueError(f"distance must return shape {tuple(anchor.shape[:-1])}; got {tuple(d_ap.shape)}")
@@ -193,6 +196,7 @@ def info_nce(
     check_embeddings("query", query, 2, "[N, D]")
     _same("query", query, "positive_key", positive_key)
     t = check_positive("temperature", temperature)
+    query, positive_key, negative_keys = promote_floating(query, positive_key, negative_keys)
     check_reduction(reduction)
     q, k = _unit(query), _unit(positive_key)
     if negative_keys is None:
@@ -307,6 +311,7 @@ def multiple_negatives_ranking(
     check_embeddings("anchors", anchors, 2, "[N, D]")
     _same("anchors", anchors, "positives", positives)
     s = check_positive("scale", scale)
+    anchors, positives, negatives = promote_floating(anchors, positives, negatives)
     check_reduction(reduction)
     cands = positives
     if negatives is not None:

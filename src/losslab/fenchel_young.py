@@ -49,6 +49,7 @@ from ._validate import (
     check_probabilities,
     check_reduction,
 )
+from ._validate import promote_floating
 
 __all__ = [
     "sparsemax",
@@ -420,8 +421,7 @@ def _fy_loss(scores, target, alpha, method, n_iter, weight, reduction) -> torch.
             raise ValueError(
                 f"probability target must have the scores' shape {tuple(scores.shape)}; got {tuple(target.shape)}"
             )
-        if target.dtype != scores.dtype:
-            raise TypeError(f"target and scores must have the same dtype; got {target.dtype} and {scores.dtype}")
+        scores, target = promote_floating(scores, target)
         check_probabilities("target", target)
         labels = False
     else:

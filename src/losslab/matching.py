@@ -26,6 +26,7 @@ from ._validate import (
     check_same_shape,
     check_reduction,
 )
+from ._validate import promote_floating
 from .links import Link, custom as _custom_link
 
 __all__ = [
@@ -50,8 +51,6 @@ def _check_pair(pred, target) -> None:
     check_floating("pred", pred)
     check_floating("target", target)
     check_same_shape("pred", pred, "target", target)
-    if pred.dtype != target.dtype:
-        raise TypeError(f"pred and target must have the same dtype; got {pred.dtype} and {target.dtype}")
 
 
 # ---------------------------------------------------------------------------------
@@ -126,6 +125,7 @@ def matching_loss(
 
     Reference: Shamir & Warmuth, "Selective Matching Losses -- Not All Scores Are Created Equal", 2025.
     """
+    pred, target = promote_floating(pred, target)
     _check_pair(pred, target)
     _check_link("link", link)
     check_reduction(reduction)
@@ -169,6 +169,7 @@ def decomposed_matching_loss(
         >>> ll.decomposed_matching_loss(s_hat, s, ll.links.sigmoid(), reduction="none").shape
         torch.Size([2])
     """
+    pred, target = promote_floating(pred, target)
     _check_pair(pred, target)
     _check_link("link", link)
     check_reduction(reduction)
@@ -272,6 +273,7 @@ def composite_sigmoid_loss(
         >>> torch.allclose(a, b)
         True
     """
+    pred, target = promote_floating(pred, target)
     _check_pair(pred, target)
     _check_link("scaling", scaling)
     return matching_loss(pred, target, composite_sigmoid_link(scaling, gamma), weight=weight, reduction=reduction)
@@ -457,6 +459,7 @@ def composite_softmax_loss(
         >>> torch.allclose(s_hat.grad, q(s_hat) * p(s_hat) - q(s) * p(s))   # eq. (30)
         True
     """
+    pred, target = promote_floating(pred, target)
     _check_pair(pred, target)
     _check_link("scaling", scaling)
     gamma = check_positive("gamma", gamma)
@@ -470,7 +473,8 @@ def composite_softmax_loss(
 
 def composite_softmax_link(scores: torch.Tensor, scaling: Link, *, gamma: float = 1.0, dim: int = -1) -> torch.Tensor:
     """The multi-class link ``h_k(z) = q(z_k) p_k(z)`` (eq. 18, C.5)."""
-    return scaling(scores) * composite_softmax(scores, scaling, gamma=gamma, dim=dim)
+    p = composite_softmax(scores, scaling, gamma=gamma, dim=dim)  # validates the arguments first
+    return scaling(scores) * p
 
 
 # ---------------------------------------------------------------------------------

@@ -14,13 +14,14 @@ import torch as _torch  # noqa: E402
 
 from ._validate import check_class_indices as _check_class_indices  # noqa: E402
 from ._validate import check_floating as _check_floating, check_integer as _check_integer  # noqa: E402
+from ._validate import check_bool as _check_bool, check_tensor as _check_tensor  # noqa: E402
 
 __all__ += ["average_precision", "precision_at_recall", "precision_recall_points", "SLCReport", "slc_report", "all_logits_scores"]
 
 
 def _binary_inputs(scores, targets) -> tuple[_torch.Tensor, _torch.Tensor]:
-    scores = _torch.as_tensor(scores)
-    targets = _torch.as_tensor(targets)
+    _check_tensor("scores", scores)
+    _check_tensor("targets", targets)
     _check_floating("scores", scores)
     if targets.is_floating_point() or targets.is_complex():
         raise TypeError(f"targets must be a bool or integer tensor of 0/1 labels, got dtype {targets.dtype}")
@@ -234,14 +235,15 @@ def _ranking_rows(scores, labels, mask):
     import numpy as np
     import torch
 
-    if not isinstance(scores, torch.Tensor) or not isinstance(labels, torch.Tensor):
-        raise TypeError("scores and labels must be torch.Tensors")
+    _check_tensor("scores", scores)
+    _check_tensor("labels", labels)
     if scores.dim() == 0 or scores.shape != labels.shape:
         raise ValueError(
             f"scores and labels must have the same shape [..., L]; got {tuple(scores.shape)} and {tuple(labels.shape)}"
         )
     if mask is not None:
-        if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or mask.shape != scores.shape:
+        _check_tensor("mask", mask)
+        if mask.dtype != torch.bool or mask.shape != scores.shape:
             raise ValueError(f"mask must be a boolean tensor of shape {tuple(scores.shape)}")
     L = scores.shape[-1]
     s = scores.detach().reshape(-1, L).double().cpu().numpy()
@@ -310,6 +312,7 @@ def ndcg_at_k(scores, labels, k, mask=None, *, gain="linear", ignore_ties=False)
     import numpy as np
 
     k = _check_k(k)
+    _check_bool("ignore_ties", ignore_ties)
     if gain not in ("linear", "exp2"):
         raise ValueError(f"gain must be 'linear' or 'exp2'; got {gain!r}")
     rows, batch, dtype = _ranking_rows(scores, labels, mask)

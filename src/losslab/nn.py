@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from . import matching as _matching
+from ._validate import check_bool as _check_bool
 from .links import Link
 
 __all__ = [
@@ -322,6 +323,7 @@ class _KwLoss(_Loss):
 
     def __init__(self, fn, reduction: str = "mean", **kw) -> None:
         super().__init__(reduction)
+        _check_flags(fn, kw)
         self._fn, self._keys = fn, tuple(kw)
         for k, v in kw.items():
             if isinstance(v, torch.Tensor) and not isinstance(v, nn.Parameter):
@@ -408,7 +410,7 @@ class GE2ELoss(_KwLoss):
     """Module form of :func:`losslab.ge2e`; ``w`` and ``b`` are learnable parameters (as in the paper) by default."""
 
     def __init__(self, *, variant="softmax", w=10.0, b=-5.0, learnable=True, reduction="mean"):
-        if learnable:
+        if _check_bool("learnable", learnable):
             w, b = nn.Parameter(torch.tensor(float(w))), nn.Parameter(torch.tensor(float(b)))
         super().__init__(_cls.ge2e, reduction, variant=variant, w=w, b=b)
 
@@ -645,3 +647,14 @@ class InBatchNegativesLoss(_SampledLoss):
     """Module form of :func:`losslab.in_batch_negatives_loss`."""
 
     _fn = staticmethod(_sampled.in_batch_negatives_loss)
+
+
+def _check_flags(fn, kw) -> None:
+    """Fail at construction, not at the first call, for a flag that is not a bool
+    (the function's keywords whose default is a bool)."""
+    import inspect
+
+    params = inspect.signature(fn).parameters
+    for k, v in kw.items():
+        if k in params and isinstance(params[k].default, bool):
+            _check_bool(k, v)

@@ -50,6 +50,7 @@ from ._validate import (
     check_tensor,
     value_checks_enabled,
 )
+from ._validate import promote_floating
 from .links import Link
 from .matching import matching_loss
 
@@ -91,6 +92,7 @@ def _prepare(scores, labels, mask):
             raise TypeError(f"mask must be a boolean tensor (True = valid item), got dtype {mask.dtype}")
         check_same_shape("scores", scores, "mask", mask)
         m = mask
+    scores, labels = promote_floating(scores, labels)
     lab = labels.detach().to(scores.dtype)
     if value_checks_enabled(lab) and lab.numel() > 0:
         bad = m & ~torch.isfinite(lab)

@@ -17,6 +17,7 @@ from ._catalogue import check_at_least
 from ._numerics import softplus
 from ._reduce import _reduce
 from ._validate import check_finite_scalar, check_floating, check_nonnegative, check_positive, check_same_shape
+from ._validate import check_bool, promote_floating
 
 __all__ = ["mae", "mse", "huber", "smooth_l1", "log_cosh", "quantile", "mape", "msle", "poisson_nll"]
 
@@ -290,6 +291,7 @@ def msle(pred: torch.Tensor, target: torch.Tensor, *, weight: torch.Tensor | Non
 
     Reference: e.g. scikit-learn, ``sklearn.metrics.mean_squared_log_error``.
     """
+    pred, target = promote_floating(pred, target)
     _pair(pred, target)
     check_at_least("pred", pred, 0.0)
     check_at_least("target", target, 0.0)
@@ -338,10 +340,13 @@ def poisson_nll(
 
     Reference: Nelder & Wedderburn, "Generalized Linear Models", 1972.
     """
+    input, target = promote_floating(input, target)
     check_floating("input", input)
     check_floating("target", target)
     check_same_shape("input", input, "target", target)
     e = check_positive("eps", eps)
+    check_bool("log_input", log_input)
+    check_bool("full", full)
     check_at_least("target", target, 0.0)
     if log_input:
         loss = torch.exp(input) - target * input

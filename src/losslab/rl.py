@@ -13,6 +13,7 @@ from . import registry
 from ._catalogue import check_target_shape, check_values_in
 from ._reduce import _reduce
 from ._validate import check_choice, check_class_indices, check_finite_scalar, check_floating, check_integer, check_nonnegative, check_positive
+from ._validate import promote_floating
 
 __all__ = ["td_loss", "policy_gradient_loss"]
 
@@ -86,6 +87,7 @@ def td_loss(
     check_floating("rewards", rewards)
     check_target_shape("rewards", rewards, batch, "the batch shape")
     check_floating("next_values", next_values)
+    q_values, rewards, next_values, dones = promote_floating(q_values, rewards, next_values, dones)
     if next_values.shape == batch:
         boot = next_values
     elif next_values.shape[:-1] == batch and next_values.dim() == q_values.dim():
@@ -151,6 +153,7 @@ def policy_gradient_loss(
     a = _actions(actions, logits)
     check_floating("advantages", advantages)
     check_target_shape("advantages", advantages, logits.shape[:-1], "the batch shape")
+    logits, advantages = promote_floating(logits, advantages)
     logp = torch.log_softmax(logits, -1)
     value = -advantages.detach().to(logits.dtype) * logp.gather(-1, a.unsqueeze(-1)).squeeze(-1)
     if beta > 0:

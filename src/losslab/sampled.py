@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from . import registry
 from ._reduce import _reduce
 from ._validate import check_class_indices, check_floating, check_integer, check_reduction, value_checks_enabled
+from ._validate import check_bool, check_finite_scalar, promote_floating
 
 __all__ = [
     "sample_candidates",
@@ -97,7 +98,7 @@ def _proposal_probs(proposal, K: int, counts, power: float, dtype, device) -> to
                     f"proposal must be finite and strictly positive (every class must be reachable); "
                     f"class {bad} has probability {proposal[bad].item()!r}"
                 )
-            total = float(proposal.double().sum())
+            total = float(proposal.detach().double().sum())
             if abs(total - 1.0) > 1e-4:
                 raise ValueError(f"proposal must sum to 1; got a sum of {total:.6g}")
         return proposal
@@ -183,6 +184,7 @@ def sample_candidates(num_classes: int, num_sampled: int, proposal="uniform", *,
     K = int(num_classes)
     S = _check_num_sampled(num_sampled, K)
     g = _as_generator(generator)
+    _check_options(power, replacement=replacement)
     q = _proposal_probs(proposal, K, counts, power, torch.float64, device)
     if q is not None:
         return torch.multinomial(q.double(), S, replacement=replacement, generator=g)
@@ -321,6 +323,8 @@ def sampled_softmax_loss(hidden, out_weight, out_bias, labels, *, num_sampled=No
         for Neural Machine Translation*; Bengio & Senécal (2008), *Adaptive Importance
         Sampling to Accelerate Training of a Neural Probabilistic Language Model*.
     """
+    hidden, out_weight, out_bias, proposal = promote_floating(hidden, out_weight, out_bias, proposal)
+    _check_options(power, replacement=replacement, sparse_grad=sparse_grad, remove_accidental_hits=remove_accidental_hits, logq_correction=logq_correction)
     K, _ = _check_layer(hidden, out_weight, out_bias, labels)
     check_reduction(reduction)
     idx, log_q, S = _candidates(hidden, K, labels, num_sampled, proposal, counts, power, replacement, generator, sampled)
@@ -350,9 +354,12 @@ def estimate_partition(hidden, out_weight, out_bias, *, num_sampled=None, propos
         >>> ll.estimate_partition(h, W, None, num_sampled=3, generator=0)   # all logits 0 -> Z = 5 exactly
         tensor([5.])
     """
+    check_floating("hidden", hidden)
     if hidden.dim() != 2:
         raise ValueError(f"hidden must have shape [B, d]; got shape {tuple(hidden.shape)}")
     dummy = torch.zeros(hidden.shape[0], dtype=torch.long, device=hidden.device)
+    hidden, out_weight, out_bias, proposal = promote_floating(hidden, out_weight, out_bias, proposal)
+    _check_options(power, replacement=replacement)
     K, _ = _check_layer(hidden, out_weight, out_bias, dummy)
     idx, log_q, S = _candidates(hidden, K, dummy, num_sampled, proposal, counts, power, replacement, generator, sampled)
     s = _candidate_logits(hidden, out_weight, out_bias, idx) - log_q
@@ -397,6 +404,8 @@ def importance_sampling_loss(hidden, out_weight, out_bias, labels, *, num_sample
         Bengio & Senécal (2008), *Adaptive Importance Sampling to Accelerate Training
         of a Neural Probabilistic Language Model*, IEEE TNN.
     """
+    hidden, out_weight, out_bias, proposal = promote_floating(hidden, out_weight, out_bias, proposal)
+    _check_options(power, replacement=replacement, sparse_grad=sparse_grad)
     K, _ = _check_layer(hidden, out_weight, out_bias, labels)
     check_reduction(reduction)
     idx, log_q, S = _candidates(hidden, K, labels, num_sampled, proposal, counts, power, replacement, generator, sampled)
@@ -440,6 +449,8 @@ def negative_sampling_loss(hidden, out_weight, out_bias, labels, *, num_sampled=
         Mikolov, Sutskever, Chen, Corrado & Dean (2013), *Distributed Representations
         of Words and Phrases and their Compositionality*.
     """
+    hidden, out_weight, out_bias, proposal = promote_floating(hidden, out_weight, out_bias, proposal)
+    _check_options(power, replacement=replacement, sparse_grad=sparse_grad, remove_accidental_hits=remove_accidental_hits)
     K, _ = _check_layer(hidden, out_weight, out_bias, labels)
     check_reduction(reduction)
     idx, _log_q, _S = _candidates(hidden, K, labels, num_sampled, proposal, counts, power, replacement, generator, sampled)
@@ -489,6 +500,8 @@ def sampled_nce_loss(hidden, out_weight, out_bias, labels, *, num_sampled=None, 
         Gutmann & Hyvärinen (2010), *Noise-contrastive estimation*; Mnih & Teh (2012),
         *A fast and simple algorithm for training neural probabilistic language models*.
     """
+    hidden, out_weight, out_bias, proposal = promote_floating(hidden, out_weight, out_bias, proposal)
+    _check_options(power, replacement=replacement, sparse_grad=sparse_grad, remove_accidental_hits=remove_accidental_hits)
     K, _ = _check_layer(hidden, out_weight, out_bias, labels)
     check_reduction(reduction)
     idx, log_q, S = _candidates(hidden, K, labels, num_sampled, proposal, counts, power, replacement, generator, sampled)
@@ -544,6 +557,8 @@ def in_batch_negatives_loss(hidden, out_weight, out_bias, labels, *, proposal=No
         Yi et al. (2019), *Sampling-Bias-Corrected Neural Modeling for Large Corpus
         Item Recommendations*, RecSys.
     """
+    hidden, out_weight, out_bias, proposal = promote_floating(hidden, out_weight, out_bias, proposal)
+    _check_options(power, sparse_grad=sparse_grad, remove_accidental_hits=remove_accidental_hits, logq_correction=logq_correction)
     K, _ = _check_layer(hidden, out_weight, out_bias, labels)
     check_reduction(reduction)
     s = _candidate_logits(hidden, out_weight, out_bias, labels, sparse_grad)  # [B, B]: s[i, j] = s_{i, y_j}
@@ -630,3 +645,11 @@ def _register() -> None:
 
 
 _register()
+
+
+def _check_options(power, **flags) -> None:
+    """Type-check the draw options even where this call ignores them (an explicit
+    ``sampled=`` set, or a proposal that has no ``power``)."""
+    check_finite_scalar("power", power)
+    for name, value in flags.items():
+        check_bool(name, value)

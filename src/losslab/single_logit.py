@@ -33,6 +33,7 @@ from ._validate import (
     check_tensor,
     value_checks_enabled,
 )
+from ._validate import promote_floating
 
 __all__ = [
     "max_margin",
@@ -370,7 +371,7 @@ def _check_noise(noise, K: int, like: torch.Tensor) -> torch.Tensor:
     if value_checks_enabled(noise):
         if not bool(torch.isfinite(noise).all()) or bool((noise < 0).any()):
             raise ValueError(f"noise must be finite and non-negative; got {noise.tolist()}")
-        total = float(noise.double().sum())
+        total = float(noise.detach().double().sum())
         if abs(total - 1.0) > 1e-4:
             raise ValueError(f"noise must sum to one (a distribution q over classes); it sums to {total:.6g}")
     return noise.to(like.dtype)
@@ -429,6 +430,7 @@ def nce(
 
     Reference: Mnih & Teh, 2012; Keren, Sabato & Schuller, 2019, eq. (8).
     """
+    logits, noise = promote_floating(logits, noise)
     K = _check_logits_labels(logits, labels)
     if isinstance(num_noise, bool) or not isinstance(num_noise, int) or num_noise < 1:
         raise ValueError(f"num_noise (t) must be an integer >= 1; got {num_noise!r}")
