@@ -1119,6 +1119,8 @@ def multi_margin_loss(
     check_floating("input", input)
     if input.dim() > 2:
         raise ValueError(f"input must have shape [N, C] or [C]; got {tuple(input.shape)}")
+    if input.dim() == 1 and isinstance(target, torch.Tensor) and target.dim() == 1:
+        input = input.unsqueeze(0)  # PyTorch reads a [C] input with a [1] target as a batch of one
     dim = _pytorch_class_dim(input)
     per = multiclass_hinge(input, target, margin=margin, p=p, dim=dim, reduction="none") / input.shape[dim]
     cw = check_class_weight(weight, input.shape[dim], per, "weight")

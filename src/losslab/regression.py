@@ -536,19 +536,29 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None, *, sample_weight=None):
     """``torch.nn.functional.huber_loss``: :func:`huber` under PyTorch's name and argument order.
 
+    PyTorch's ``weight`` here rescales each element's loss before a *plain* mean (unlike
+    its ``l1_loss``/``mse_loss``, whose weighted mean divides by ``Σ w``); losslab keeps
+    that, and ``sample_weight`` is the weighted mean ``Σ s·ℓ / Σ s``.
+
     Args:
         input, target: ``[...]``, floating, same shape.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
         delta: ``δ > 0``.
-        weight: optional per-element weights ``[...]`` (PyTorch's; ``'mean'`` is ``Σ w·ℓ / Σ w``).
-        sample_weight: losslab's name for the same weights.
+        weight: optional rescaling weights ``[...]``, the input's shape (PyTorch's).
+        sample_weight: losslab's extra: per-element weights ``[...]``.
 
     Example:
         >>> import torch, losslab as ll
         >>> ll.huber_loss(torch.tensor([0.5, 3.0]), torch.tensor([0.0, 0.0]), delta=1.0, reduction="none")
         tensor([0.1250, 2.5000])
     """
-    return huber(input, target, delta=delta, sample_weight=_one_weight(weight, sample_weight), reduction=reduction)
+    loss = huber(input, target, delta=delta, reduction="none")
+    if weight is not None:
+        check_floating("weight", weight)
+        if weight.shape != loss.shape:
+            raise ValueError(f"weight must have the input's shape {tuple(loss.shape)}; got {tuple(weight.shape)}")
+        loss = loss * weight
+    return _reduce(loss, reduction, sample_weight)
 
 
 @old_weight_keyword
