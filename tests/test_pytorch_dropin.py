@@ -40,7 +40,11 @@ FUNCTIONAL = {
     "KLDivLoss": "kl_div", "PoissonNLLLoss": "poisson_nll_loss", "BCEWithLogitsLoss": "binary_cross_entropy_with_logits",
     "CrossEntropyLoss": "cross_entropy", "MultiMarginLoss": "multi_margin_loss", "TripletMarginLoss": "triplet_margin_loss",
     "TripletMarginWithDistanceLoss": "triplet_margin_with_distance_loss",
+    "MarginRankingLoss": "margin_ranking_loss", "SoftMarginLoss": "soft_margin_loss",
 }
+
+#: PyTorch takes these targets silently; losslab's losses are defined on {-1, +1}.
+PM1_TARGET = {"MarginRankingLoss": 2, "SoftMarginLoss": 1}  # position of the target
 
 
 def test_pytorch_names_are_exported():
@@ -59,12 +63,13 @@ def _detached(x):
     return x
 
 
-def _assert_same(theirs_fn, ours_fn, inputs, msg):
-    """Equal value and equal gradient w.r.t. every floating input (a random cotangent)."""
+def _assert_same(theirs_fn, ours_fn, inputs, msg, keep_requires_grad=False):
+    """Equal value and equal gradient (a random cotangent) w.r.t. every floating input, or
+    with ``keep_requires_grad`` w.r.t. those that require grad (PyTorch's choice of which)."""
     a = [_detached(x) for x in inputs]
     b = [_detached(x) for x in inputs]
     for x in a + b:
-        if isinstance(x, torch.Tensor) and x.is_floating_point():
+        if isinstance(x, torch.Tensor) and x.is_floating_point() and not keep_requires_grad:
             x.requires_grad_(True)
     theirs, ours = theirs_fn(*a), ours_fn(*b)
     torch.testing.assert_close(ours, theirs, rtol=1e-10, atol=1e-12, equal_nan=True, msg=lambda m: f"{msg}: {m}")
@@ -98,11 +103,16 @@ def _outside_domain(name, kwargs, args):
         bad, kwargs["weight"] = "weight", w.abs()  # negative class weights
     t = args[1] if len(args) > 1 else None
     if name == "KLDivLoss" and not kwargs.get("log_target", False) and not bool((t >= 0).all()):
-        bad, args[1] = "target", t.detach().nan_to_num(0.5).abs()  # probabilities are >= 0
+        bad, args[1] = "target", t.detach().nan_to_num(0.5).abs().requires_grad_(t.requires_grad)  # probabilities are >= 0
     if name == "PoissonNLLLoss" and bool((t < 0).any()):
-        bad, args[1] = "target", t.detach().abs()  # counts are >= 0
+        bad, args[1] = "target", t.detach().abs().requires_grad_(t.requires_grad)  # counts are >= 0
     if name == "BCEWithLogitsLoss" and not bool(((t >= 0) & (t <= 1)).all()):
-        bad, args[1] = "target", torch.sigmoid(t.detach())  # probabilities are in [0, 1]
+        bad, args[1] = "target", torch.sigmoid(t.detach()).requires_grad_(t.requires_grad)  # probabilities are in [0, 1]
+    if name in PM1_TARGET:
+        i = PM1_TARGET[name]
+        y = args[i]
+        if not bool(((y == 1) | (y == -1)).all()):
+            bad, args[i] = "target", torch.where(y.detach() < 0, -1.0, 1.0).to(y.dtype).requires_grad_(y.requires_grad)
     return bad, kwargs, tuple(args)
 
 
@@ -131,7 +141,7 @@ def test_module_db_entries_match_pytorch(torch_cls, module_input):
         kwargs, args = fixed_kwargs, fixed_args
     theirs = torch_cls(*ci.args, **kwargs)
     ours = ours_cls(*ci.args, **kwargs)
-    _assert_same(lambda *x: theirs(*x, **fi.kwargs), lambda *x: ours(*x, **fi.kwargs), args, name)
+    _assert_same(lambda *x: theirs(*x, **fi.kwargs), lambda *x: ours(*x, **fi.kwargs), args, name, keep_requires_grad=True)
 
 
 def _criterion_cases():
@@ -201,8 +211,9 @@ def test_common_nn_functional_entries_match_pytorch(attr, fn):
         return
     module = entry["constructor"]()
     target = next((v for k, v in entry.get("cpp_var_map", {}).items() if k in ("t", "target")), None)
-    if fn == "poisson_nll_loss" and bool((target < 0).any()):
-        # on purpose: Poisson targets are counts; PyTorch takes negative ones silently
+    outside = {"poisson_nll_loss": lambda t: bool((t < 0).any()), "soft_margin_loss": lambda t: not bool((t.abs() == 1).all())}
+    if fn in outside and outside[fn](target):
+        # on purpose: Poisson targets are counts, soft-margin labels are +-1; PyTorch takes others silently
         with pytest.raises(ValueError, match="target"):
             _patched(module, fn)(x.to(D64))
         return
@@ -326,7 +337,12 @@ def test_kl_div_reductions_and_legacy_arguments():
 @pytest.mark.parametrize("fn", sorted(FUNCTIONAL.values()))
 def test_sample_weight_is_a_weighted_mean_under_pytorchs_names(fn):
     g = torch.Generator().manual_seed(5)
-    if fn in ("cross_entropy", "multi_margin_loss"):
+    if fn == "margin_ranking_loss":
+        args = (torch.randn(4, 3, dtype=D64, generator=g), torch.randn(4, 3, dtype=D64, generator=g),
+                torch.randint(0, 2, (4, 3), generator=g) * 2 - 1)
+    elif fn == "soft_margin_loss":
+        args = (torch.randn(4, 3, dtype=D64, generator=g), torch.randint(0, 2, (4, 3), generator=g) * 2 - 1)
+    elif fn in ("cross_entropy", "multi_margin_loss"):
         args = (torch.randn(4, 3, dtype=D64, generator=g), torch.randint(0, 3, (4,), generator=g))
     elif fn.startswith("triplet"):
         args = tuple(torch.randn(4, 3, dtype=D64, generator=g) for _ in range(3))
@@ -360,7 +376,7 @@ def test_old_weight_keyword_is_a_clear_type_error(spec):
 def test_old_weight_keyword_under_pytorchs_names(fn):
     x = torch.rand(3, dtype=D64)
     with pytest.raises(TypeError, match="sample_weight="):
-        getattr(ll, fn)(x, x, x, weight=x) if fn.startswith("triplet") else getattr(ll, fn)(x, x, weight=x)
+        getattr(ll, fn)(x, x, x, weight=x) if fn.startswith(("triplet", "margin_ranking")) else getattr(ll, fn)(x, x, weight=x)
 
 
 def test_old_weight_keyword_in_module_forward_and_old_class_weight():

@@ -50,10 +50,12 @@ from .classification import (
     hinge,
     kl_div,
     kl_divergence,
+    margin_ranking_loss,
     multi_margin_loss,
     multiclass_hinge,
     poly_loss,
     soft_dice,
+    soft_margin_loss,
     squared_hinge,
 )
 from .regression import huber, log_cosh, mae, mape, mse, msle, poisson_nll, quantile, smooth_l1
@@ -164,6 +166,8 @@ __all__ = [
     "kl_div",
     "poisson_nll_loss",
     "multi_margin_loss",
+    "margin_ranking_loss",
+    "soft_margin_loss",
     "triplet_margin_loss",
     "triplet_margin_with_distance_loss",
     # ranking (issue 4)

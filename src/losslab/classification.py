@@ -53,6 +53,8 @@ __all__ = [
     "cross_entropy",
     "kl_div",
     "multi_margin_loss",
+    "margin_ranking_loss",
+    "soft_margin_loss",
     "binary_cross_entropy_with_logits",
     "focal_loss",
     "poly_loss",
@@ -1127,3 +1129,88 @@ def multi_margin_loss(
     if cw is not None:
         per = per * cw[target.long()]
     return _reduce(per, reduction, sample_weight)
+
+
+@old_weight_keyword
+def margin_ranking_loss(
+    input1: torch.Tensor,
+    input2: torch.Tensor,
+    target: torch.Tensor,
+    margin: float = 0.0,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    *,
+    sample_weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    r"""``torch.nn.functional.margin_ranking_loss``: :func:`hinge` on the difference ``x_1 − x_2``.
+
+    .. math::
+
+        \ell = \max(0,\ m - y\,(x_1 - x_2))
+
+    Args:
+        input1, input2: scores ``[...]``, floating, same shape.
+        target: ``[...]`` in ``{-1, +1}`` (``+1``: ``input1`` should rank higher).
+        margin: ``m ≥ 0``.
+        size_average, reduce: PyTorch's deprecated pair, mapped to ``reduction`` as PyTorch maps it.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+        sample_weight: losslab's extra: per-pair weights ``[...]``.
+
+    Returns:
+        ``[...]`` for ``'none'``, else a scalar.
+
+    Example:
+        >>> import torch, torch.nn.functional as F, losslab as ll
+        >>> a, b, y = torch.tensor([1.0, 0.2]), torch.tensor([0.5, 0.4]), torch.tensor([1.0, 1.0])
+        >>> torch.allclose(ll.margin_ranking_loss(a, b, y, margin=0.3), F.margin_ranking_loss(a, b, y, margin=0.3))
+        True
+
+    Reference: Herbrich, Graepel & Obermayer, "Large margin rank boundaries for ordinal regression", 2000.
+    """
+    check_floating("input1", input1)
+    check_floating("input2", input2)
+    check_same_shape("input1", input1, "input2", input2)
+    return hinge(input1 - input2, target, margin=margin, sample_weight=sample_weight,
+                 reduction=legacy_reduction(size_average, reduce, reduction))
+
+
+@old_weight_keyword
+def soft_margin_loss(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    *,
+    sample_weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    r"""``torch.nn.functional.soft_margin_loss``: the logistic loss on ``±1`` labels,
+    :func:`binary_cross_entropy_with_logits` of the ``0/1`` labels ``(y + 1)/2``.
+
+    .. math::
+
+        \ell = \log(1 + e^{-y x}) = \mathrm{softplus}(-y\,x)
+
+    Args:
+        input: scores ``[...]``, floating.
+        target: ``[...]`` in ``{-1, +1}``.
+        size_average, reduce: PyTorch's deprecated pair, mapped to ``reduction`` as PyTorch maps it.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+        sample_weight: losslab's extra: per-element weights ``[...]``.
+
+    Returns:
+        ``[...]`` for ``'none'``, else a scalar.
+
+    Example:
+        >>> import torch, torch.nn.functional as F, losslab as ll
+        >>> x, y = torch.tensor([2.0, -0.5]), torch.tensor([1.0, 1.0])
+        >>> torch.allclose(ll.soft_margin_loss(x, y), F.soft_margin_loss(x, y))
+        True
+
+    Reference: Cox, "The regression analysis of binary sequences", 1958.
+    """
+    check_floating("input", input)
+    y = _pm1_target(target, input)
+    return binary_cross_entropy_with_logits(input, (y + 1) / 2, sample_weight=sample_weight,
+                                            reduction=legacy_reduction(size_average, reduce, reduction))

@@ -88,6 +88,8 @@ __all__ = [
     "L1Loss",
     "KLDivLoss",
     "MultiMarginLoss",
+    "MarginRankingLoss",
+    "SoftMarginLoss",
     "TripletMarginLoss",
     "TripletMarginWithDistanceLoss",
 ]
@@ -840,3 +842,36 @@ class TripletMarginWithDistanceLoss(_KwLoss):
     def __init__(self, *, distance_function=None, margin=1.0, swap=False, reduction="mean"):
         super().__init__(_con.triplet_margin_with_distance_loss, reduction, distance_function=distance_function,
                          margin=margin, swap=swap)
+
+
+class MarginRankingLoss(_KwLoss):
+    """``torch.nn.MarginRankingLoss``; module form of :func:`losslab.margin_ranking_loss` (:func:`losslab.hinge`).
+
+    Args:
+        margin: ``m ≥ 0``.
+        size_average, reduce: PyTorch's deprecated pair, mapped to ``reduction`` as PyTorch maps it.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+
+    ``forward(input1, input2, target, sample_weight=None)``, target in ``{-1, +1}``.
+
+    Example: ``ll.nn.MarginRankingLoss(margin=0.1)(torch.randn(4), torch.randn(4), torch.tensor([1.0, -1.0, 1.0, 1.0]))``
+    """
+
+    def __init__(self, margin=0.0, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(_cls.margin_ranking_loss, legacy_reduction(size_average, reduce, reduction), margin=margin)
+
+
+class SoftMarginLoss(_KwLoss):
+    """``torch.nn.SoftMarginLoss``; module form of :func:`losslab.soft_margin_loss`.
+
+    Args:
+        size_average, reduce: PyTorch's deprecated pair, mapped to ``reduction`` as PyTorch maps it.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+
+    ``forward(input, target, sample_weight=None)``, target in ``{-1, +1}``.
+
+    Example: ``ll.nn.SoftMarginLoss()(torch.randn(4), torch.tensor([1.0, -1.0, 1.0, 1.0]))``
+    """
+
+    def __init__(self, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(_cls.soft_margin_loss, legacy_reduction(size_average, reduce, reduction))
