@@ -100,6 +100,24 @@ FUNCTIONS = {
     "composite_softmax_link": (ll.composite_softmax_link, lambda d: ((_x(d, 3, 5), links.exp(alpha=0.5)), {"gamma": 1.5})),
     "estimate_partition": (ll.estimate_partition, lambda d: (_HIDDEN(d), {"sampled": torch.tensor([0, 2, 5])})),
     "sample_candidates": (ll.sample_candidates, lambda d: ((10, 3), {"generator": 0})),
+    # PyTorch's names, in PyTorch's layout (thin wrappers around registered losses)
+    "l1_loss": (ll.l1_loss, lambda d: ((_x(d, 4, 3), _x(d, 4, 3, seed=1)), {})),
+    "mse_loss": (ll.mse_loss, lambda d: ((_x(d, 4, 3), _x(d, 4, 3, seed=1)), {})),
+    "huber_loss": (ll.huber_loss, lambda d: ((_x(d, 4, 3), _x(d, 4, 3, seed=1)), {"delta": 0.5})),
+    "smooth_l1_loss": (ll.smooth_l1_loss, lambda d: ((_x(d, 4, 3), _x(d, 4, 3, seed=1)), {"beta": 0.5})),
+    "kl_div": (ll.kl_div, lambda d: ((_x(d, 4, 3).log_softmax(-1), _x(d, 4, 3, seed=1).softmax(-1)), {"reduction": "batchmean"})),
+    "poisson_nll_loss": (ll.poisson_nll_loss, lambda d: ((_x(d, 4, 3), _x(d, 4, 3, seed=1).abs().round()), {})),
+    "multi_margin_loss": (ll.multi_margin_loss, lambda d: ((_x(d, 4, 3), torch.tensor([0, 2, 1, 0])), {"margin": 0.5})),
+    "margin_ranking_loss": (
+        ll.margin_ranking_loss,
+        lambda d: ((_x(d, 4), _x(d, 4, seed=1), torch.tensor([1.0, -1.0, 1.0, 1.0], dtype=d)), {"margin": 0.1}),
+    ),
+    "soft_margin_loss": (ll.soft_margin_loss, lambda d: ((_x(d, 4), torch.tensor([1.0, -1.0, 1.0, -1.0], dtype=d)), {})),
+    "triplet_margin_loss": (ll.triplet_margin_loss, lambda d: ((_x(d, 4, 8), _x(d, 4, 8, seed=1), _x(d, 4, 8, seed=2)), {})),
+    "triplet_margin_with_distance_loss": (
+        ll.triplet_margin_with_distance_loss,
+        lambda d: ((_x(d, 4, 8), _x(d, 4, 8, seed=1), _x(d, 4, 8, seed=2)), {"margin": 0.5}),
+    ),
     "metrics.average_precision": (ll.metrics.average_precision, lambda d: ((_x(d, 8), _BIN), {})),
     "metrics.precision_at_recall": (ll.metrics.precision_at_recall, lambda d: ((_x(d, 8), _BIN, 0.5), {})),
     "metrics.precision_recall_points": (ll.metrics.precision_recall_points, lambda d: ((_x(d, 8), _BIN), {})),
@@ -242,7 +260,7 @@ def _class_count(sample):
 
 # Floating tensor keywords the registry samples do not exercise: class weights and the like.
 EXTRA_FLOAT_KWARGS = {
-    "cross_entropy": {"class_weight": lambda s, d: torch.linspace(0.5, 2.0, _class_count(s), dtype=d)},
+    "cross_entropy": {"weight": lambda s, d: torch.linspace(0.5, 2.0, _class_count(s), dtype=d)},
     "focal_loss": {"alpha": lambda s, d: torch.linspace(0.25, 1.0, _class_count(s), dtype=d)},
     "binary_cross_entropy_with_logits": {"pos_weight": lambda s, d: torch.tensor([2.0], dtype=d)},
     "nce": {"noise": lambda s, d: torch.softmax(torch.arange(_class_count(s), dtype=d), 0)},
@@ -403,6 +421,10 @@ def test_errors_name_the_argument(spec, slot, bad, names):
 MESSAGE_AUDIT_EXEMPT = {
     "pols.py:_minimise": "its loss_fn is pols_alignment's argument 'loss', which the messages name",
     "pols.py:pols_alignment": "loops over its int arguments; each message names one through {name}",
+    "_validate.py:renamed_keywords": "a decorator factory; its message names the renamed keyword through {k}",
+    "_validate.py:wrapper": "renamed_keywords' wrapper; its message names the renamed keyword through {k}",
+    "_validate.py:decorate": "renamed_keywords' wrapper; its message names the renamed keyword through {k}",
+    "_validate.py:legacy_reduction": "loops over size_average and reduce; each message names one through {name}",
 }
 _AUDITED = ("_validate", "_catalogue", "_reduce", "analysis", "classification", "contrastive", "fenchel_young",
             "links", "matching", "metrics", "nn", "pols", "ranking", "regression", "rl", "sampled", "single_logit")
@@ -439,7 +461,7 @@ def test_every_raised_message_names_an_argument():
 # (e) a hyper-parameter tensor that requires grad: differentiated or rejected
 # Tensor-valued hyper-parameters the registry samples leave at None (value builders from the sample).
 TENSOR_HYPER = {
-    "cross_entropy": {"class_weight": lambda s: torch.linspace(0.5, 2.0, _class_count(s), dtype=torch.float64)},
+    "cross_entropy": {"weight": lambda s: torch.linspace(0.5, 2.0, _class_count(s), dtype=torch.float64)},
     "focal_loss": {"alpha": lambda s: torch.linspace(0.25, 1.0, _class_count(s), dtype=torch.float64)},
     "binary_cross_entropy_with_logits": {"pos_weight": lambda s: torch.tensor([2.0], dtype=torch.float64)},
     "nce": {"noise": lambda s: torch.softmax(torch.arange(_class_count(s), dtype=torch.float64), 0)},

@@ -89,13 +89,13 @@ def test_weights(spec):
     s = _sample(spec, seed=2)
     none = registry.call(spec, s, reduction="none")
     w = torch.rand(none.shape, dtype=none.dtype, generator=torch.Generator().manual_seed(3)) + 0.1
-    torch.testing.assert_close(registry.call(spec, s, reduction="none", weight=w), none * w)
-    torch.testing.assert_close(registry.call(spec, s, reduction="sum", weight=w), (none * w).sum())
-    torch.testing.assert_close(registry.call(spec, s, reduction="mean", weight=w), (none * w).sum() / w.sum())
+    torch.testing.assert_close(registry.call(spec, s, reduction="none", sample_weight=w), none * w)
+    torch.testing.assert_close(registry.call(spec, s, reduction="sum", sample_weight=w), (none * w).sum())
+    torch.testing.assert_close(registry.call(spec, s, reduction="mean", sample_weight=w), (none * w).sum() / w.sum())
     zero = torch.zeros_like(w)
-    torch.testing.assert_close(registry.call(spec, s, reduction="mean", weight=zero), none.new_zeros(()))
-    with pytest.raises(ValueError, match="weight"):
-        registry.call(spec, s, reduction="mean", weight=w.reshape(-1)[:-1])
+    torch.testing.assert_close(registry.call(spec, s, reduction="mean", sample_weight=zero), none.new_zeros(()))
+    with pytest.raises(ValueError, match="sample_weight"):
+        registry.call(spec, s, reduction="mean", sample_weight=w.reshape(-1)[:-1])
 
 
 @pytest.mark.parametrize("spec", [s for s in SPECS if s.leading_batch_dims], ids=[s.name for s in SPECS if s.leading_batch_dims])

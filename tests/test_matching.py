@@ -209,7 +209,7 @@ def test_properness_minimiser_of_mean_loss_is_h_inverse_of_mean_link(link):
 
         def closure():
             opt.zero_grad()
-            loss = ll.matching_loss(s_hat.expand(5), samples, link, weight=w, reduction="mean")
+            loss = ll.matching_loss(s_hat.expand(5), samples, link, sample_weight=w, reduction="mean")
             loss.backward()
             return loss
 

@@ -176,9 +176,9 @@ def test_nn_ranking_modules_take_mask_and_per_call_overrides():
     m = torch.tensor([[True, True, True, False], [True, True, False, True]])
     w = torch.tensor([0.3, 0.7])
     mod = ll.nn.RankNetLoss(sigma=2.0)
-    ref = ll.ranknet(s, y, m, sigma=2.0, weight=w)
-    assert torch.equal(mod(s, y, m, weight=w), ref)
-    assert torch.equal(mod(s, y, mask=m, weight=w), ref)
+    ref = ll.ranknet(s, y, m, sigma=2.0, sample_weight=w)
+    assert torch.equal(mod(s, y, m, sample_weight=w), ref)
+    assert torch.equal(mod(s, y, mask=m, sample_weight=w), ref)
     assert torch.equal(mod(s, y, m, sigma=0.5), ll.ranknet(s, y, m, sigma=0.5))
     assert mod.sigma == 2.0  # an override lasts one call
 

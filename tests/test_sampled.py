@@ -128,7 +128,7 @@ def test_nce_minimiser_is_the_true_log_probability():
 
     def closure():
         opt.zero_grad()
-        obj = ll.sampled_nce_loss(h, W, s, torch.arange(K), sampled=torch.arange(K), weight=p, reduction="sum")
+        obj = ll.sampled_nce_loss(h, W, s, torch.arange(K), sampled=torch.arange(K), sample_weight=p, reduction="sum")
         obj.backward()
         return obj
 

@@ -141,7 +141,7 @@ def test_batch_losses_reject_batch_of_one_weights_and_leading_dims(fn):
     with pytest.raises(ValueError, match="B > 1"):
         fn(z[:1], y[:1])
     with pytest.raises(ValueError, match="weights"):
-        fn(z, y, weight=torch.ones(5, dtype=torch.float64))
+        fn(z, y, sample_weight=torch.ones(5, dtype=torch.float64))
     with pytest.raises(ValueError, match=r"\[B, K\]"):
         fn(z.reshape(1, 5, 4), y.reshape(1, 5))
 

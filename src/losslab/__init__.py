@@ -48,14 +48,20 @@ from .classification import (
     focal_loss,
     ge2e,
     hinge,
+    kl_div,
     kl_divergence,
+    margin_ranking_loss,
+    multi_margin_loss,
     multiclass_hinge,
     poly_loss,
     soft_dice,
+    soft_margin_loss,
     squared_hinge,
 )
 from .regression import huber, log_cosh, mae, mape, mse, msle, poisson_nll, quantile, smooth_l1
+from .regression import huber_loss, l1_loss, mse_loss, poisson_nll_loss, smooth_l1_loss
 from .contrastive import contrastive, info_nce, multiple_negatives_ranking, nt_xent, triplet
+from .contrastive import triplet_margin_loss, triplet_margin_with_distance_loss
 from .rl import policy_gradient_loss, td_loss
 from .ranking import (
     lambda_loss,
@@ -151,6 +157,19 @@ __all__ = [
     "multiple_negatives_ranking",
     "td_loss",
     "policy_gradient_loss",
+    # PyTorch's names (torch.nn.functional) with PyTorch's arguments; cross_entropy and
+    # binary_cross_entropy_with_logits above are PyTorch's names too
+    "l1_loss",
+    "mse_loss",
+    "huber_loss",
+    "smooth_l1_loss",
+    "kl_div",
+    "poisson_nll_loss",
+    "multi_margin_loss",
+    "margin_ranking_loss",
+    "soft_margin_loss",
+    "triplet_margin_loss",
+    "triplet_margin_with_distance_loss",
     # ranking (issue 4)
     "pointwise_sigmoid_ce",
     "pointwise_mse",

@@ -11,14 +11,15 @@ from ._validate import check_floating, check_reduction, check_tensor, value_chec
 
 
 def reduce_with_denominator(
-    loss: torch.Tensor, reduction: str, weight: torch.Tensor | None, denom: torch.Tensor | None
+    loss: torch.Tensor, reduction: str, sample_weight: torch.Tensor | None, denom: torch.Tensor | None
 ) -> torch.Tensor:
-    """Like ``_reduce``, but ``'mean'`` divides by ``Σ weight·denom`` instead of ``Σ weight``.
+    """Like ``_reduce``, but ``'mean'`` divides by ``Σ sample_weight·denom`` instead of ``Σ sample_weight``.
 
     ``denom`` is the per-example count that PyTorch's mean divides by: the class
     weight of the label (``w_{y_i}``) and 0 for ignored entries. ``None`` means 1.
     """
     check_reduction(reduction)
+    weight = sample_weight
     if reduction != "mean" or denom is None:
         return _reduce(loss, reduction, weight)
     total = _reduce(loss, "sum", weight)
@@ -61,13 +62,13 @@ def check_values_in(name: str, value: torch.Tensor, allowed: tuple[float, ...], 
         raise ValueError(f"{name} must contain only {allowed}{hint}; got a value {bad!r}")
 
 
-def check_class_weight(class_weight, num_classes: int, like: torch.Tensor) -> torch.Tensor | None:
+def check_class_weight(class_weight, num_classes: int, like: torch.Tensor, name: str = "class_weight") -> torch.Tensor | None:
     if class_weight is None:
         return None
-    check_floating("class_weight", class_weight)
+    check_floating(name, class_weight)
     if class_weight.shape != (num_classes,):
-        raise ValueError(f"class_weight must have shape ({num_classes},); got {tuple(class_weight.shape)}")
-    check_at_least("class_weight", class_weight, 0.0)
+        raise ValueError(f"{name} must have shape ({num_classes},); got {tuple(class_weight.shape)}")
+    check_at_least(name, class_weight, 0.0)
     return class_weight.to(torch.promote_types(class_weight.dtype, like.dtype))
 
 

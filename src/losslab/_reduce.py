@@ -2,10 +2,10 @@
 
 Semantics (DESIGN.md, principle 3):
 
-* ``'none'``  returns the per-example losses, multiplied by ``weight`` if given;
+* ``'none'``  returns the per-example losses, multiplied by ``sample_weight`` if given;
 * ``'sum'``   returns their sum, so ``loss(..., reduction='none').sum()`` equals
   ``loss(..., reduction='sum')`` exactly;
-* ``'mean'``  returns ``sum(w * l) / sum(w)`` (plain mean when ``weight`` is None);
+* ``'mean'``  returns ``sum(w * l) / sum(w)`` (plain mean when ``sample_weight`` is None);
 * an empty selection (no elements, or all weights zero) gives ``0`` -- computed as
   ``sum(w * l)``, so a NaN in a selected-out loss still propagates instead of
   being hidden.
@@ -22,13 +22,14 @@ REDUCTIONS = ("none", "mean", "sum")
 def _reduce(
     loss: torch.Tensor,
     reduction: str = "mean",
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Reduce per-example ``loss`` by ``reduction`` with optional per-example ``weight``.
+    """Reduce per-example ``loss`` by ``reduction`` with optional per-example ``sample_weight``.
 
-    ``weight`` must have exactly the shape of ``loss`` (no silent broadcasting).
+    ``sample_weight`` must have exactly the shape of ``loss`` (no silent broadcasting).
     """
     check_reduction(reduction)
+    weight = sample_weight
     if weight is not None:
         check_weight(weight, loss)
         loss = loss * weight

@@ -25,6 +25,7 @@ Conventions every public function follows:
 """
 from __future__ import annotations
 
+import functools
 import math
 from numbers import Real
 from typing import Any, Iterable
@@ -96,10 +97,10 @@ def check_min_ndim(name: str, value: torch.Tensor, ndim: int, layout: str) -> No
 
 
 def check_weight(weight: Any, loss: torch.Tensor) -> None:
-    check_floating("weight", weight)
+    check_floating("sample_weight", weight)
     if weight.shape != loss.shape:
         raise ValueError(
-            f"weight must have the per-example loss shape {tuple(loss.shape)}; got {tuple(weight.shape)}"
+            f"sample_weight must have the per-example loss shape {tuple(loss.shape)}; got {tuple(weight.shape)}"
         )
 
 
@@ -217,3 +218,47 @@ def promote_floating(*tensors: Any) -> tuple:
         t.to(dtype) if isinstance(t, torch.Tensor) and t.is_floating_point() and t.dtype != dtype else t
         for t in tensors
     )
+
+
+# Keywords whose meaning changed: the old spelling gets a TypeError that says what to
+# write now, instead of Python's bare "unexpected keyword argument".
+_RENAMED = {
+    "weight": "per-example weights are now sample_weight= (weight= is PyTorch's class weight, "
+    "so losslab uses scikit-learn's name for per-example weights)",
+    "class_weight": "class weights are now weight=, PyTorch's name and meaning",
+}
+
+
+def renamed_keywords(*old: str):
+    """Decorator: passing any keyword in ``old`` raises a ``TypeError`` naming its new spelling."""
+    for k in old:
+        if k not in _RENAMED:
+            raise ValueError(f"no renaming recorded for keyword {k!r}")
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            for k in old:
+                if k in kwargs:
+                    raise TypeError(f"{wrapper.__qualname__}() got {k}=; {_RENAMED[k]}")
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+#: Decorator for every loss whose PyTorch counterpart has no ``weight``: ``weight=`` is an error.
+old_weight_keyword = renamed_keywords("weight")
+
+
+def legacy_reduction(size_average: Any, reduce: Any, reduction: str) -> str:
+    """PyTorch's deprecated ``size_average``/``reduce`` pair mapped to a ``reduction``, as PyTorch maps it."""
+    if size_average is None and reduce is None:
+        return reduction
+    for name, value in (("size_average", size_average), ("reduce", reduce)):
+        if value is not None and not isinstance(value, bool):
+            raise TypeError(f"{name} must be a bool or None, got {value!r}")
+    from torch.nn import _reduction  # PyTorch's own mapping (it also emits PyTorch's deprecation warning)
+
+    return _reduction.legacy_get_string(size_average, reduce)

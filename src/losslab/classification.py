@@ -2,9 +2,11 @@
 
 Conventions (PyTorch's, unless a docstring says otherwise): the class dimension
 is ``dim`` (default ``-1``: logits ``[..., K]``, integer labels ``[...]``; pass
-``dim=1`` for PyTorch's ``[B, K, d1, ...]`` layout); ``weight`` is losslab's
-per-example weight (see ``_reduce``); PyTorch's per-class weight is
-``class_weight=`` where PyTorch has it, with PyTorch's mean over ``Σ w_{y_i}``.
+``dim=1`` for PyTorch's ``[B, K, d1, ...]`` layout); ``sample_weight`` is losslab's
+per-example weight (see ``_reduce``). The losses PyTorch also has
+(:func:`cross_entropy`, :func:`binary_cross_entropy_with_logits`,
+:func:`multi_margin_loss`) take PyTorch's arguments in PyTorch's order and layout,
+``weight`` with PyTorch's meaning (class weights, with PyTorch's mean over ``Σ w_{y_i}``).
 Every loss works in log space (``log_softmax``, ``softplus``, ``logsumexp``), so
 logits at ±1e4 in float32 give finite values and gradients. NaN inputs propagate
 to the affected examples (they are not masked), except under ``ignore_index``
@@ -31,6 +33,7 @@ from ._catalogue import (
 from ._numerics import softplus, xlogy
 from ._reduce import _reduce
 from ._validate import (
+    old_weight_keyword,
     check_choice,
     check_class_indices,
     check_dim,
@@ -41,12 +44,18 @@ from ._validate import (
     check_positive,
     check_reduction,
     check_same_shape,
+    legacy_reduction,
+    renamed_keywords,
     value_checks_enabled,
 )
 from ._validate import check_bool, promote_floating
 
 __all__ = [
     "cross_entropy",
+    "kl_div",
+    "multi_margin_loss",
+    "margin_ranking_loss",
+    "soft_margin_loss",
     "binary_cross_entropy_with_logits",
     "focal_loss",
     "poly_loss",
@@ -96,18 +105,21 @@ def _log_p_and_log_rest(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor,
 # Cross-entropy family
 
 
+@renamed_keywords("class_weight")
 def cross_entropy(
-    logits: torch.Tensor,
+    input: torch.Tensor,
     target: torch.Tensor,
-    *,
-    dim: int = -1,
-    class_weight: torch.Tensor | None = None,
-    ignore_index: int = -100,
-    label_smoothing: float = 0.0,
     weight: torch.Tensor | None = None,
+    size_average: bool | None = None,
+    ignore_index: int = -100,
+    reduce: bool | None = None,
     reduction: str = "mean",
+    label_smoothing: float = 0.0,
+    *,
+    dim: int | None = None,
+    sample_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    r"""Softmax cross-entropy with PyTorch's ``class_weight``, ``ignore_index``, label smoothing and probability targets.
+    r"""Softmax cross-entropy, ``torch.nn.functional.cross_entropy`` with its arguments, layout and values.
 
     .. math::
 
@@ -115,22 +127,26 @@ def cross_entropy(
         \qquad t_i = (1-\varepsilon)\, \mathbf{e}_{y_i} + \varepsilon / K
 
     (seed 002, *Cross-Entropy Loss*; for integer labels the class weight of the
-    one-hot part is ``w_{y_i}``). Exactly ``torch.nn.functional.cross_entropy``:
-    with integer labels ``'none'`` is 0 at ignored entries and ``'mean'`` divides by
-    ``Σ_i weight_i · w_{y_i}`` over non-ignored entries; with probability targets
-    ``'mean'`` divides by ``Σ_i weight_i`` (by ``N`` without ``weight``). An all-ignored
-    batch gives 0 (PyTorch gives NaN). This is also seed 001's plain CE objective.
+    one-hot part is ``w_{y_i}``). Exactly ``torch.nn.functional.cross_entropy``
+    (same positional order; the class dim is 1, or 0 for an unbatched ``[C]``
+    input): with integer labels ``'none'`` is 0 at ignored entries and ``'mean'``
+    divides by ``Σ_i s_i · w_{y_i}`` over non-ignored entries (``s`` the
+    ``sample_weight``); with probability targets ``'mean'`` divides by ``Σ_i s_i``
+    (by ``N`` without ``sample_weight``). An all-ignored batch gives 0 (PyTorch
+    gives NaN). This is also seed 001's plain CE objective.
 
     Args:
-        logits: ``[..., K]`` (class dim ``dim``; ``dim=1`` for ``[B, K, d...]``), floating.
-        target: integer labels ``[...]`` (the logits' shape without ``dim``) in ``[0, K)``
-            or ``ignore_index``; or class probabilities with the logits' shape.
-        dim: the class dimension.
-        class_weight: optional per-class weights ``[K]`` (PyTorch's ``weight``).
+        input: logits ``[N, C, d1, ...]``, ``[N, C]`` or ``[C]`` (or any layout with ``dim``), floating.
+        target: integer labels (the input's shape without the class dim) in ``[0, C)``
+            or ``ignore_index``; or class probabilities with the input's shape.
+        weight: optional class weights ``[C]`` (PyTorch's ``weight``).
+        size_average, reduce: PyTorch's deprecated pair, mapped to ``reduction`` as PyTorch maps it.
         ignore_index: label value that contributes nothing (integer targets only).
-        label_smoothing: ``ε ∈ [0, 1]``.
-        weight: optional per-example weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+        label_smoothing: ``ε ∈ [0, 1]``.
+        dim: losslab's extra: the class dimension (default: PyTorch's, 1, or 0 for 1-D input;
+            ``dim=-1`` for ``[..., C]``).
+        sample_weight: losslab's extra: optional per-example weights (the target's shape).
 
     Returns:
         ``[...]`` for ``'none'``, else a scalar.
@@ -144,23 +160,26 @@ def cross_entropy(
 
     Reference: Good, "Rational decisions", 1952; Szegedy et al., "Rethinking the Inception Architecture", 2016 (label smoothing).
     """
+    logits, class_weight = input, weight
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    dim = _pytorch_class_dim(logits) if dim is None else dim
     logits, target, class_weight = promote_floating(logits, target, class_weight)
-    x = _classes_last("logits", logits, dim)
+    x = _classes_last("input", logits, dim)
     check_reduction(reduction)
     eps = check_finite_scalar("label_smoothing", label_smoothing)
     if not 0.0 <= eps <= 1.0:
         raise ValueError(f"label_smoothing must lie in [0, 1]; got {eps!r}")
     K = x.shape[-1]
-    cw = check_class_weight(class_weight, K, x)
+    cw = check_class_weight(class_weight, K, x, "weight")
     logp = torch.log_softmax(x, -1)
     wlogp = logp if cw is None else logp * cw
     if isinstance(target, torch.Tensor) and target.is_floating_point():
-        check_same_shape("logits", logits, "target", target)
+        check_same_shape("input", logits, "target", target)
         t = target.movedim(check_dim("dim", dim, logits), -1)
         check_at_least("target", t, 0.0)
         if eps > 0:
             t = t * (1 - eps) + eps / K
-        return _reduce(-(t * wlogp).sum(-1), reduction, weight)
+        return _reduce(-(t * wlogp).sum(-1), reduction, sample_weight)
     y = _labels(target, x, ignore_index)
     valid = y != ignore_index
     y = torch.where(valid, y, torch.zeros_like(y))
@@ -169,23 +188,26 @@ def cross_entropy(
         loss = (1 - eps) * loss - eps * wlogp.sum(-1) / K
     loss = torch.where(valid, loss, torch.zeros_like(loss))
     denom = valid.to(x.dtype) if cw is None else valid.to(x.dtype) * cw[y]
-    return reduce_with_denominator(loss, reduction, weight, denom)
+    return reduce_with_denominator(loss, reduction, sample_weight, denom)
 
 
-def _check_binary_pair(logits, target) -> None:
-    check_floating("logits", logits)
+def _check_binary_pair(logits, target, name: str = "logits") -> None:
+    check_floating(name, logits)
     check_floating("target", target)
-    check_same_shape("logits", logits, "target", target)
+    check_same_shape(name, logits, "target", target)
     check_closed_interval("target", target, 0.0, 1.0)
 
 
 def binary_cross_entropy_with_logits(
-    logits: torch.Tensor,
+    input: torch.Tensor,
     target: torch.Tensor,
-    *,
-    pos_weight: torch.Tensor | None = None,
     weight: torch.Tensor | None = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
     reduction: str = "mean",
+    pos_weight: torch.Tensor | None = None,
+    *,
+    sample_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     r"""Binary cross-entropy on logits, elementwise (multi-label), with PyTorch's ``pos_weight``.
 
@@ -195,14 +217,19 @@ def binary_cross_entropy_with_logits(
              = p\, y\, \mathrm{softplus}(-x) + (1-y)\, \mathrm{softplus}(x)
 
     (seed 002, *Binary cross-entropy loss*); ``softplus`` keeps it finite at any
-    logit. ``p`` is ``pos_weight`` broadcast over the last dim.
+    logit. ``p`` is ``pos_weight`` broadcast over the last dim. PyTorch's arguments
+    in PyTorch's order: ``weight`` rescales each element's loss (broadcast to the
+    input) before a plain mean, exactly as PyTorch does; losslab's ``sample_weight``
+    (same shape as the input) gives the weighted mean ``Σ s·ℓ / Σ s``.
 
     Args:
-        logits: ``[...]``, floating.
+        input: logits ``[...]``, floating.
         target: same shape, values in ``[0, 1]``.
-        pos_weight: optional ``[C]`` (last dim of ``logits``) or one-element tensor.
-        weight: optional per-element weights ``[...]``.
+        weight: optional rescaling weight broadcastable to ``input`` (PyTorch's ``weight``).
+        size_average, reduce: PyTorch's deprecated pair, mapped to ``reduction`` as PyTorch maps it.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+        pos_weight: optional ``[C]`` (last dim of ``input``) or one-element tensor.
+        sample_weight: losslab's extra: optional per-element weights ``[...]``.
 
     Returns:
         ``[...]`` for ``'none'``, else a scalar.
@@ -215,8 +242,10 @@ def binary_cross_entropy_with_logits(
 
     Reference: Cox, "The regression analysis of binary sequences", 1958.
     """
+    logits = input
+    reduction = legacy_reduction(size_average, reduce, reduction)
     logits, target, pos_weight = promote_floating(logits, target, pos_weight)
-    _check_binary_pair(logits, target)
+    _check_binary_pair(logits, target, "input")
     pos = softplus(-logits)
     if pos_weight is not None:
         check_floating("pos_weight", pos_weight)
@@ -225,9 +254,11 @@ def binary_cross_entropy_with_logits(
             raise ValueError(f"pos_weight must have shape ({last},) or one element; got {tuple(pos_weight.shape)}")
         pos = pos * pos_weight
     loss = target * pos + (1 - target) * softplus(logits)
-    return _reduce(loss, reduction, weight)
+    loss = _rescale(loss, weight)
+    return _reduce(loss, reduction, sample_weight)
 
 
+@old_weight_keyword
 def focal_loss(
     logits: torch.Tensor,
     target: torch.Tensor,
@@ -235,7 +266,7 @@ def focal_loss(
     gamma: float = 2.0,
     alpha: float | torch.Tensor | None = None,
     dim: int = -1,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""Focal loss, binary (sigmoid, elementwise) or multi-class (softmax), computed in log space.
@@ -260,7 +291,7 @@ def focal_loss(
         alpha: binary: a float in ``[0, 1]`` (``α`` for positives, ``1-α`` for
             negatives); multi-class: per-class weights ``[K]``. ``None``: no weighting.
         dim: the class dimension (multi-class).
-        weight: optional per-example weights.
+        sample_weight: optional per-example weights.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -292,7 +323,7 @@ def focal_loss(
             if not 0.0 <= a <= 1.0:
                 raise ValueError(f"alpha must lie in [0, 1] for binary focal loss; got {a!r}")
             loss = (a * target + (1 - a) * (1 - target)) * loss
-        return _reduce(loss, reduction, weight)
+        return _reduce(loss, reduction, sample_weight)
     x = _classes_last("logits", logits, dim)
     y = _labels(target, x)
     log_p, log_rest = _log_p_and_log_rest(x, y)
@@ -302,16 +333,17 @@ def focal_loss(
         if a is None:
             raise TypeError(f"alpha must be a tensor of per-class weights [K] for multi-class focal loss; got {alpha!r}")
         loss = a[y] * loss
-    return _reduce(loss, reduction, weight)
+    return _reduce(loss, reduction, sample_weight)
 
 
+@old_weight_keyword
 def poly_loss(
     logits: torch.Tensor,
     target: torch.Tensor,
     *,
     epsilon: float | Sequence[float] = 1.0,
     dim: int = -1,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""PolyLoss: cross-entropy plus the leading polynomial terms of its Taylor expansion in ``1 - p_t``.
@@ -329,7 +361,7 @@ def poly_loss(
         target: integer labels ``[...]`` in ``[0, K)``.
         epsilon: ``ε`` (Poly-1) or a sequence ``ε_1..ε_N`` (Poly-N), finite reals.
         dim: the class dimension.
-        weight: optional per-example weights ``[...]``.
+        sample_weight: optional per-example weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -356,16 +388,17 @@ def poly_loss(
     for j, e in enumerate(coeffs, start=1):
         if e != 0:
             loss = loss + e * torch.exp(j * log_rest)
-    return _reduce(loss, reduction, weight)
+    return _reduce(loss, reduction, sample_weight)
 
 
+@old_weight_keyword
 def kl_divergence(
     input: torch.Tensor,
     target: torch.Tensor,
     *,
     dim: int = -1,
     log_target: bool = False,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""Kullback–Leibler divergence ``KL(target ‖ exp(input))`` per distribution, PyTorch's argument order.
@@ -386,7 +419,7 @@ def kl_divergence(
         target: probabilities (non-negative) or log-probabilities (``log_target=True``), same shape.
         dim: the distribution dimension summed over.
         log_target: whether ``target`` is given in log space.
-        weight: optional per-example weights ``[...]``.
+        sample_weight: optional per-example weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` (= ``'batchmean'``) | ``'sum'``.
 
     Returns:
@@ -414,7 +447,7 @@ def kl_divergence(
     else:
         check_at_least("target", t, 0.0)
         pointwise = xlogy(t, t) - t * x
-    return _reduce(pointwise.sum(-1), reduction, weight)
+    return _reduce(pointwise.sum(-1), reduction, sample_weight)
 
 
 # ---------------------------------------------------------------------------------
@@ -429,12 +462,13 @@ def _pm1_target(target, scores: torch.Tensor) -> torch.Tensor:
     return target.to(scores.dtype)
 
 
+@old_weight_keyword
 def hinge(
     scores: torch.Tensor,
     target: torch.Tensor,
     *,
     margin: float = 1.0,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""Binary hinge loss (the SVM loss) on a real score with labels ±1.
@@ -450,7 +484,7 @@ def hinge(
         scores: ``[...]``, floating.
         target: labels ``[...]`` in ``{-1, +1}`` (integer or floating).
         margin: ``m ≥ 0``.
-        weight: optional per-element weights.
+        sample_weight: optional per-element weights.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -467,15 +501,16 @@ def hinge(
     check_floating("scores", scores)
     m = check_nonnegative("margin", margin)
     y = _pm1_target(target, scores)
-    return _reduce((m - y * scores).clamp_min(0), reduction, weight)
+    return _reduce((m - y * scores).clamp_min(0), reduction, sample_weight)
 
 
+@old_weight_keyword
 def squared_hinge(
     scores: torch.Tensor,
     target: torch.Tensor,
     *,
     margin: float = 1.0,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""Squared (L2-SVM) hinge loss on a real score with labels ±1.
@@ -491,7 +526,7 @@ def squared_hinge(
         scores: ``[...]``, floating.
         target: labels ``[...]`` in ``{-1, +1}``.
         margin: ``m ≥ 0``.
-        weight: optional per-element weights.
+        sample_weight: optional per-element weights.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -508,9 +543,10 @@ def squared_hinge(
     check_floating("scores", scores)
     m = check_nonnegative("margin", margin)
     y = _pm1_target(target, scores)
-    return _reduce((m - y * scores).clamp_min(0) ** 2, reduction, weight)
+    return _reduce((m - y * scores).clamp_min(0) ** 2, reduction, sample_weight)
 
 
+@old_weight_keyword
 def multiclass_hinge(
     scores: torch.Tensor,
     target: torch.Tensor,
@@ -519,7 +555,7 @@ def multiclass_hinge(
     variant: str = "weston_watkins",
     p: int = 1,
     dim: int = -1,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""Multi-class SVM hinge loss, Weston–Watkins (sum over classes) or Crammer–Singer (max).
@@ -539,7 +575,7 @@ def multiclass_hinge(
         variant: ``'weston_watkins'`` | ``'crammer_singer'``.
         p: 1 (hinge) or 2 (squared hinge).
         dim: the class dimension.
-        weight: optional per-example weights ``[...]``.
+        sample_weight: optional per-example weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -567,20 +603,21 @@ def multiclass_hinge(
     if p == 2:
         viol = viol * viol
     loss = viol.sum(-1) if variant == "weston_watkins" else viol.amax(-1)
-    return _reduce(loss, reduction, weight)
+    return _reduce(loss, reduction, sample_weight)
 
 
 # ---------------------------------------------------------------------------------
 # Dice, ArcFace, GE2E
 
 
+@old_weight_keyword
 def soft_dice(
     logits: torch.Tensor,
     target: torch.Tensor,
     *,
     ignore_index: int | None = None,
     smooth: float = 1.0,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""Multi-class soft Dice loss per example (e.g. per image), on softmax probabilities.
@@ -600,7 +637,7 @@ def soft_dice(
         target: integer labels ``[..., N]`` or probabilities ``[..., N, K]``.
         ignore_index: label value to leave out (integer targets), or ``None``.
         smooth: Laplace smoothing ``s ≥ 0``.
-        weight: optional per-example weights ``[...]``.
+        sample_weight: optional per-example weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -637,9 +674,10 @@ def soft_dice(
     den = card + s
     empty = den == 0
     dice = torch.where(empty, torch.ones_like(den), (2 * inter + s) / torch.where(empty, torch.ones_like(den), den))
-    return _reduce(1 - dice.mean(-1), reduction, weight)
+    return _reduce(1 - dice.mean(-1), reduction, sample_weight)
 
 
+@old_weight_keyword
 def arcface(
     cosine: torch.Tensor,
     target: torch.Tensor,
@@ -648,7 +686,7 @@ def arcface(
     margin: float = 0.5,
     easy_margin: bool = False,
     dim: int = -1,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""ArcFace (additive angular margin) loss on cosine similarities to class centres.
@@ -671,7 +709,7 @@ def arcface(
         margin: ``m ∈ [0, π/2)``.
         easy_margin: margin only for positive cosines.
         dim: the class dimension.
-        weight: optional per-example weights ``[...]``.
+        sample_weight: optional per-example weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -707,16 +745,17 @@ def arcface(
         phi = torch.where(c > math.cos(math.pi - m), phi, c - math.sin(m) * m)
     logits = sc * x.scatter(-1, idx, phi.unsqueeze(-1))
     loss = torch.logsumexp(logits, -1) - sc * phi
-    return _reduce(loss, reduction, weight)
+    return _reduce(loss, reduction, sample_weight)
 
 
+@old_weight_keyword
 def ge2e(
     embeddings: torch.Tensor,
     *,
     variant: str = "softmax",
     w: float | torch.Tensor = 10.0,
     b: float | torch.Tensor = -5.0,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""Generalized end-to-end (GE2E) loss for speaker verification, softmax or contrast variant.
@@ -736,7 +775,7 @@ def ge2e(
         variant: ``'softmax'`` | ``'contrast'``.
         w: similarity scale ``> 0``.
         b: similarity bias.
-        weight: optional per-utterance weights ``[N, M]``.
+        sample_weight: optional per-utterance weights ``[N, M]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -780,7 +819,7 @@ def ge2e(
     else:
         others = torch.sigmoid(S).masked_fill(eye, float("-inf")).amax(-1)
         loss = 1 - torch.sigmoid(S_own) + others
-    return _reduce(loss, reduction, weight)
+    return _reduce(loss, reduction, sample_weight)
 
 
 # ---------------------------------------------------------------------------------
@@ -837,12 +876,12 @@ def _pm1_extremes(dtype):
     return [registry.Sample((x, torch.tensor([1, 1, -1, -1])), none_shape=(4,))]
 
 
-def _ref_cross_entropy(logits, target, *, dim=-1, class_weight=None, ignore_index=-100, label_smoothing=0.0, **_):
+def _ref_cross_entropy(logits, target, weight=None, *, dim=-1, ignore_index=-100, label_smoothing=0.0, **_):
     import torch.nn.functional as F
 
     x = logits.movedim(dim, 1) if logits.dim() > 1 else logits
     t = target.movedim(dim, 1) if target.is_floating_point() and target.dim() > 1 else target
-    return F.cross_entropy(x, t, weight=class_weight, ignore_index=ignore_index, label_smoothing=label_smoothing, reduction="none")
+    return F.cross_entropy(x, t, weight=weight, ignore_index=ignore_index, label_smoothing=label_smoothing, reduction="none")
 
 
 def _ref_bce(logits, target, *, pos_weight=None, **_):
@@ -882,7 +921,7 @@ def _register() -> None:
     S = registry.LossSpec
     fam = "classification"
     R(S("cross_entropy", cross_entropy, fam, "logits: any real [..., K]; labels in [0, K) or ignore_index; or probability targets",
-        _logits_labels(label_smoothing=0.1), _class_extremes(label_smoothing=0.1), reference=_ref_cross_entropy,
+        _logits_labels(label_smoothing=0.1, dim=-1), _class_extremes(label_smoothing=0.1), reference=_ref_cross_entropy,
         extreme_dtypes=(torch.float32, torch.bfloat16)))
     R(S("binary_cross_entropy_with_logits", binary_cross_entropy_with_logits, fam, "logits: any real; target in [0, 1]",
         _binary_sample(soft=True), _binary_extremes(), reference=_ref_bce))
@@ -962,3 +1001,225 @@ def _ge2e_extremes(dtype):
 
 
 _register()
+
+
+def _pytorch_class_dim(input) -> int:
+    """PyTorch's class dim: 1 for ``[N, C, d1, ...]``, 0 for an unbatched ``[C]``."""
+    return 1 if isinstance(input, torch.Tensor) and input.dim() >= 2 else 0
+
+
+def _rescale(loss: torch.Tensor, weight) -> torch.Tensor:
+    """PyTorch's ``weight`` of the elementwise losses: broadcast to the loss, never the other way."""
+    if weight is None:
+        return loss
+    check_floating("weight", weight)
+    try:
+        shape = torch.broadcast_shapes(weight.shape, loss.shape)
+    except RuntimeError:
+        shape = None
+    if shape != loss.shape:
+        raise ValueError(f"weight must broadcast to the input's shape {tuple(loss.shape)}; got {tuple(weight.shape)}")
+    return loss * weight
+
+
+# ---------------------------------------------------------------------------------
+# PyTorch's names with PyTorch's arguments, order and layout (torch.nn.functional);
+# cross_entropy and binary_cross_entropy_with_logits above already are PyTorch's.
+
+
+@old_weight_keyword
+def kl_div(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    log_target: bool = False,
+    *,
+    sample_weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    r"""``torch.nn.functional.kl_div``: the pointwise KL terms of :func:`kl_divergence`, PyTorch's reductions.
+
+    .. math::
+
+        \ell = t (\log t - x) \quad (0 \log 0 := 0), \qquad \ell = e^{t} (t - x) \text{ if log\_target}
+
+    Elementwise, as PyTorch's: ``'none'`` returns the input's shape, ``'mean'`` is
+    the mean over *elements*, ``'batchmean'`` the sum divided by ``input.size(0)``
+    (the true KL per distribution, which :func:`kl_divergence` gives directly).
+
+    Args:
+        input: log-probabilities ``[...]``, floating.
+        target: probabilities (or log-probabilities with ``log_target``), same shape.
+        size_average, reduce: PyTorch's deprecated pair, mapped to ``reduction`` as PyTorch maps it.
+        reduction: ``'none'`` | ``'batchmean'`` | ``'mean'`` | ``'sum'``.
+        log_target: whether ``target`` is in log space.
+        sample_weight: losslab's extra: per-element weights ``[...]`` (not with ``'batchmean'``).
+
+    Returns:
+        the input's shape for ``'none'``, else a scalar.
+
+    Example:
+        >>> import torch, torch.nn.functional as F, losslab as ll
+        >>> q, p = torch.log_softmax(torch.tensor([[1.0, 0.0, -1.0]]), -1), torch.tensor([[0.5, 0.5, 0.0]])
+        >>> torch.allclose(ll.kl_div(q, p, reduction="batchmean"), F.kl_div(q, p, reduction="batchmean"))
+        True
+
+    Reference: Kullback & Leibler, "On Information and Sufficiency", 1951.
+    """
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    check_choice("reduction", reduction, ("none", "batchmean", "mean", "sum"))
+    check_floating("input", input)
+    check_floating("target", target)
+    check_same_shape("input", input, "target", target)
+    # each element is a one-point "distribution": kl_divergence's sum over it is the term itself
+    pointwise = kl_divergence(input.unsqueeze(-1), target.unsqueeze(-1), log_target=log_target, reduction="none")
+    if reduction != "batchmean":
+        return _reduce(pointwise, reduction, sample_weight)
+    if sample_weight is not None:
+        raise ValueError(
+            "sample_weight is not supported with reduction='batchmean' (its denominator is the batch size); "
+            "use kl_divergence(..., sample_weight=w) for per-distribution weights"
+        )
+    total = pointwise.sum()
+    return total / input.shape[0] if input.dim() > 0 else total
+
+
+def multi_margin_loss(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    p: int = 1,
+    margin: float = 1.0,
+    weight: torch.Tensor | None = None,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    *,
+    sample_weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    r"""``torch.nn.functional.multi_margin_loss``: :func:`multiclass_hinge` (Weston–Watkins) divided by ``C``.
+
+    .. math::
+
+        \ell_i = \frac{w_{y_i}}{C} \sum_{k \ne y_i} \max(0,\ m - x_{i y_i} + x_{ik})^p
+
+    Args:
+        input: scores ``[N, C]`` or ``[C]``, floating.
+        target: integer labels ``[N]`` (or ``[]``) in ``[0, C)``.
+        p: 1 or 2.
+        margin: ``m ≥ 0``.
+        weight: optional class weights ``[C]`` (PyTorch's: they scale the loss, not the mean's denominator).
+        size_average, reduce: PyTorch's deprecated pair, mapped to ``reduction`` as PyTorch maps it.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+        sample_weight: losslab's extra: per-example weights ``[N]``.
+
+    Returns:
+        ``[N]`` for ``'none'``, else a scalar.
+
+    Example:
+        >>> import torch, torch.nn.functional as F, losslab as ll
+        >>> s, y = torch.tensor([[3.0, 2.5, -1.0]]), torch.tensor([0])
+        >>> torch.allclose(ll.multi_margin_loss(s, y), F.multi_margin_loss(s, y))
+        True
+
+    Reference: Weston & Watkins, "Support vector machines for multi-class pattern recognition", 1999.
+    """
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    check_reduction(reduction)
+    check_floating("input", input)
+    if input.dim() > 2:
+        raise ValueError(f"input must have shape [N, C] or [C]; got {tuple(input.shape)}")
+    if input.dim() == 1 and isinstance(target, torch.Tensor) and target.dim() == 1:
+        input = input.unsqueeze(0)  # PyTorch reads a [C] input with a [1] target as a batch of one
+    dim = _pytorch_class_dim(input)
+    per = multiclass_hinge(input, target, margin=margin, p=p, dim=dim, reduction="none") / input.shape[dim]
+    cw = check_class_weight(weight, input.shape[dim], per, "weight")
+    if cw is not None:
+        per = per * cw[target.long()]
+    return _reduce(per, reduction, sample_weight)
+
+
+@old_weight_keyword
+def margin_ranking_loss(
+    input1: torch.Tensor,
+    input2: torch.Tensor,
+    target: torch.Tensor,
+    margin: float = 0.0,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    *,
+    sample_weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    r"""``torch.nn.functional.margin_ranking_loss``: :func:`hinge` on the difference ``x_1 − x_2``.
+
+    .. math::
+
+        \ell = \max(0,\ m - y\,(x_1 - x_2))
+
+    Args:
+        input1, input2: scores ``[...]``, floating, same shape.
+        target: ``[...]`` in ``{-1, +1}`` (``+1``: ``input1`` should rank higher).
+        margin: ``m ≥ 0``.
+        size_average, reduce: PyTorch's deprecated pair, mapped to ``reduction`` as PyTorch maps it.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+        sample_weight: losslab's extra: per-pair weights ``[...]``.
+
+    Returns:
+        ``[...]`` for ``'none'``, else a scalar.
+
+    Example:
+        >>> import torch, torch.nn.functional as F, losslab as ll
+        >>> a, b, y = torch.tensor([1.0, 0.2]), torch.tensor([0.5, 0.4]), torch.tensor([1.0, 1.0])
+        >>> torch.allclose(ll.margin_ranking_loss(a, b, y, margin=0.3), F.margin_ranking_loss(a, b, y, margin=0.3))
+        True
+
+    Reference: Herbrich, Graepel & Obermayer, "Large margin rank boundaries for ordinal regression", 2000.
+    """
+    check_floating("input1", input1)
+    check_floating("input2", input2)
+    check_same_shape("input1", input1, "input2", input2)
+    return hinge(input1 - input2, target, margin=margin, sample_weight=sample_weight,
+                 reduction=legacy_reduction(size_average, reduce, reduction))
+
+
+@old_weight_keyword
+def soft_margin_loss(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    size_average: bool | None = None,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    *,
+    sample_weight: torch.Tensor | None = None,
+) -> torch.Tensor:
+    r"""``torch.nn.functional.soft_margin_loss``: the logistic loss on ``±1`` labels,
+    :func:`binary_cross_entropy_with_logits` of the ``0/1`` labels ``(y + 1)/2``.
+
+    .. math::
+
+        \ell = \log(1 + e^{-y x}) = \mathrm{softplus}(-y\,x)
+
+    Args:
+        input: scores ``[...]``, floating.
+        target: ``[...]`` in ``{-1, +1}``.
+        size_average, reduce: PyTorch's deprecated pair, mapped to ``reduction`` as PyTorch maps it.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+        sample_weight: losslab's extra: per-element weights ``[...]``.
+
+    Returns:
+        ``[...]`` for ``'none'``, else a scalar.
+
+    Example:
+        >>> import torch, torch.nn.functional as F, losslab as ll
+        >>> x, y = torch.tensor([2.0, -0.5]), torch.tensor([1.0, 1.0])
+        >>> torch.allclose(ll.soft_margin_loss(x, y), F.soft_margin_loss(x, y))
+        True
+
+    Reference: Cox, "The regression analysis of binary sequences", 1958.
+    """
+    check_floating("input", input)
+    input, target = promote_floating(input, target)
+    y = _pm1_target(target, input)
+    return binary_cross_entropy_with_logits(input, (y + 1) / 2, sample_weight=sample_weight,
+                                            reduction=legacy_reduction(size_average, reduce, reduction))

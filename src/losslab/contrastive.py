@@ -11,6 +11,7 @@ losses spread a NaN row to every example, as any softmax over the batch would).
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import torch
@@ -20,9 +21,10 @@ from . import registry
 from ._catalogue import check_embeddings, check_target_shape, check_values_in, safe_norm
 from ._reduce import _reduce
 from ._validate import check_floating, check_positive, check_reduction
-from ._validate import check_bool, promote_floating
+from ._validate import check_bool, legacy_reduction, old_weight_keyword, promote_floating
 
-__all__ = ["contrastive", "triplet", "info_nce", "nt_xent", "multiple_negatives_ranking"]
+__all__ = ["contrastive", "triplet", "info_nce", "nt_xent", "multiple_negatives_ranking",
+           "triplet_margin_loss", "triplet_margin_with_distance_loss"]
 
 
 def _same(name_a, a, name_b, b) -> None:
@@ -38,13 +40,14 @@ def euclidean_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return safe_norm(x - y, -1)
 
 
+@old_weight_keyword
 def contrastive(
     x1: torch.Tensor,
     x2: torch.Tensor,
     target: torch.Tensor,
     *,
     margin: float = 1.0,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""Contrastive (siamese) loss of Hadsell, Chopra & LeCun on Euclidean distances.
@@ -60,7 +63,7 @@ def contrastive(
         x1, x2: embeddings ``[..., D]``, floating, same shape.
         target: ``[...]`` in ``{0, 1}`` (bool, integer or floating).
         margin: ``m > 0``.
-        weight: optional per-pair weights ``[...]``.
+        sample_weight: optional per-pair weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -86,9 +89,10 @@ def contrastive(
     sq = (diff * diff).sum(-1)
     d = safe_norm(diff, -1)
     far = (m - d).clamp_min(0)
-    return _reduce(0.5 * (y * sq + (1 - y) * far * far), reduction, weight)
+    return _reduce(0.5 * (y * sq + (1 - y) * far * far), reduction, sample_weight)
 
 
+@old_weight_keyword
 def triplet(
     anchor: torch.Tensor,
     positive: torch.Tensor,
@@ -97,7 +101,7 @@ def triplet(
     margin: float = 1.0,
     distance: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     swap: bool = False,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""Triplet margin loss with any distance.
@@ -118,7 +122,7 @@ def triplet(
         margin: ``m > 0``.
         distance: callable ``(x, y) -> [...]``, or ``None`` for Euclidean.
         swap: use the distance swap.
-        weight: optional per-triplet weights ``[...]``.
+        sample_weight: optional per-triplet weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -148,20 +152,21 @@ def triplet(
         d_an = torch.minimum(d_an, distance(positive, negative))
     if d_ap.shape != anchor.shape[:-1]:
         raise ValueError(f"distance must return shape {tuple(anchor.shape[:-1])}; got {tuple(d_ap.shape)}")
-    return _reduce((d_ap - d_an + m).clamp_min(0), reduction, weight)
+    return _reduce((d_ap - d_an + m).clamp_min(0), reduction, sample_weight)
 
 
 def _unit(x: torch.Tensor) -> torch.Tensor:
     return F.normalize(x, dim=-1)
 
 
+@old_weight_keyword
 def info_nce(
     query: torch.Tensor,
     positive_key: torch.Tensor,
     negative_keys: torch.Tensor | None = None,
     *,
     temperature: float = 0.1,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""InfoNCE: cross-entropy of picking each query's positive key among negatives, on cosine similarities.
@@ -179,7 +184,7 @@ def info_nce(
         positive_key: ``[N, D]``.
         negative_keys: ``None``, ``[M, D]`` or ``[N, M, D]``.
         temperature: ``τ > 0``.
-        weight: optional per-query weights ``[N]``.
+        sample_weight: optional per-query weights ``[N]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -202,7 +207,7 @@ def info_nce(
     if negative_keys is None:
         logits = q @ k.T
         labels = torch.arange(q.shape[0], device=q.device)
-        return _reduce(_ce_rows(logits / t, labels), reduction, weight)
+        return _reduce(_ce_rows(logits / t, labels), reduction, sample_weight)
     check_floating("negative_keys", negative_keys)
     D = query.shape[-1]
     neg = _unit(negative_keys)
@@ -214,19 +219,20 @@ def info_nce(
         raise ValueError(f"negative_keys must have shape [M, {D}] or [{query.shape[0]}, M, {D}]; got {tuple(negative_keys.shape)}")
     pos = (q * k).sum(-1, keepdim=True)
     logits = torch.cat([pos, neg_logits], -1) / t
-    return _reduce(torch.logsumexp(logits, -1) - logits[:, 0], reduction, weight)
+    return _reduce(torch.logsumexp(logits, -1) - logits[:, 0], reduction, sample_weight)
 
 
 def _ce_rows(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return torch.logsumexp(logits, -1) - logits.gather(-1, labels.unsqueeze(-1)).squeeze(-1)
 
 
+@old_weight_keyword
 def nt_xent(
     z1: torch.Tensor,
     z2: torch.Tensor,
     *,
     temperature: float = 0.5,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""NT-Xent (SimCLR): symmetric InfoNCE over ``2N`` views, every other view a negative.
@@ -242,7 +248,7 @@ def nt_xent(
     Args:
         z1, z2: the two views' embeddings ``[N, D]``, floating, ``N ≥ 1``.
         temperature: ``τ > 0``.
-        weight: optional per-pair weights ``[N]``.
+        sample_weight: optional per-pair weights ``[N]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -267,16 +273,17 @@ def nt_xent(
     sim = sim.masked_fill(eye, float("-inf"))
     partner = torch.cat([torch.arange(N, 2 * N), torch.arange(0, N)]).to(z.device)
     per_anchor = _ce_rows(sim, partner)
-    return _reduce(0.5 * (per_anchor[:N] + per_anchor[N:]), reduction, weight)
+    return _reduce(0.5 * (per_anchor[:N] + per_anchor[N:]), reduction, sample_weight)
 
 
+@old_weight_keyword
 def multiple_negatives_ranking(
     anchors: torch.Tensor,
     positives: torch.Tensor,
     negatives: torch.Tensor | None = None,
     *,
     scale: float = 20.0,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""Multiple negatives ranking loss: each anchor must rank its positive first among all candidates.
@@ -294,7 +301,7 @@ def multiple_negatives_ranking(
         positives: ``[N, D]``.
         negatives: optional hard negatives ``[M, D]``.
         scale: ``s > 0`` (inverse temperature).
-        weight: optional per-anchor weights ``[N]``.
+        sample_weight: optional per-anchor weights ``[N]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -321,7 +328,7 @@ def multiple_negatives_ranking(
         cands = torch.cat([positives, negatives], 0)
     logits = s * (_unit(anchors) @ _unit(cands).T)
     labels = torch.arange(anchors.shape[0], device=anchors.device)
-    return _reduce(_ce_rows(logits, labels), reduction, weight)
+    return _reduce(_ce_rows(logits, labels), reduction, sample_weight)
 
 
 # ---------------------------------------------------------------------------------
@@ -427,3 +434,57 @@ def _register() -> None:
 
 
 _register()
+
+
+# ---------------------------------------------------------------------------------
+# PyTorch's names with PyTorch's arguments and positional order (torch.nn.functional).
+
+
+@old_weight_keyword
+def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False, size_average=None, reduce=None,
+                        reduction="mean", *, sample_weight=None):
+    """``torch.nn.functional.triplet_margin_loss``: :func:`triplet` with PyTorch's ``p``-norm distance ``‖x − y + ε‖_p``.
+
+    Args:
+        anchor, positive, negative: embeddings ``[N, D]`` or ``[D]``, floating, same shape.
+        margin: ``m > 0``.
+        p: the norm's degree.
+        eps: PyTorch's ``ε`` added to the difference (keeps the gradient finite at 0).
+        swap: use the distance swap (Balntas et al. 2016).
+        size_average, reduce: PyTorch's deprecated pair, mapped to ``reduction`` as PyTorch maps it.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+        sample_weight: losslab's extra: per-triplet weights ``[N]``.
+
+    Example:
+        >>> import torch, torch.nn.functional as F, losslab as ll
+        >>> a, p, n = torch.zeros(1, 2), torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.5]])
+        >>> torch.allclose(ll.triplet_margin_loss(a, p, n), F.triplet_margin_loss(a, p, n))
+        True
+    """
+    distance = functools.partial(F.pairwise_distance, p=p, eps=eps)
+    return triplet(anchor, positive, negative, margin=margin, distance=distance, swap=swap, sample_weight=sample_weight,
+                   reduction=legacy_reduction(size_average, reduce, reduction))
+
+
+@old_weight_keyword
+def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_function=None, margin=1.0, swap=False,
+                                      reduction="mean", sample_weight=None):
+    """``torch.nn.functional.triplet_margin_with_distance_loss``: :func:`triplet` with PyTorch's argument names.
+
+    Args:
+        anchor, positive, negative: embeddings ``[N, D]`` or ``[D]``, floating, same shape.
+        distance_function: callable ``(x, y) -> [N]``; ``None`` is ``F.pairwise_distance`` (PyTorch's default).
+        margin: ``m > 0``.
+        swap: use the distance swap.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+        sample_weight: losslab's extra: per-triplet weights ``[N]``.
+
+    Example:
+        >>> import torch, torch.nn.functional as F, losslab as ll
+        >>> a, p, n = torch.zeros(1, 2), torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.5]])
+        >>> torch.allclose(ll.triplet_margin_with_distance_loss(a, p, n), F.triplet_margin_with_distance_loss(a, p, n))
+        True
+    """
+    distance = F.pairwise_distance if distance_function is None else distance_function
+    return triplet(anchor, positive, negative, margin=margin, distance=distance, swap=swap, sample_weight=sample_weight,
+                   reduction=reduction)

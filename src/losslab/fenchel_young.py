@@ -42,6 +42,7 @@ import torch
 from . import registry
 from ._reduce import _reduce
 from ._validate import (
+    old_weight_keyword,
     check_class_indices,
     check_dim,
     check_finite_scalar,
@@ -407,7 +408,7 @@ def _resolve(regulariser) -> tuple[float, str, str]:
     return a, "bisect", f"tsallis(alpha={a:g})"
 
 
-def _fy_loss(scores, target, alpha, method, n_iter, weight, reduction) -> torch.Tensor:
+def _fy_loss(scores, target, alpha, method, n_iter, sample_weight, reduction) -> torch.Tensor:
     check_floating("scores", scores)
     check_reduction(reduction)
     if scores.dim() == 0:
@@ -434,7 +435,7 @@ def _fy_loss(scores, target, alpha, method, n_iter, weight, reduction) -> torch.
         target = target.long()
         labels = True
     loss = _FYLoss.apply(scores, target, labels, alpha, method, n_iter)
-    return _reduce(loss, reduction, weight)
+    return _reduce(loss, reduction, sample_weight)
 
 
 _LOSS_DOC = r"""Fenchel–Young loss of the {label} regulariser (built by :func:`make_fenchel_young_loss`).
@@ -445,7 +446,7 @@ _LOSS_DOC = r"""Fenchel–Young loss of the {label} regulariser (built by :func:
     Args:
         scores: ``[..., K]`` scores θ, floating.
         target: integer labels ``[...]`` in ``[0, K)`` or probabilities ``[..., K]``.
-        weight: optional per-example weights ``[...]``.
+        sample_weight: optional per-example weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -454,7 +455,7 @@ _LOSS_DOC = r"""Fenchel–Young loss of the {label} regulariser (built by :func:
 
 
 def make_fenchel_young_loss(regulariser, *, n_iter: int = DEFAULT_N_ITER) -> Callable[..., torch.Tensor]:
-    r"""Build the Fenchel–Young loss ``fn(scores, target, *, weight=None, reduction='mean')`` of a regulariser.
+    r"""Build the Fenchel–Young loss ``fn(scores, target, *, sample_weight=None, reduction='mean')`` of a regulariser.
 
     .. math::
 
@@ -475,7 +476,7 @@ def make_fenchel_young_loss(regulariser, *, n_iter: int = DEFAULT_N_ITER) -> Cal
         n_iter: bisection steps when α is given as a number other than 1.
 
     Returns:
-        A loss function ``fn(scores [..., K], target, *, weight=None, reduction='mean')``
+        A loss function ``fn(scores [..., K], target, *, sample_weight=None, reduction='mean')``
         whose target is integer labels ``[...]`` or probabilities ``[..., K]``.
 
     Example:
@@ -492,21 +493,23 @@ def make_fenchel_young_loss(regulariser, *, n_iter: int = DEFAULT_N_ITER) -> Cal
     alpha, method, label = _resolve(regulariser)
     n_iter = _check_n_iter(n_iter)
 
-    def fn(scores, target, *, weight=None, reduction="mean"):
-        return _fy_loss(scores, target, alpha, method, n_iter, weight, reduction)
+    @old_weight_keyword
+    def fn(scores, target, *, sample_weight=None, reduction="mean"):
+        return _fy_loss(scores, target, alpha, method, n_iter, sample_weight, reduction)
 
     fn.__name__ = fn.__qualname__ = f"fenchel_young_loss[{label}]"
     fn.__doc__ = _LOSS_DOC.format(label=label)
     return fn
 
 
+@old_weight_keyword
 def fenchel_young_loss(
     scores: torch.Tensor,
     target: torch.Tensor,
     *,
     regulariser="shannon",
     n_iter: int = DEFAULT_N_ITER,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""Fenchel–Young loss of a named regulariser or Tsallis α (seed 003; Blondel et al. 2020).
@@ -523,7 +526,7 @@ def fenchel_young_loss(
         target: integer labels ``[...]`` in ``[0, K)`` or probabilities ``[..., K]`` (same dtype).
         regulariser: ``'shannon'``, ``'gini'``/``'sparsemax'``, ``'tsallis15'``/``'entmax15'`` or a Tsallis α ≥ 1.
         n_iter: bisection steps for a numeric α ≠ 1.
-        weight: optional per-example weights ``[...]``.
+        sample_weight: optional per-example weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -541,14 +544,15 @@ def fenchel_young_loss(
     """
     alpha, method, _ = _resolve(regulariser)
     n_iter = _check_n_iter(n_iter)
-    return _fy_loss(scores, target, alpha, method, n_iter, weight, reduction)
+    return _fy_loss(scores, target, alpha, method, n_iter, sample_weight, reduction)
 
 
+@old_weight_keyword
 def sparsemax_loss(
     scores: torch.Tensor,
     target: torch.Tensor,
     *,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""Sparsemax loss: the Fenchel–Young loss of the Gini regulariser ``Ω(p) = ½‖p‖² − ½``.
@@ -565,7 +569,7 @@ def sparsemax_loss(
     Args:
         scores: ``[..., K]`` scores θ, floating.
         target: integer labels ``[...]`` in ``[0, K)`` or probabilities ``[..., K]``.
-        weight: optional per-example weights ``[...]``.
+        sample_weight: optional per-example weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -579,14 +583,15 @@ def sparsemax_loss(
 
     Reference: Martins & Astudillo, "From Softmax to Sparsemax", ICML 2016.
     """
-    return _fy_loss(scores, target, 2.0, "sparsemax", 0, weight, reduction)
+    return _fy_loss(scores, target, 2.0, "sparsemax", 0, sample_weight, reduction)
 
 
+@old_weight_keyword
 def entmax15_loss(
     scores: torch.Tensor,
     target: torch.Tensor,
     *,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""1.5-entmax loss: the Fenchel–Young loss of the Tsallis α = 1.5 regulariser (exact sort).
@@ -602,7 +607,7 @@ def entmax15_loss(
     Args:
         scores: ``[..., K]`` scores θ, floating.
         target: integer labels ``[...]`` in ``[0, K)`` or probabilities ``[..., K]``.
-        weight: optional per-example weights ``[...]``.
+        sample_weight: optional per-example weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -616,16 +621,17 @@ def entmax15_loss(
 
     Reference: Peters, Niculae & Martins, "Sparse Sequence-to-Sequence Models", ACL 2019.
     """
-    return _fy_loss(scores, target, 1.5, "entmax15", 0, weight, reduction)
+    return _fy_loss(scores, target, 1.5, "entmax15", 0, sample_weight, reduction)
 
 
+@old_weight_keyword
 def entmax_bisect_loss(
     scores: torch.Tensor,
     target: torch.Tensor,
     *,
     alpha: float = 1.5,
     n_iter: int = DEFAULT_N_ITER,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""α-entmax loss for any α > 1: the Tsallis Fenchel–Young loss with a bisection threshold.
@@ -644,7 +650,7 @@ def entmax_bisect_loss(
         target: integer labels ``[...]`` in ``[0, K)`` or probabilities ``[..., K]``.
         alpha: the Tsallis index, ``> 1`` (ValueError otherwise).
         n_iter: bisection steps.
-        weight: optional per-example weights ``[...]``.
+        sample_weight: optional per-example weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -661,7 +667,7 @@ def entmax_bisect_loss(
     """
     alpha = _check_alpha(alpha)
     n_iter = _check_n_iter(n_iter)
-    return _fy_loss(scores, target, alpha, "bisect", n_iter, weight, reduction)
+    return _fy_loss(scores, target, alpha, "bisect", n_iter, sample_weight, reduction)
 
 
 # ---------------------------------------------------------------------------------

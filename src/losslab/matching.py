@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from . import registry
 from ._reduce import _reduce
 from ._validate import (
+    old_weight_keyword,
     check_dim,
     check_floating,
     check_positive,
@@ -82,12 +83,13 @@ class _MatchingLoss(torch.autograd.Function):
         return grad_pred, grad_target, None
 
 
+@old_weight_keyword
 def matching_loss(
     pred: torch.Tensor,
     target: torch.Tensor,
     link: Link,
     *,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""Selective matching loss of a link: the Bregman divergence of its primitive (seed 000, eq. 2).
@@ -107,7 +109,7 @@ def matching_loss(
         pred: predicted scores ``ŝ``, any shape ``[...]``, floating.
         target: observed scores ``s``, same shape and dtype as ``pred`` (may require grad).
         link: a :class:`losslab.links.Link`.
-        weight: optional per-element weights, shape ``[...]``.
+        sample_weight: optional per-element weights, shape ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -130,16 +132,17 @@ def matching_loss(
     _check_link("link", link)
     check_reduction(reduction)
     loss = _MatchingLoss.apply(pred, target, link)
-    return _reduce(loss, reduction, weight)
+    return _reduce(loss, reduction, sample_weight)
 
 
+@old_weight_keyword
 def decomposed_matching_loss(
     pred: torch.Tensor,
     target: torch.Tensor,
     link: Link,
     *,
     dim: int = -1,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""Multi-class matching loss with a diagonal Hessian: per-class scalar losses summed (eq. 28).
@@ -157,7 +160,7 @@ def decomposed_matching_loss(
         target: observed scores, same shape.
         link: a :class:`losslab.links.Link`.
         dim: the class dimension summed over.
-        weight: optional per-example weights, shape of ``pred`` without ``dim``.
+        sample_weight: optional per-example weights, shape of ``pred`` without ``dim``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -175,7 +178,7 @@ def decomposed_matching_loss(
     check_reduction(reduction)
     dim = check_dim("dim", dim, pred)
     loss = _MatchingLoss.apply(pred, target, link).sum(dim)
-    return _reduce(loss, reduction, weight)
+    return _reduce(loss, reduction, sample_weight)
 
 
 # ---------------------------------------------------------------------------------
@@ -234,13 +237,14 @@ def composite_sigmoid_link(scaling: Link, gamma: float = 1.0) -> Link:
     return _custom_link(h, h_prime, H, name=f"composite_sigmoid[{q.name}, gamma={gamma:g}]", monotone=q.monotone)
 
 
+@old_weight_keyword
 def composite_sigmoid_loss(
     pred: torch.Tensor,
     target: torch.Tensor,
     scaling: Link,
     *,
     gamma: float = 1.0,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""Amplified scalar selective matching loss of a composite Sigmoid (eq. 24, with γ of eq. G.1).
@@ -259,7 +263,7 @@ def composite_sigmoid_loss(
         target: observed scores ``s``, same shape and dtype.
         scaling: the scaling function ``q`` (its primitive is ``Q``).
         gamma: regularisation ``γ > 0``.
-        weight: optional per-element weights.
+        sample_weight: optional per-element weights.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -276,7 +280,7 @@ def composite_sigmoid_loss(
     pred, target = promote_floating(pred, target)
     _check_pair(pred, target)
     _check_link("scaling", scaling)
-    return matching_loss(pred, target, composite_sigmoid_link(scaling, gamma), weight=weight, reduction=reduction)
+    return matching_loss(pred, target, composite_sigmoid_link(scaling, gamma), sample_weight=sample_weight, reduction=reduction)
 
 
 # ---------------------------------------------------------------------------------
@@ -414,6 +418,7 @@ class _CompositeSoftmaxLoss(torch.autograd.Function):
         return grad_pred, grad_target, None, None, None
 
 
+@old_weight_keyword
 def composite_softmax_loss(
     pred: torch.Tensor,
     target: torch.Tensor,
@@ -421,7 +426,7 @@ def composite_softmax_loss(
     *,
     gamma: float = 1.0,
     dim: int = -1,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""Multi-class selective matching loss of a composite Softmax (eq. 29-30, with γ of C.3-C.5).
@@ -443,7 +448,7 @@ def composite_softmax_loss(
         scaling: the scaling function ``q`` as a :class:`~losslab.links.Link`.
         gamma: regularisation ``γ > 0``.
         dim: the class dimension.
-        weight: optional per-example weights, shape of ``pred`` without ``dim``.
+        sample_weight: optional per-example weights, shape of ``pred`` without ``dim``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -468,7 +473,7 @@ def composite_softmax_loss(
         raise ValueError("pred must have a class dimension; got a 0-dim tensor")
     dim = check_dim("dim", dim, pred)
     loss = _CompositeSoftmaxLoss.apply(pred, target, scaling, gamma, dim)
-    return _reduce(loss, reduction, weight)
+    return _reduce(loss, reduction, sample_weight)
 
 
 def composite_softmax_link(scores: torch.Tensor, scaling: Link, *, gamma: float = 1.0, dim: int = -1) -> torch.Tensor:

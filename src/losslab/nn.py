@@ -10,6 +10,7 @@ from torch import nn
 
 from . import matching as _matching
 from ._validate import check_bool as _check_bool
+from ._validate import legacy_reduction, old_weight_keyword
 from .links import Link
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "BatchMaxMarginLoss",
     # standard catalogue (issue 4)
     "CrossEntropyLoss",
+    "BCEWithLogitsLoss",
     "BinaryCrossEntropyWithLogitsLoss",
     "FocalLoss",
     "PolyLoss",
@@ -82,6 +84,15 @@ __all__ = [
     "NegativeSamplingLoss",
     "SampledNCELoss",
     "InBatchNegativesLoss",
+    # PyTorch's names where losslab's own differ (torch.nn); CrossEntropyLoss, BCEWithLogitsLoss,
+    # MSELoss, HuberLoss, SmoothL1Loss and PoissonNLLLoss above are PyTorch's modules too
+    "L1Loss",
+    "KLDivLoss",
+    "MultiMarginLoss",
+    "MarginRankingLoss",
+    "SoftMarginLoss",
+    "TripletMarginLoss",
+    "TripletMarginWithDistanceLoss",
 ]
 
 
@@ -102,8 +113,9 @@ class MatchingLoss(_Loss):
         super().__init__(reduction)
         self.link = link
 
-    def forward(self, pred, target, weight=None):
-        return _matching.matching_loss(pred, target, self.link, weight=weight, reduction=self.reduction)
+    @old_weight_keyword
+    def forward(self, pred, target, sample_weight=None):
+        return _matching.matching_loss(pred, target, self.link, sample_weight=sample_weight, reduction=self.reduction)
 
 
 class CompositeSigmoidLoss(_Loss):
@@ -113,8 +125,9 @@ class CompositeSigmoidLoss(_Loss):
         super().__init__(reduction)
         self.scaling, self.gamma = scaling, gamma
 
-    def forward(self, pred, target, weight=None):
-        return _matching.composite_sigmoid_loss(pred, target, self.scaling, gamma=self.gamma, weight=weight, reduction=self.reduction)
+    @old_weight_keyword
+    def forward(self, pred, target, sample_weight=None):
+        return _matching.composite_sigmoid_loss(pred, target, self.scaling, gamma=self.gamma, sample_weight=sample_weight, reduction=self.reduction)
 
 
 class CompositeSoftmaxLoss(_Loss):
@@ -124,9 +137,10 @@ class CompositeSoftmaxLoss(_Loss):
         super().__init__(reduction)
         self.scaling, self.gamma, self.dim = scaling, gamma, dim
 
-    def forward(self, pred, target, weight=None):
+    @old_weight_keyword
+    def forward(self, pred, target, sample_weight=None):
         return _matching.composite_softmax_loss(
-            pred, target, self.scaling, gamma=self.gamma, dim=self.dim, weight=weight, reduction=self.reduction
+            pred, target, self.scaling, gamma=self.gamma, dim=self.dim, sample_weight=sample_weight, reduction=self.reduction
         )
 
 
@@ -137,8 +151,9 @@ class DecomposedMatchingLoss(_Loss):
         super().__init__(reduction)
         self.link, self.dim = link, dim
 
-    def forward(self, pred, target, weight=None):
-        return _matching.decomposed_matching_loss(pred, target, self.link, dim=self.dim, weight=weight, reduction=self.reduction)
+    @old_weight_keyword
+    def forward(self, pred, target, sample_weight=None):
+        return _matching.decomposed_matching_loss(pred, target, self.link, dim=self.dim, sample_weight=sample_weight, reduction=self.reduction)
 
 
 # -- Fenchel–Young losses and sparse mappings (issue 5) ----------------------------------
@@ -181,15 +196,17 @@ class EntmaxBisect(nn.Module):
 class SparsemaxLoss(_Loss):
     """Module form of :func:`losslab.sparsemax_loss`."""
 
-    def forward(self, scores, target, weight=None):
-        return _fy.sparsemax_loss(scores, target, weight=weight, reduction=self.reduction)
+    @old_weight_keyword
+    def forward(self, scores, target, sample_weight=None):
+        return _fy.sparsemax_loss(scores, target, sample_weight=sample_weight, reduction=self.reduction)
 
 
 class Entmax15Loss(_Loss):
     """Module form of :func:`losslab.entmax15_loss`."""
 
-    def forward(self, scores, target, weight=None):
-        return _fy.entmax15_loss(scores, target, weight=weight, reduction=self.reduction)
+    @old_weight_keyword
+    def forward(self, scores, target, sample_weight=None):
+        return _fy.entmax15_loss(scores, target, sample_weight=sample_weight, reduction=self.reduction)
 
 
 class EntmaxBisectLoss(_Loss):
@@ -199,9 +216,10 @@ class EntmaxBisectLoss(_Loss):
         super().__init__(reduction)
         self.alpha, self.n_iter = alpha, n_iter
 
-    def forward(self, scores, target, weight=None):
+    @old_weight_keyword
+    def forward(self, scores, target, sample_weight=None):
         return _fy.entmax_bisect_loss(
-            scores, target, alpha=self.alpha, n_iter=self.n_iter, weight=weight, reduction=self.reduction
+            scores, target, alpha=self.alpha, n_iter=self.n_iter, sample_weight=sample_weight, reduction=self.reduction
         )
 
 
@@ -212,9 +230,10 @@ class FenchelYoungLoss(_Loss):
         super().__init__(reduction)
         self.regulariser, self.n_iter = regulariser, n_iter
 
-    def forward(self, scores, target, weight=None):
+    @old_weight_keyword
+    def forward(self, scores, target, sample_weight=None):
         return _fy.fenchel_young_loss(
-            scores, target, regulariser=self.regulariser, n_iter=self.n_iter, weight=weight, reduction=self.reduction
+            scores, target, regulariser=self.regulariser, n_iter=self.n_iter, sample_weight=sample_weight, reduction=self.reduction
         )
 # -- single-logit classification (seed 001, issue 3) ---------------------------------------
 from . import single_logit as _slc  # noqa: E402
@@ -227,36 +246,41 @@ class MaxMarginLoss(_Loss):
         super().__init__(reduction)
         self.margin = margin
 
-    def forward(self, logits, labels, weight=None):
-        return _slc.max_margin(logits, labels, margin=self.margin, weight=weight, reduction=self.reduction)
+    @old_weight_keyword
+    def forward(self, logits, labels, sample_weight=None):
+        return _slc.max_margin(logits, labels, margin=self.margin, sample_weight=sample_weight, reduction=self.reduction)
 
 
 class SoftmaxCauchySchwarzLoss(_Loss):
     """Module form of :func:`losslab.softmax_cauchy_schwarz`."""
 
-    def forward(self, logits, labels, weight=None):
-        return _slc.softmax_cauchy_schwarz(logits, labels, weight=weight, reduction=self.reduction)
+    @old_weight_keyword
+    def forward(self, logits, labels, sample_weight=None):
+        return _slc.softmax_cauchy_schwarz(logits, labels, sample_weight=sample_weight, reduction=self.reduction)
 
 
 class SigmoidCauchySchwarzLoss(_Loss):
     """Module form of :func:`losslab.sigmoid_cauchy_schwarz`."""
 
-    def forward(self, logits, labels, weight=None):
-        return _slc.sigmoid_cauchy_schwarz(logits, labels, weight=weight, reduction=self.reduction)
+    @old_weight_keyword
+    def forward(self, logits, labels, sample_weight=None):
+        return _slc.sigmoid_cauchy_schwarz(logits, labels, sample_weight=sample_weight, reduction=self.reduction)
 
 
 class SoftmaxTanimotoLoss(_Loss):
     """Module form of :func:`losslab.softmax_tanimoto`."""
 
-    def forward(self, logits, labels, weight=None):
-        return _slc.softmax_tanimoto(logits, labels, weight=weight, reduction=self.reduction)
+    @old_weight_keyword
+    def forward(self, logits, labels, sample_weight=None):
+        return _slc.softmax_tanimoto(logits, labels, sample_weight=sample_weight, reduction=self.reduction)
 
 
 class SigmoidTanimotoLoss(_Loss):
     """Module form of :func:`losslab.sigmoid_tanimoto`."""
 
-    def forward(self, logits, labels, weight=None):
-        return _slc.sigmoid_tanimoto(logits, labels, weight=weight, reduction=self.reduction)
+    @old_weight_keyword
+    def forward(self, logits, labels, sample_weight=None):
+        return _slc.sigmoid_tanimoto(logits, labels, sample_weight=sample_weight, reduction=self.reduction)
 
 
 class SelfNormalizationLoss(_Loss):
@@ -266,8 +290,9 @@ class SelfNormalizationLoss(_Loss):
         super().__init__(reduction)
         self.alpha = alpha
 
-    def forward(self, logits, labels, weight=None):
-        return _slc.self_normalization(logits, labels, alpha=self.alpha, weight=weight, reduction=self.reduction)
+    @old_weight_keyword
+    def forward(self, logits, labels, sample_weight=None):
+        return _slc.self_normalization(logits, labels, alpha=self.alpha, sample_weight=sample_weight, reduction=self.reduction)
 
 
 class NCELoss(_Loss):
@@ -279,16 +304,18 @@ class NCELoss(_Loss):
         self.num_noise, self.mode, self._generator = num_noise, mode, generator
         self.register_buffer("noise", noise)
 
-    def forward(self, logits, labels, weight=None, noise_samples=None):
+    @old_weight_keyword
+    def forward(self, logits, labels, sample_weight=None, noise_samples=None):
         return _slc.nce(logits, labels, num_noise=self.num_noise, noise=self.noise, mode=self.mode,
-                        noise_samples=noise_samples, generator=self._generator, weight=weight, reduction=self.reduction)
+                        noise_samples=noise_samples, generator=self._generator, sample_weight=sample_weight, reduction=self.reduction)
 
 
 class OneVsAllBCELoss(_Loss):
     """Module form of :func:`losslab.binary_cross_entropy` (one-vs-all from integer labels)."""
 
-    def forward(self, logits, labels, weight=None):
-        return _slc.binary_cross_entropy(logits, labels, weight=weight, reduction=self.reduction)
+    @old_weight_keyword
+    def forward(self, logits, labels, sample_weight=None):
+        return _slc.binary_cross_entropy(logits, labels, sample_weight=sample_weight, reduction=self.reduction)
 
 
 class BatchCrossEntropyLoss(_Loss):
@@ -331,23 +358,53 @@ class _KwLoss(_Loss):
             else:
                 setattr(self, k, v)
 
-    def forward(self, *inputs, weight=None, **overrides):
+    def forward(self, *inputs, sample_weight=None, **overrides):
         kw = {k: getattr(self, k) for k in self._keys}
-        return self._fn(*inputs, **{**kw, **overrides}, weight=weight, reduction=self.reduction)
+        return self._fn(*inputs, **{**kw, **overrides}, sample_weight=sample_weight, reduction=self.reduction)
 
 
 class CrossEntropyLoss(_KwLoss):
-    """Module form of :func:`losslab.cross_entropy`."""
+    """``torch.nn.CrossEntropyLoss`` (same arguments, layout and values); module form of :func:`losslab.cross_entropy`.
 
-    def __init__(self, *, dim=-1, class_weight=None, ignore_index=-100, label_smoothing=0.0, reduction="mean"):
-        super().__init__(_cls.cross_entropy, reduction, dim=dim, class_weight=class_weight, ignore_index=ignore_index, label_smoothing=label_smoothing)
+    Args:
+        weight: optional class weights ``[C]`` (kept as a buffer).
+        size_average, reduce: PyTorch's deprecated pair, mapped to ``reduction`` as PyTorch maps it.
+        ignore_index: target value that contributes nothing.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+        label_smoothing: ``ε ∈ [0, 1]``.
+        dim: losslab's extra: the class dim (default PyTorch's: 1, or 0 for a ``[C]`` input).
+
+    ``forward(input, target, sample_weight=None)``.
+
+    Example: ``ll.nn.CrossEntropyLoss(label_smoothing=0.1)(torch.randn(4, 3), torch.tensor([0, 2, 1, 0]))``
+    """
+
+    def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean", label_smoothing=0.0,
+                 *, dim=None):
+        super().__init__(_cls.cross_entropy, legacy_reduction(size_average, reduce, reduction), weight=weight,
+                         ignore_index=ignore_index, label_smoothing=label_smoothing, dim=dim)
 
 
-class BinaryCrossEntropyWithLogitsLoss(_KwLoss):
-    """Module form of :func:`losslab.binary_cross_entropy_with_logits`."""
+class BCEWithLogitsLoss(_KwLoss):
+    """``torch.nn.BCEWithLogitsLoss``; module form of :func:`losslab.binary_cross_entropy_with_logits`.
 
-    def __init__(self, *, pos_weight=None, reduction="mean"):
-        super().__init__(_cls.binary_cross_entropy_with_logits, reduction, pos_weight=pos_weight)
+    Args:
+        weight: optional rescaling weight broadcastable to the input (PyTorch's; a buffer).
+        size_average, reduce: PyTorch's deprecated pair, mapped to ``reduction`` as PyTorch maps it.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+        pos_weight: optional weight of positives ``[C]`` (last dim) or one element (a buffer).
+
+    ``forward(input, target, sample_weight=None)``.
+
+    Example: ``ll.nn.BCEWithLogitsLoss(pos_weight=torch.tensor([2.0]))(torch.randn(4), torch.rand(4))``
+    """
+
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean", pos_weight=None):
+        super().__init__(_cls.binary_cross_entropy_with_logits, legacy_reduction(size_average, reduce, reduction),
+                         weight=weight, pos_weight=pos_weight)
+
+
+BinaryCrossEntropyWithLogitsLoss = BCEWithLogitsLoss  # losslab's longer name for the same module
 
 
 class FocalLoss(_KwLoss):
@@ -423,24 +480,52 @@ class MAELoss(_KwLoss):
 
 
 class MSELoss(_KwLoss):
-    """Module form of :func:`losslab.mse`."""
+    """``torch.nn.MSELoss``; module form of :func:`losslab.mse_loss` (:func:`losslab.mse`).
 
-    def __init__(self, *, reduction="mean"):
-        super().__init__(_reg.mse, reduction)
+    Args:
+        size_average, reduce: PyTorch's deprecated pair, mapped to ``reduction`` as PyTorch maps it.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+
+    ``forward(input, target, sample_weight=None)``.
+
+    Example: ``ll.nn.MSELoss()(torch.randn(4, 2), torch.randn(4, 2))``
+    """
+
+    def __init__(self, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(_reg.mse_loss, legacy_reduction(size_average, reduce, reduction))
 
 
 class HuberLoss(_KwLoss):
-    """Module form of :func:`losslab.huber`."""
+    """``torch.nn.HuberLoss``; module form of :func:`losslab.huber_loss` (:func:`losslab.huber`).
 
-    def __init__(self, *, delta=1.0, reduction="mean"):
-        super().__init__(_reg.huber, reduction, delta=delta)
+    Args:
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+        delta: ``δ > 0``, where the loss turns from quadratic to linear.
+
+    ``forward(input, target, sample_weight=None)``.
+
+    Example: ``ll.nn.HuberLoss(delta=0.5)(torch.randn(4), torch.randn(4))``
+    """
+
+    def __init__(self, reduction="mean", delta=1.0):
+        super().__init__(_reg.huber_loss, reduction, delta=delta)
 
 
 class SmoothL1Loss(_KwLoss):
-    """Module form of :func:`losslab.smooth_l1`."""
+    """``torch.nn.SmoothL1Loss``; module form of :func:`losslab.smooth_l1_loss` (:func:`losslab.smooth_l1`).
 
-    def __init__(self, *, beta=1.0, reduction="mean"):
-        super().__init__(_reg.smooth_l1, reduction, beta=beta)
+    Args:
+        size_average, reduce: PyTorch's deprecated pair, mapped to ``reduction`` as PyTorch maps it.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+        beta: ``β ≥ 0``, where the loss turns from quadratic to linear.
+
+    ``forward(input, target, sample_weight=None)``.
+
+    Example: ``ll.nn.SmoothL1Loss(beta=0.5)(torch.randn(4), torch.randn(4))``
+    """
+
+    def __init__(self, size_average=None, reduce=None, reduction="mean", beta=1.0):
+        super().__init__(_reg.smooth_l1_loss, legacy_reduction(size_average, reduce, reduction), beta=beta)
 
 
 class LogCoshLoss(_KwLoss):
@@ -472,10 +557,23 @@ class MSLELoss(_KwLoss):
 
 
 class PoissonNLLLoss(_KwLoss):
-    """Module form of :func:`losslab.poisson_nll`."""
+    """``torch.nn.PoissonNLLLoss``; module form of :func:`losslab.poisson_nll_loss` (:func:`losslab.poisson_nll`).
 
-    def __init__(self, *, log_input=True, full=False, eps=1e-8, reduction="mean"):
-        super().__init__(_reg.poisson_nll, reduction, log_input=log_input, full=full, eps=eps)
+    Args:
+        log_input: whether the input is the log-rate.
+        full: add the Stirling term.
+        size_average, reduce: PyTorch's deprecated pair, mapped to ``reduction`` as PyTorch maps it.
+        eps: ``ε > 0`` inside the log when ``log_input=False``.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+
+    ``forward(log_input, target, sample_weight=None)``.
+
+    Example: ``ll.nn.PoissonNLLLoss()(torch.randn(4), torch.tensor([0.0, 1.0, 3.0, 2.0]))``
+    """
+
+    def __init__(self, log_input=True, full=False, size_average=None, eps=1e-8, reduce=None, reduction="mean"):
+        super().__init__(_reg.poisson_nll_loss, legacy_reduction(size_average, reduce, reduction), log_input=log_input,
+                         full=full, eps=eps)
 
 
 class ContrastiveLoss(_KwLoss):
@@ -532,7 +630,7 @@ from . import ranking as _ranking  # noqa: E402
 
 
 class _RankingLoss(_KwLoss):
-    """``forward(scores, labels, mask=None, weight=None, **overrides)``; calls ``losslab.ranking.<_fn_name>``."""
+    """``forward(scores, labels, mask=None, sample_weight=None, **overrides)``; calls ``losslab.ranking.<_fn_name>``."""
 
     _fn_name = ""
 
@@ -611,7 +709,7 @@ from . import sampled as _sampled  # noqa: E402
 
 
 class _SampledLoss(_KwLoss):
-    """``forward(hidden, out_weight, out_bias, labels, weight=None, **overrides)``; calls ``_fn``."""
+    """``forward(hidden, out_weight, out_bias, labels, sample_weight=None, **overrides)``; calls ``_fn``."""
 
     _fn = None
 
@@ -658,3 +756,135 @@ def _check_flags(fn, kw) -> None:
     for k, v in kw.items():
         if k in params and isinstance(params[k].default, bool):
             _check_bool(k, v)
+
+
+
+# -- PyTorch's names where losslab's own differ (torch.nn) ----------------------------------
+# Same constructor signature as torch.nn's (losslab's extras only after it); each forward
+# takes PyTorch's inputs plus losslab's ``sample_weight``.
+
+
+class L1Loss(_KwLoss):
+    """``torch.nn.L1Loss``; module form of :func:`losslab.l1_loss` (:func:`losslab.mae`).
+
+    Args:
+        size_average, reduce: PyTorch's deprecated pair, mapped to ``reduction`` as PyTorch maps it.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+
+    ``forward(input, target, sample_weight=None)``.
+
+    Example: ``ll.nn.L1Loss()(torch.randn(4, 2), torch.randn(4, 2))``
+    """
+
+    def __init__(self, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(_reg.l1_loss, legacy_reduction(size_average, reduce, reduction))
+
+
+class KLDivLoss(_KwLoss):
+    """``torch.nn.KLDivLoss`` (elementwise, with ``'batchmean'``); module form of :func:`losslab.kl_div`.
+
+    Args:
+        size_average, reduce: PyTorch's deprecated pair, mapped to ``reduction`` as PyTorch maps it.
+        reduction: ``'none'`` | ``'batchmean'`` | ``'mean'`` (over elements) | ``'sum'``.
+        log_target: whether the target is given in log space.
+
+    ``forward(input, target, sample_weight=None)``: ``input`` holds log-probabilities.
+
+    Example: ``ll.nn.KLDivLoss(reduction="batchmean")(torch.randn(4, 3).log_softmax(1), torch.rand(4, 3).softmax(1))``
+    """
+
+    def __init__(self, size_average=None, reduce=None, reduction="mean", log_target=False):
+        super().__init__(_cls.kl_div, legacy_reduction(size_average, reduce, reduction), log_target=log_target)
+
+
+class MultiMarginLoss(_KwLoss):
+    """``torch.nn.MultiMarginLoss``; module form of :func:`losslab.multi_margin_loss`.
+
+    Args:
+        p: 1 or 2.
+        margin: ``m ≥ 0``.
+        weight: optional class weights ``[C]`` (a buffer).
+        size_average, reduce: PyTorch's deprecated pair, mapped to ``reduction`` as PyTorch maps it.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+
+    ``forward(input, target, sample_weight=None)``.
+
+    Example: ``ll.nn.MultiMarginLoss(margin=0.5)(torch.randn(4, 3), torch.tensor([0, 2, 1, 0]))``
+    """
+
+    def __init__(self, p=1, margin=1.0, weight=None, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(_cls.multi_margin_loss, legacy_reduction(size_average, reduce, reduction), p=p, margin=margin,
+                         weight=weight)
+
+
+class TripletMarginLoss(_KwLoss):
+    """``torch.nn.TripletMarginLoss``; module form of :func:`losslab.triplet_margin_loss` (:func:`losslab.triplet`).
+
+    Args:
+        margin: ``m > 0``.
+        p: the norm's degree of the pairwise distance.
+        eps: PyTorch's ``ε`` added to the difference.
+        swap: use the distance swap.
+        size_average, reduce: PyTorch's deprecated pair, mapped to ``reduction`` as PyTorch maps it.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+
+    ``forward(anchor, positive, negative, sample_weight=None)``.
+
+    Example: ``ll.nn.TripletMarginLoss(margin=0.5)(torch.randn(4, 8), torch.randn(4, 8), torch.randn(4, 8))``
+    """
+
+    def __init__(self, margin=1.0, p=2.0, eps=1e-6, swap=False, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(_con.triplet_margin_loss, legacy_reduction(size_average, reduce, reduction), margin=margin, p=p,
+                         eps=eps, swap=swap)
+
+
+class TripletMarginWithDistanceLoss(_KwLoss):
+    """``torch.nn.TripletMarginWithDistanceLoss``; module form of :func:`losslab.triplet_margin_with_distance_loss`.
+
+    Args:
+        distance_function: callable ``(x, y) -> [N]``; ``None`` is ``F.pairwise_distance``.
+        margin: ``m > 0``.
+        swap: use the distance swap.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+
+    ``forward(anchor, positive, negative, sample_weight=None)``.
+
+    Example: ``ll.nn.TripletMarginWithDistanceLoss(margin=0.5)(torch.randn(4, 8), torch.randn(4, 8), torch.randn(4, 8))``
+    """
+
+    def __init__(self, *, distance_function=None, margin=1.0, swap=False, reduction="mean"):
+        super().__init__(_con.triplet_margin_with_distance_loss, reduction, distance_function=distance_function,
+                         margin=margin, swap=swap)
+
+
+class MarginRankingLoss(_KwLoss):
+    """``torch.nn.MarginRankingLoss``; module form of :func:`losslab.margin_ranking_loss` (:func:`losslab.hinge`).
+
+    Args:
+        margin: ``m ≥ 0``.
+        size_average, reduce: PyTorch's deprecated pair, mapped to ``reduction`` as PyTorch maps it.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+
+    ``forward(input1, input2, target, sample_weight=None)``, target in ``{-1, +1}``.
+
+    Example: ``ll.nn.MarginRankingLoss(margin=0.1)(torch.randn(4), torch.randn(4), torch.tensor([1.0, -1.0, 1.0, 1.0]))``
+    """
+
+    def __init__(self, margin=0.0, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(_cls.margin_ranking_loss, legacy_reduction(size_average, reduce, reduction), margin=margin)
+
+
+class SoftMarginLoss(_KwLoss):
+    """``torch.nn.SoftMarginLoss``; module form of :func:`losslab.soft_margin_loss`.
+
+    Args:
+        size_average, reduce: PyTorch's deprecated pair, mapped to ``reduction`` as PyTorch maps it.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+
+    ``forward(input, target, sample_weight=None)``, target in ``{-1, +1}``.
+
+    Example: ``ll.nn.SoftMarginLoss()(torch.randn(4), torch.tensor([1.0, -1.0, 1.0, 1.0]))``
+    """
+
+    def __init__(self, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(_cls.soft_margin_loss, legacy_reduction(size_average, reduce, reduction))

@@ -3,7 +3,7 @@ r"""Learning-to-rank losses: pointwise, pairwise, listwise, and selective varian
 Every loss here scores *lists*: ``scores [..., L]`` (model outputs), graded relevance
 ``labels [..., L]`` (float or integer grades, higher is more relevant) and an optional
 boolean ``mask [..., L]`` of valid items (``True`` = a real item, ``False`` = padding).
-Each returns one loss per list (shape ``[...]`` for ``reduction='none'``); ``weight`` is
+Each returns one loss per list (shape ``[...]`` for ``reduction='none'``); ``sample_weight`` is
 per list and the reduction is the shared :func:`losslab._reduce._reduce`.
 
 Conventions shared by the family (seed 002, "Ranking Loss"; seed 000, Section 1):
@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from . import registry
 from ._reduce import _reduce
 from ._validate import (
+    old_weight_keyword,
     check_choice,
     check_finite_scalar,
     check_floating,
@@ -107,8 +108,8 @@ def _prepare(scores, labels, mask):
     return s, lab, m, batch_shape
 
 
-def _finish(per_list, batch_shape, reduction, weight):
-    return _reduce(per_list.reshape(batch_shape), reduction, weight)
+def _finish(per_list, batch_shape, reduction, sample_weight):
+    return _reduce(per_list.reshape(batch_shape), reduction, sample_weight)
 
 
 def _pairs(lab, m):
@@ -151,6 +152,7 @@ def _check_bool(name, value):
 # Pointwise
 
 
+@old_weight_keyword
 def pointwise_sigmoid_ce(
     scores: torch.Tensor,
     labels: torch.Tensor,
@@ -158,7 +160,7 @@ def pointwise_sigmoid_ce(
     *,
     max_grade: float | None = None,
     normalize: bool = False,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""Pointwise sigmoid cross-entropy of each item's score against its relevance (seed 002).
@@ -177,7 +179,7 @@ def pointwise_sigmoid_ce(
         mask: optional boolean ``[..., L]``, ``True`` for valid items.
         max_grade: the top grade ``g_max > 0`` used to scale grades into ``[0, 1]``.
         normalize: divide each list's sum by its number of valid items.
-        weight: optional per-list weights ``[...]``.
+        sample_weight: optional per-list weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -204,16 +206,17 @@ def pointwise_sigmoid_ce(
                 "(pass max_grade to scale graded labels)"
             )
     terms = F.softplus(s) - lab * s
-    return _finish(_item_sum(terms, m, normalize), batch, reduction, weight)
+    return _finish(_item_sum(terms, m, normalize), batch, reduction, sample_weight)
 
 
+@old_weight_keyword
 def pointwise_mse(
     scores: torch.Tensor,
     labels: torch.Tensor,
     mask: torch.Tensor | None = None,
     *,
     normalize: bool = False,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""Pointwise squared error between each item's score and its grade (seed 002).
@@ -225,7 +228,7 @@ def pointwise_mse(
         labels: ``[..., L]`` grades (float or integer).
         mask: optional boolean ``[..., L]``.
         normalize: divide each list's sum by its number of valid items.
-        weight: optional per-list weights ``[...]``.
+        sample_weight: optional per-list weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -240,13 +243,14 @@ def pointwise_mse(
     check_reduction(reduction)
     _check_bool("normalize", normalize)
     s, lab, m, batch = _prepare(scores, labels, mask)
-    return _finish(_item_sum((s - lab) ** 2, m, normalize), batch, reduction, weight)
+    return _finish(_item_sum((s - lab) ** 2, m, normalize), batch, reduction, sample_weight)
 
 
 # ---------------------------------------------------------------------------------
 # Pairwise
 
 
+@old_weight_keyword
 def ranknet(
     scores: torch.Tensor,
     labels: torch.Tensor,
@@ -254,7 +258,7 @@ def ranknet(
     *,
     sigma: float = 1.0,
     normalize: bool = False,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""RankNet: pairwise logistic loss over the pairs with different grades.
@@ -277,7 +281,7 @@ def ranknet(
         mask: optional boolean ``[..., L]``.
         sigma: slope ``σ > 0`` of the pair probability.
         normalize: divide each list's sum by its number of pairs.
-        weight: optional per-list weights ``[...]``.
+        sample_weight: optional per-list weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -297,16 +301,17 @@ def ranknet(
     s, lab, m, batch = _prepare(scores, labels, mask)
     P = _pairs(lab, m)
     diff = s.unsqueeze(-1) - s.unsqueeze(-2)
-    return _finish(_pair_sum(F.softplus(-sigma * diff), P, normalize), batch, reduction, weight)
+    return _finish(_pair_sum(F.softplus(-sigma * diff), P, normalize), batch, reduction, sample_weight)
 
 
+@old_weight_keyword
 def soft_pairwise(
     scores: torch.Tensor,
     labels: torch.Tensor,
     mask: torch.Tensor | None = None,
     *,
     normalize: bool = False,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""Seed 002's soft pairwise loss over the ordered pairs with different labels.
@@ -328,7 +333,7 @@ def soft_pairwise(
         labels: ``[..., L]`` grades or ``±1`` labels.
         mask: optional boolean ``[..., L]``.
         normalize: divide each list's sum by its number of ordered pairs.
-        weight: optional per-list weights ``[...]``.
+        sample_weight: optional per-list weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -351,9 +356,10 @@ def soft_pairwise(
     total = 2 * torch.where(P, F.softplus(-diff), diff.new_zeros(())).sum((-1, -2))
     if normalize:
         total = total / (2 * P.sum((-1, -2)).to(total.dtype)).clamp_min(1)
-    return _finish(total, batch, reduction, weight)
+    return _finish(total, batch, reduction, sample_weight)
 
 
+@old_weight_keyword
 def pairwise_hinge(
     scores: torch.Tensor,
     labels: torch.Tensor,
@@ -361,7 +367,7 @@ def pairwise_hinge(
     *,
     margin: float = 1.0,
     normalize: bool = False,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""Margin ranking (pairwise hinge) loss over the pairs with different grades (seed 002).
@@ -381,7 +387,7 @@ def pairwise_hinge(
         mask: optional boolean ``[..., L]``.
         margin: ``m ≥ 0``.
         normalize: divide each list's sum by its number of pairs.
-        weight: optional per-list weights ``[...]``.
+        sample_weight: optional per-list weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -399,20 +405,21 @@ def pairwise_hinge(
     s, lab, m, batch = _prepare(scores, labels, mask)
     P = _pairs(lab, m)
     diff = s.unsqueeze(-1) - s.unsqueeze(-2)
-    return _finish(_pair_sum(torch.relu(margin - diff), P, normalize), batch, reduction, weight)
+    return _finish(_pair_sum(torch.relu(margin - diff), P, normalize), batch, reduction, sample_weight)
 
 
 # ---------------------------------------------------------------------------------
 # Listwise
 
 
+@old_weight_keyword
 def listnet(
     scores: torch.Tensor,
     labels: torch.Tensor,
     mask: torch.Tensor | None = None,
     *,
     target: str = "softmax",
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""ListNet (top-one): cross-entropy between a target distribution and the softmax of scores.
@@ -431,7 +438,7 @@ def listnet(
         labels: ``[..., L]`` grades.
         mask: optional boolean ``[..., L]``.
         target: ``'softmax'`` | ``'normalize'``.
-        weight: optional per-list weights ``[...]``.
+        sample_weight: optional per-list weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -460,15 +467,16 @@ def listnet(
         P = lab / torch.where(total > 0, total, torch.ones_like(total))
     loss = -(torch.where(m, P * logp, logp.new_zeros(()))).sum(-1)
     loss = torch.where(any_valid, loss, loss.new_zeros(()))
-    return _finish(loss, batch, reduction, weight)
+    return _finish(loss, batch, reduction, sample_weight)
 
 
+@old_weight_keyword
 def listmle(
     scores: torch.Tensor,
     labels: torch.Tensor,
     mask: torch.Tensor | None = None,
     *,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""ListMLE: negative Plackett–Luce log-likelihood of the label order.
@@ -486,7 +494,7 @@ def listmle(
         scores: ``[..., L]`` item scores, floating.
         labels: ``[..., L]`` grades.
         mask: optional boolean ``[..., L]``.
-        weight: optional per-list weights ``[...]``.
+        sample_weight: optional per-list weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -510,7 +518,7 @@ def listmle(
     m_sorted = torch.gather(m, -1, order)
     suffix = torch.logcumsumexp(s_sorted.flip(-1), dim=-1).flip(-1)
     terms = torch.where(m_sorted, suffix - s_sorted, s_sorted.new_zeros(()))
-    return _finish(terms.sum(-1), batch, reduction, weight)
+    return _finish(terms.sum(-1), batch, reduction, sample_weight)
 
 
 def _gains(lab):
@@ -526,6 +534,7 @@ def _ranks(s, m):
     return ranks.to(s.dtype)
 
 
+@old_weight_keyword
 def lambda_loss(
     scores: torch.Tensor,
     labels: torch.Tensor,
@@ -533,7 +542,7 @@ def lambda_loss(
     *,
     weighting: str = "ndcg_loss2",
     sigma: float = 1.0,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""LambdaLoss: pairwise logistic loss with NDCG-derived pair weights (Wang et al. 2018).
@@ -561,7 +570,7 @@ def lambda_loss(
         mask: optional boolean ``[..., L]``.
         weighting: ``'ndcg_loss2'`` | ``'lambdarank'``.
         sigma: slope ``σ > 0``.
-        weight: optional per-list weights ``[...]``.
+        sample_weight: optional per-list weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -599,7 +608,7 @@ def lambda_loss(
     P = _pairs(lab, m)
     diff = s.unsqueeze(-1) - s.unsqueeze(-2)
     terms = w * F.softplus(-sigma * diff) / _LN2
-    return _finish(_pair_sum(terms, P, False), batch, reduction, weight)
+    return _finish(_pair_sum(terms, P, False), batch, reduction, sample_weight)
 
 
 # ---------------------------------------------------------------------------------
@@ -632,6 +641,7 @@ def _link_or_default(name, link, default):
     return link
 
 
+@old_weight_keyword
 def selective_pointwise(
     scores: torch.Tensor,
     labels: torch.Tensor,
@@ -639,7 +649,7 @@ def selective_pointwise(
     *,
     link: Link | None = None,
     normalize: bool = False,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""Pointwise selective matching loss of scores against grades (seed 000, eq. 2).
@@ -662,7 +672,7 @@ def selective_pointwise(
         mask: optional boolean ``[..., L]``.
         link: a :class:`~losslab.links.Link` (``None``: capped exp link).
         normalize: divide each list's sum by its number of valid items.
-        weight: optional per-list weights ``[...]``.
+        sample_weight: optional per-list weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -683,9 +693,10 @@ def selective_pointwise(
     link = _link_or_default("link", link, _default_pointwise_link)
     s, lab, m, batch = _prepare(scores, labels, mask)
     terms = matching_loss(s, lab, link, reduction="none")
-    return _finish(_item_sum(terms, m, normalize), batch, reduction, weight)
+    return _finish(_item_sum(terms, m, normalize), batch, reduction, sample_weight)
 
 
+@old_weight_keyword
 def selective_pairwise(
     scores: torch.Tensor,
     labels: torch.Tensor,
@@ -693,7 +704,7 @@ def selective_pairwise(
     *,
     link: Link | None = None,
     normalize: bool = False,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""Pairwise selective matching loss with high-norm sensitivity (seed 000, "Norm sensitivity").
@@ -717,7 +728,7 @@ def selective_pairwise(
         mask: optional boolean ``[..., L]``.
         link: a :class:`~losslab.links.Link` (``None``: capped sinh link).
         normalize: divide each list's sum by its number of pairs.
-        weight: optional per-list weights ``[...]``.
+        sample_weight: optional per-list weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -741,9 +752,10 @@ def selective_pairwise(
     d_hat = s.unsqueeze(-1) - s.unsqueeze(-2)
     d = lab.unsqueeze(-1) - lab.unsqueeze(-2)
     terms = matching_loss(d_hat, d, link, reduction="none")
-    return _finish(_pair_sum(terms, P, normalize), batch, reduction, weight)
+    return _finish(_pair_sum(terms, P, normalize), batch, reduction, sample_weight)
 
 
+@old_weight_keyword
 def selective_listwise(
     scores: torch.Tensor,
     labels: torch.Tensor,
@@ -751,7 +763,7 @@ def selective_listwise(
     *,
     scaling: Link | None = None,
     gamma: float = 1.0,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""Listwise selective loss: the composite-Softmax matching loss over each list's valid items.
@@ -775,7 +787,7 @@ def selective_listwise(
         mask: optional boolean ``[..., L]``.
         scaling: the scaling ``q`` (``None``: capped exp with α = 0.5).
         gamma: regularisation ``γ > 0``.
-        weight: optional per-list weights ``[...]``.
+        sample_weight: optional per-list weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -803,7 +815,7 @@ def selective_listwise(
     h_s = scaling(lab) * p_s
     loss = gamma * (lse_h - lse_s) - ((s - lab) * h_s).sum(-1)
     loss = torch.where(any_valid, loss, loss.new_zeros(()))
-    return _finish(loss, batch, reduction, weight)
+    return _finish(loss, batch, reduction, sample_weight)
 
 
 # ---------------------------------------------------------------------------------

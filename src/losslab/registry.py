@@ -2,7 +2,7 @@
 
 Each family module registers a :class:`LossSpec` for each public loss when it is
 imported. A spec says how to call the loss on generated inputs; the contract
-test (``tests/test_contract.py``) then checks shapes, reductions, weights,
+test (``tests/test_contract.py``) then checks shapes, reductions, sample weights,
 leading batch dims, float64 ``gradcheck``, finiteness at the domain's extremes
 and ``torch.compile`` for every spec, without knowing any family.
 
@@ -37,7 +37,7 @@ class LossSpec:
 
     Attributes:
         name: the public name (``losslab.<name>``).
-        fn: the functional loss ``fn(input, target, *, ..., weight=None, reduction='mean')``.
+        fn: the functional loss ``fn(input, target, *, ..., sample_weight=None, reduction='mean')``.
         family: the family module (``'matching'``, ``'classification'``, ...).
         domain: one line on the documented input domain.
         sample: ``sample(batch_shape, *, dtype, generator) -> Sample`` of typical inputs.
@@ -46,7 +46,7 @@ class LossSpec:
         reference: an independent implementation with ``fn``'s call signature
             returning the ``'none'`` output (PyTorch's own loss, a closed form).
             Naive loop references live in ``tests/reference`` and are looked up by name.
-        supports_weight: ``fn`` takes a per-example ``weight`` of ``none_shape``.
+        supports_weight: ``fn`` takes a per-example ``sample_weight`` of ``none_shape``.
         leading_batch_dims: ``fn`` accepts arbitrary leading batch dims.
         reductions: the reductions ``fn`` supports.
         compile_smoke: include in the default ``torch.compile`` subset.

@@ -2,7 +2,7 @@
 
 All are elementwise: ``pred`` and ``target`` of the same shape ``[...]`` (any
 shape; a shape mismatch raises rather than broadcasting), ``'none'`` returns
-``[...]``, ``weight`` is a per-element weight (``_reduce``). NaN inputs give NaN
+``[...]``, ``sample_weight`` is a per-element weight (``_reduce``). NaN inputs give NaN
 in the affected elements (not masked). Where PyTorch has the loss, the value is
 exactly PyTorch's.
 """
@@ -17,9 +17,10 @@ from ._catalogue import check_at_least
 from ._numerics import softplus
 from ._reduce import _reduce
 from ._validate import check_finite_scalar, check_floating, check_nonnegative, check_positive, check_same_shape
-from ._validate import check_bool, promote_floating
+from ._validate import check_bool, legacy_reduction, old_weight_keyword, promote_floating
 
-__all__ = ["mae", "mse", "huber", "smooth_l1", "log_cosh", "quantile", "mape", "msle", "poisson_nll"]
+__all__ = ["mae", "mse", "huber", "smooth_l1", "log_cosh", "quantile", "mape", "msle", "poisson_nll",
+           "l1_loss", "mse_loss", "huber_loss", "smooth_l1_loss", "poisson_nll_loss"]
 
 # float64 machine epsilon: scikit-learn's MAPE floor for |target|.
 _MAPE_EPS = 2.220446049250313e-16
@@ -31,7 +32,8 @@ def _pair(pred, target) -> None:
     check_same_shape("pred", pred, "target", target)
 
 
-def mae(pred: torch.Tensor, target: torch.Tensor, *, weight: torch.Tensor | None = None, reduction: str = "mean") -> torch.Tensor:
+@old_weight_keyword
+def mae(pred: torch.Tensor, target: torch.Tensor, *, sample_weight: torch.Tensor | None = None, reduction: str = "mean") -> torch.Tensor:
     r"""Mean absolute error (L1 loss), elementwise.
 
     .. math::
@@ -43,7 +45,7 @@ def mae(pred: torch.Tensor, target: torch.Tensor, *, weight: torch.Tensor | None
     Args:
         pred: predictions ``[...]``, floating.
         target: targets, same shape.
-        weight: optional per-element weights ``[...]``.
+        sample_weight: optional per-element weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -57,10 +59,11 @@ def mae(pred: torch.Tensor, target: torch.Tensor, *, weight: torch.Tensor | None
     Reference: Laplace, 1774 (least absolute deviations).
     """
     _pair(pred, target)
-    return _reduce((pred - target).abs(), reduction, weight)
+    return _reduce((pred - target).abs(), reduction, sample_weight)
 
 
-def mse(pred: torch.Tensor, target: torch.Tensor, *, weight: torch.Tensor | None = None, reduction: str = "mean") -> torch.Tensor:
+@old_weight_keyword
+def mse(pred: torch.Tensor, target: torch.Tensor, *, sample_weight: torch.Tensor | None = None, reduction: str = "mean") -> torch.Tensor:
     r"""Mean squared error (L2 loss), elementwise.
 
     .. math::
@@ -72,7 +75,7 @@ def mse(pred: torch.Tensor, target: torch.Tensor, *, weight: torch.Tensor | None
     Args:
         pred: predictions ``[...]``, floating.
         target: targets, same shape.
-        weight: optional per-element weights ``[...]``.
+        sample_weight: optional per-element weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -87,11 +90,12 @@ def mse(pred: torch.Tensor, target: torch.Tensor, *, weight: torch.Tensor | None
     """
     _pair(pred, target)
     d = pred - target
-    return _reduce(d * d, reduction, weight)
+    return _reduce(d * d, reduction, sample_weight)
 
 
+@old_weight_keyword
 def huber(
-    pred: torch.Tensor, target: torch.Tensor, *, delta: float = 1.0, weight: torch.Tensor | None = None, reduction: str = "mean"
+    pred: torch.Tensor, target: torch.Tensor, *, delta: float = 1.0, sample_weight: torch.Tensor | None = None, reduction: str = "mean"
 ) -> torch.Tensor:
     r"""Huber loss: quadratic within ``δ`` of the target, linear beyond.
 
@@ -106,7 +110,7 @@ def huber(
         pred: predictions ``[...]``, floating.
         target: targets, same shape.
         delta: ``δ > 0``.
-        weight: optional per-element weights ``[...]``.
+        sample_weight: optional per-element weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -124,11 +128,12 @@ def huber(
     a = (pred - target).abs()
     quad = a.clamp_max(d)
     # ½ q² + δ (|a| − q): the two branches joined without a where (one smooth formula).
-    return _reduce(0.5 * quad * quad + d * (a - quad), reduction, weight)
+    return _reduce(0.5 * quad * quad + d * (a - quad), reduction, sample_weight)
 
 
+@old_weight_keyword
 def smooth_l1(
-    pred: torch.Tensor, target: torch.Tensor, *, beta: float = 1.0, weight: torch.Tensor | None = None, reduction: str = "mean"
+    pred: torch.Tensor, target: torch.Tensor, *, beta: float = 1.0, sample_weight: torch.Tensor | None = None, reduction: str = "mean"
 ) -> torch.Tensor:
     r"""Smooth L1 loss: Huber divided by ``β`` (``β = 0`` is L1).
 
@@ -142,7 +147,7 @@ def smooth_l1(
         pred: predictions ``[...]``, floating.
         target: targets, same shape.
         beta: ``β ≥ 0``.
-        weight: optional per-element weights ``[...]``.
+        sample_weight: optional per-element weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -159,12 +164,13 @@ def smooth_l1(
     b = check_nonnegative("beta", beta)
     a = (pred - target).abs()
     if b == 0:
-        return _reduce(a, reduction, weight)
+        return _reduce(a, reduction, sample_weight)
     quad = a.clamp_max(b)
-    return _reduce(0.5 * quad * quad / b + (a - quad), reduction, weight)
+    return _reduce(0.5 * quad * quad / b + (a - quad), reduction, sample_weight)
 
 
-def log_cosh(pred: torch.Tensor, target: torch.Tensor, *, weight: torch.Tensor | None = None, reduction: str = "mean") -> torch.Tensor:
+@old_weight_keyword
+def log_cosh(pred: torch.Tensor, target: torch.Tensor, *, sample_weight: torch.Tensor | None = None, reduction: str = "mean") -> torch.Tensor:
     r"""Log-cosh loss, computed without overflow.
 
     .. math::
@@ -177,7 +183,7 @@ def log_cosh(pred: torch.Tensor, target: torch.Tensor, *, weight: torch.Tensor |
     Args:
         pred: predictions ``[...]``, floating.
         target: targets, same shape.
-        weight: optional per-element weights ``[...]``.
+        sample_weight: optional per-element weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -192,11 +198,12 @@ def log_cosh(pred: torch.Tensor, target: torch.Tensor, *, weight: torch.Tensor |
     """
     _pair(pred, target)
     a = (pred - target).abs()
-    return _reduce(a + softplus(-2 * a) - math.log(2.0), reduction, weight)
+    return _reduce(a + softplus(-2 * a) - math.log(2.0), reduction, sample_weight)
 
 
+@old_weight_keyword
 def quantile(
-    pred: torch.Tensor, target: torch.Tensor, *, q: float = 0.5, weight: torch.Tensor | None = None, reduction: str = "mean"
+    pred: torch.Tensor, target: torch.Tensor, *, q: float = 0.5, sample_weight: torch.Tensor | None = None, reduction: str = "mean"
 ) -> torch.Tensor:
     r"""Quantile (pinball) loss: minimised in expectation by the ``q``-quantile of the target.
 
@@ -210,7 +217,7 @@ def quantile(
         pred: predicted quantiles ``[...]``, floating.
         target: targets, same shape.
         q: the quantile level, ``0 < q < 1``.
-        weight: optional per-element weights ``[...]``.
+        sample_weight: optional per-element weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -228,11 +235,12 @@ def quantile(
     if not 0.0 < qq < 1.0:
         raise ValueError(f"q must lie in the open interval (0, 1); got {qq!r}")
     r = target - pred
-    return _reduce(torch.maximum(qq * r, (qq - 1) * r), reduction, weight)
+    return _reduce(torch.maximum(qq * r, (qq - 1) * r), reduction, sample_weight)
 
 
+@old_weight_keyword
 def mape(
-    pred: torch.Tensor, target: torch.Tensor, *, eps: float = _MAPE_EPS, weight: torch.Tensor | None = None, reduction: str = "mean"
+    pred: torch.Tensor, target: torch.Tensor, *, eps: float = _MAPE_EPS, sample_weight: torch.Tensor | None = None, reduction: str = "mean"
 ) -> torch.Tensor:
     r"""Mean absolute percentage error (as a fraction, not in %).
 
@@ -247,7 +255,7 @@ def mape(
         pred: predictions ``[...]``, floating.
         target: targets, same shape.
         eps: floor ``ε > 0`` for ``|y|``.
-        weight: optional per-element weights ``[...]``.
+        sample_weight: optional per-element weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -262,10 +270,11 @@ def mape(
     """
     _pair(pred, target)
     e = check_positive("eps", eps)
-    return _reduce((pred - target).abs() / target.abs().clamp_min(e), reduction, weight)
+    return _reduce((pred - target).abs() / target.abs().clamp_min(e), reduction, sample_weight)
 
 
-def msle(pred: torch.Tensor, target: torch.Tensor, *, weight: torch.Tensor | None = None, reduction: str = "mean") -> torch.Tensor:
+@old_weight_keyword
+def msle(pred: torch.Tensor, target: torch.Tensor, *, sample_weight: torch.Tensor | None = None, reduction: str = "mean") -> torch.Tensor:
     r"""Mean squared logarithmic error, for non-negative targets spanning orders of magnitude.
 
     .. math::
@@ -278,7 +287,7 @@ def msle(pred: torch.Tensor, target: torch.Tensor, *, weight: torch.Tensor | Non
     Args:
         pred: predictions ``[...]``, ``≥ 0``, floating.
         target: targets, same shape, ``≥ 0``.
-        weight: optional per-element weights ``[...]``.
+        sample_weight: optional per-element weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -296,9 +305,10 @@ def msle(pred: torch.Tensor, target: torch.Tensor, *, weight: torch.Tensor | Non
     check_at_least("pred", pred, 0.0)
     check_at_least("target", target, 0.0)
     d = torch.log1p(pred) - torch.log1p(target)
-    return _reduce(d * d, reduction, weight)
+    return _reduce(d * d, reduction, sample_weight)
 
 
+@old_weight_keyword
 def poisson_nll(
     input: torch.Tensor,
     target: torch.Tensor,
@@ -306,7 +316,7 @@ def poisson_nll(
     log_input: bool = True,
     full: bool = False,
     eps: float = 1e-8,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""Poisson negative log-likelihood of counts, PyTorch's ``poisson_nll_loss``.
@@ -326,7 +336,7 @@ def poisson_nll(
         log_input: whether ``input`` is the log-rate.
         full: add the Stirling term.
         eps: ``ε > 0`` inside the log when ``log_input=False``.
-        weight: optional per-element weights ``[...]``.
+        sample_weight: optional per-element weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -357,7 +367,7 @@ def poisson_nll(
         t = target.clamp_min(1.0)  # the term is 0 for y <= 1; clamping keeps log finite there
         stirling = t * torch.log(t) - t + 0.5 * torch.log(2 * math.pi * t)
         loss = loss + torch.where(target > 1, stirling, torch.zeros_like(stirling))
-    return _reduce(loss, reduction, weight)
+    return _reduce(loss, reduction, sample_weight)
 
 
 # ---------------------------------------------------------------------------------
@@ -408,7 +418,7 @@ def _torch_ref(name, **fixed):
     def ref(pred, target, **kw):
         import torch.nn.functional as F
 
-        kw.pop("weight", None)
+        kw.pop("sample_weight", None)
         kw.pop("reduction", None)
         kw.update(fixed)
         return getattr(F, name)(pred, target, reduction="none", **kw)
@@ -476,3 +486,133 @@ def _register() -> None:
 
 
 _register()
+
+
+# ---------------------------------------------------------------------------------
+# PyTorch's names with PyTorch's arguments and positional order (torch.nn.functional).
+# Unlike PyTorch, input and target must have the same shape (no broadcasting).
+
+
+def _one_weight(weight, sample_weight):
+    # PyTorch's `weight` of l1/mse/huber is a same-shape per-element weight whose mean is
+    # Σw·ℓ/Σw -- exactly losslab's sample_weight -- so both spellings are accepted, not both at once.
+    if weight is not None and sample_weight is not None:
+        raise TypeError("give weight= (PyTorch's name) or sample_weight=, not both: here they are the same per-element weight")
+    return sample_weight if weight is None else weight
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None, *, sample_weight=None):
+    """``torch.nn.functional.l1_loss``: :func:`mae` under PyTorch's name and argument order.
+
+    Args:
+        input, target: ``[...]``, floating, same shape.
+        size_average, reduce: PyTorch's deprecated pair, mapped to ``reduction`` as PyTorch maps it.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+        weight: optional per-element weights ``[...]`` (PyTorch's; ``'mean'`` is ``Σ w·ℓ / Σ w``).
+        sample_weight: losslab's name for the same weights.
+
+    Example:
+        >>> import torch, losslab as ll
+        >>> ll.l1_loss(torch.tensor([1.0, 2.0]), torch.tensor([0.0, 4.0]))
+        tensor(1.5000)
+    """
+    _check_input_pair(input, target)
+    return mae(input, target, sample_weight=_one_weight(weight, sample_weight), reduction=legacy_reduction(size_average, reduce, reduction))
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None, *, sample_weight=None):
+    """``torch.nn.functional.mse_loss``: :func:`mse` under PyTorch's name and argument order.
+
+    Args:
+        input, target: ``[...]``, floating, same shape.
+        size_average, reduce: PyTorch's deprecated pair, mapped to ``reduction`` as PyTorch maps it.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+        weight: optional per-element weights ``[...]`` (PyTorch's; ``'mean'`` is ``Σ w·ℓ / Σ w``).
+        sample_weight: losslab's name for the same weights.
+
+    Example:
+        >>> import torch, losslab as ll
+        >>> ll.mse_loss(torch.tensor([1.0, 2.0]), torch.tensor([0.0, 4.0]))
+        tensor(2.5000)
+    """
+    _check_input_pair(input, target)
+    return mse(input, target, sample_weight=_one_weight(weight, sample_weight), reduction=legacy_reduction(size_average, reduce, reduction))
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0, weight=None, *, sample_weight=None):
+    """``torch.nn.functional.huber_loss``: :func:`huber` under PyTorch's name and argument order.
+
+    PyTorch's ``weight`` here rescales each element's loss before a *plain* mean (unlike
+    its ``l1_loss``/``mse_loss``, whose weighted mean divides by ``Σ w``); losslab keeps
+    that, and ``sample_weight`` is the weighted mean ``Σ s·ℓ / Σ s``.
+
+    Args:
+        input, target: ``[...]``, floating, same shape.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+        delta: ``δ > 0``.
+        weight: optional rescaling weights ``[...]``, the input's shape (PyTorch's).
+        sample_weight: losslab's extra: per-element weights ``[...]``.
+
+    Example:
+        >>> import torch, losslab as ll
+        >>> ll.huber_loss(torch.tensor([0.5, 3.0]), torch.tensor([0.0, 0.0]), delta=1.0, reduction="none")
+        tensor([0.1250, 2.5000])
+    """
+    _check_input_pair(input, target)
+    loss = huber(input, target, delta=delta, reduction="none")
+    if weight is not None:
+        check_floating("weight", weight)
+        if weight.shape != loss.shape:
+            raise ValueError(f"weight must have the input's shape {tuple(loss.shape)}; got {tuple(weight.shape)}")
+        loss = loss * weight
+    return _reduce(loss, reduction, sample_weight)
+
+
+@old_weight_keyword
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0, *, sample_weight=None):
+    """``torch.nn.functional.smooth_l1_loss``: :func:`smooth_l1` under PyTorch's name and argument order.
+
+    Args:
+        input, target: ``[...]``, floating, same shape.
+        size_average, reduce: PyTorch's deprecated pair, mapped to ``reduction`` as PyTorch maps it.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+        beta: ``β ≥ 0`` (``0`` is the L1 loss).
+        sample_weight: losslab's extra: per-element weights ``[...]``.
+
+    Example:
+        >>> import torch, losslab as ll
+        >>> ll.smooth_l1_loss(torch.tensor([0.5, 3.0]), torch.tensor([0.0, 0.0]), reduction="none")
+        tensor([0.1250, 2.5000])
+    """
+    _check_input_pair(input, target)
+    return smooth_l1(input, target, beta=beta, sample_weight=sample_weight, reduction=legacy_reduction(size_average, reduce, reduction))
+
+
+@old_weight_keyword
+def poisson_nll_loss(input, target, log_input=True, full=False, size_average=None, eps=1e-8, reduce=None, reduction="mean",
+                     *, sample_weight=None):
+    """``torch.nn.functional.poisson_nll_loss``: :func:`poisson_nll` under PyTorch's name and argument order.
+
+    Args:
+        input: log-rates (``log_input=True``) or rates, ``[...]``, floating.
+        target: counts, same shape, ``≥ 0``.
+        log_input: whether ``input`` is the log-rate.
+        full: add the Stirling term.
+        size_average, reduce: PyTorch's deprecated pair, mapped to ``reduction`` as PyTorch maps it.
+        eps: ``ε > 0`` inside the log when ``log_input=False``.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+        sample_weight: losslab's extra: per-element weights ``[...]``.
+
+    Example:
+        >>> import torch, losslab as ll
+        >>> ll.poisson_nll_loss(torch.tensor([0.0]), torch.tensor([1.0]))
+        tensor(1.)
+    """
+    return poisson_nll(input, target, log_input=log_input, full=full, eps=eps, sample_weight=sample_weight,
+                       reduction=legacy_reduction(size_average, reduce, reduction))
+
+
+def _check_input_pair(input, target) -> None:
+    """Name PyTorch's arguments (``input``) in errors raised under PyTorch's function names."""
+    check_floating("input", input)
+    check_floating("target", target)

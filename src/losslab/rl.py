@@ -13,7 +13,7 @@ from . import registry
 from ._catalogue import check_target_shape, check_values_in
 from ._reduce import _reduce
 from ._validate import check_choice, check_class_indices, check_finite_scalar, check_floating, check_integer, check_nonnegative, check_positive
-from ._validate import promote_floating
+from ._validate import old_weight_keyword, promote_floating
 
 __all__ = ["td_loss", "policy_gradient_loss"]
 
@@ -25,6 +25,7 @@ def _actions(actions, values: torch.Tensor) -> torch.Tensor:
     return actions.long()
 
 
+@old_weight_keyword
 def td_loss(
     q_values: torch.Tensor,
     actions: torch.Tensor,
@@ -35,7 +36,7 @@ def td_loss(
     gamma: float = 0.99,
     loss: str = "squared",
     delta: float = 1.0,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""Temporal-difference (Q-learning) loss: squared or Huber Bellman residual against a detached target.
@@ -59,7 +60,7 @@ def td_loss(
         gamma: discount ``γ ∈ [0, 1]``.
         loss: ``'squared'`` | ``'huber'``.
         delta: Huber threshold ``δ > 0``.
-        weight: optional per-transition weights ``[...]`` (e.g. importance weights).
+        sample_weight: optional per-transition weights ``[...]`` (e.g. importance weights).
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -104,16 +105,17 @@ def td_loss(
         au = u.abs()
         quad = au.clamp_max(d)
         value = 0.5 * quad * quad + d * (au - quad)
-    return _reduce(value, reduction, weight)
+    return _reduce(value, reduction, sample_weight)
 
 
+@old_weight_keyword
 def policy_gradient_loss(
     logits: torch.Tensor,
     actions: torch.Tensor,
     advantages: torch.Tensor,
     *,
     entropy_coef: float = 0.0,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""Policy-gradient (REINFORCE / actor) loss with advantages and an optional entropy bonus.
@@ -132,7 +134,7 @@ def policy_gradient_loss(
         actions: actions taken ``[...]``, integers in ``[0, A)``.
         advantages: ``[...]``, floating (treated as constants).
         entropy_coef: ``β ≥ 0``.
-        weight: optional per-step weights ``[...]``.
+        sample_weight: optional per-step weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -159,7 +161,7 @@ def policy_gradient_loss(
     if beta > 0:
         entropy = -(logp.exp() * logp).sum(-1)
         value = value - beta * entropy
-    return _reduce(value, reduction, weight)
+    return _reduce(value, reduction, sample_weight)
 
 
 # ---------------------------------------------------------------------------------

@@ -7,8 +7,8 @@ never forms the ``[B, K]`` logit matrix. The logit of class ``j`` for example
 ``s_{i,y_i}`` and those of a sampled candidate set are computed, so one step
 costs ``O(B (S + 1) d)`` instead of ``O(B K d)``.
 
-(The class-weight matrix is called ``out_weight`` because ``weight=`` is, across
-losslab, the per-example weight of the reduction.)
+(The class-weight matrix is called ``out_weight`` so that it is not confused with
+PyTorch's ``weight=`` (class weights) or losslab's ``sample_weight=`` (per-example weights).)
 
 Negatives are drawn from a *proposal* ``q`` over the ``K`` classes, shared by the
 batch (one draw of ``S`` classes per call, as in Jean et al. 2015):
@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from . import registry
 from ._reduce import _reduce
 from ._validate import check_class_indices, check_floating, check_integer, check_reduction, value_checks_enabled
-from ._validate import check_bool, check_finite_scalar, promote_floating
+from ._validate import check_bool, check_finite_scalar, old_weight_keyword, promote_floating
 
 __all__ = [
     "sample_candidates",
@@ -256,17 +256,18 @@ def _hits(idx, labels):
     return idx == labels.unsqueeze(1)
 
 
-def _finish(loss, reduction, weight):
-    return _reduce(loss, reduction, weight)
+def _finish(loss, reduction, sample_weight):
+    return _reduce(loss, reduction, sample_weight)
 
 
 # ---------------------------------------------------------------------------------
 # The losses
 
 
+@old_weight_keyword
 def sampled_softmax_loss(hidden, out_weight, out_bias, labels, *, num_sampled=None, proposal="uniform", counts=None,
                          power: float = 1.0, remove_accidental_hits: bool = True, logq_correction: bool = True,
-                         replacement: bool = True, generator=None, sampled=None, sparse_grad: bool = False, weight=None,
+                         replacement: bool = True, generator=None, sampled=None, sparse_grad: bool = False, sample_weight=None,
                          reduction="mean"):
     r"""Sampled softmax cross-entropy (Jean et al. 2015; Bengio & Senécal 2008).
 
@@ -301,7 +302,7 @@ def sampled_softmax_loss(hidden, out_weight, out_bias, labels, *, num_sampled=No
         sampled: an explicit negative set, ``[S]`` (shared) or ``[B, S]`` (per example), overriding the draw.
         sparse_grad: make ``out_weight.grad`` sparse (only the gathered rows; use with
             ``torch.optim.SGD``/``SparseAdam``) instead of a dense zero-filled ``[K, d]``.
-        weight: ``[B]`` per-example weights.
+        sample_weight: ``[B]`` per-example weights.
         reduction: ``'none' | 'mean' | 'sum'``.
 
     Returns:
@@ -336,7 +337,7 @@ def sampled_softmax_loss(hidden, out_weight, out_bias, labels, *, num_sampled=No
         s_neg = s_neg.masked_fill(_hits(idx, labels), float("-inf"))
     logits = torch.cat([s_true.unsqueeze(1), s_neg], dim=1)
     loss = torch.logsumexp(logits, dim=1) - s_true
-    return _finish(loss, reduction, weight)
+    return _finish(loss, reduction, sample_weight)
 
 
 def estimate_partition(hidden, out_weight, out_bias, *, num_sampled=None, proposal="uniform", counts=None,
@@ -366,9 +367,10 @@ def estimate_partition(hidden, out_weight, out_bias, *, num_sampled=None, propos
     return torch.exp(torch.logsumexp(s, dim=1) - math.log(S))
 
 
+@old_weight_keyword
 def importance_sampling_loss(hidden, out_weight, out_bias, labels, *, num_sampled=None, proposal="uniform", counts=None,
                              power: float = 1.0, replacement: bool = True, generator=None, sampled=None, sparse_grad: bool = False,
-                             weight=None, reduction="mean"):
+                             sample_weight=None, reduction="mean"):
     r"""Self-normalised importance-sampled softmax (Bengio & Senécal 2003, 2008).
 
     ``log Z`` is replaced by the log of its importance-sampling estimate over
@@ -387,7 +389,7 @@ def importance_sampling_loss(hidden, out_weight, out_bias, labels, *, num_sample
         sparse_grad: as in :func:`sampled_softmax_loss`.
         num_sampled, proposal, counts, power, replacement, generator, sampled: the draw,
             as in :func:`sampled_softmax_loss`.
-        weight: ``[B]`` per-example weights.
+        sample_weight: ``[B]`` per-example weights.
         reduction: ``'none' | 'mean' | 'sum'``.
 
     Returns:
@@ -412,12 +414,13 @@ def importance_sampling_loss(hidden, out_weight, out_bias, labels, *, num_sample
     s_true = _true_logits(hidden, out_weight, out_bias, labels, sparse_grad)
     s = _candidate_logits(hidden, out_weight, out_bias, idx, sparse_grad) - log_q
     loss = torch.logsumexp(s, dim=1) - math.log(S) - s_true
-    return _finish(loss, reduction, weight)
+    return _finish(loss, reduction, sample_weight)
 
 
+@old_weight_keyword
 def negative_sampling_loss(hidden, out_weight, out_bias, labels, *, num_sampled=None, proposal="uniform", counts=None,
                            power: float = 1.0, remove_accidental_hits: bool = True, replacement: bool = True,
-                           generator=None, sampled=None, sparse_grad: bool = False, weight=None,
+                           generator=None, sampled=None, sparse_grad: bool = False, sample_weight=None,
                          reduction="mean"):
     r"""Negative sampling (Mikolov et al. 2013): logistic loss on the label vs ``S`` sampled negatives.
 
@@ -433,7 +436,7 @@ def negative_sampling_loss(hidden, out_weight, out_bias, labels, *, num_sampled=
         sparse_grad: as in :func:`sampled_softmax_loss`.
         num_sampled, proposal, counts, power, replacement, generator, sampled: the draw.
         remove_accidental_hits: drop negatives equal to the label.
-        weight: ``[B]`` per-example weights.
+        sample_weight: ``[B]`` per-example weights.
         reduction: ``'none' | 'mean' | 'sum'``.
 
     Returns:
@@ -459,12 +462,13 @@ def negative_sampling_loss(hidden, out_weight, out_bias, labels, *, num_sampled=
     if remove_accidental_hits:
         neg = neg.masked_fill(_hits(idx, labels), 0.0)
     loss = F.softplus(-s_true) + neg.sum(1)
-    return _finish(loss, reduction, weight)
+    return _finish(loss, reduction, sample_weight)
 
 
+@old_weight_keyword
 def sampled_nce_loss(hidden, out_weight, out_bias, labels, *, num_sampled=None, proposal="uniform", counts=None,
                      power: float = 1.0, remove_accidental_hits: bool = False, replacement: bool = True,
-                     generator=None, sampled=None, sparse_grad: bool = False, weight=None,
+                     generator=None, sampled=None, sparse_grad: bool = False, sample_weight=None,
                          reduction="mean"):
     r"""Noise-contrastive estimation over a large vocabulary (Gutmann & Hyvärinen 2010; Mnih & Teh 2012).
 
@@ -484,7 +488,7 @@ def sampled_nce_loss(hidden, out_weight, out_bias, labels, *, num_sampled=None, 
         num_sampled, proposal, counts, power, replacement, generator, sampled: the noise draw.
         remove_accidental_hits: drop noise draws equal to the label (off by default:
             NCE's noise may contain the data class).
-        weight: ``[B]`` per-example weights.
+        sample_weight: ``[B]`` per-example weights.
         reduction: ``'none' | 'mean' | 'sum'``.
 
     Returns:
@@ -513,12 +517,13 @@ def sampled_nce_loss(hidden, out_weight, out_bias, labels, *, num_sampled=None, 
     if remove_accidental_hits:
         neg = neg.masked_fill(_hits(idx, labels), 0.0)
     loss = F.softplus(-d_true) + neg.sum(1)
-    return _finish(loss, reduction, weight)
+    return _finish(loss, reduction, sample_weight)
 
 
+@old_weight_keyword
 def in_batch_negatives_loss(hidden, out_weight, out_bias, labels, *, proposal=None, counts=None, power: float = 1.0,
                             logq_correction: bool = True, remove_accidental_hits: bool = True,
-                            sparse_grad: bool = False, weight=None, reduction="mean"):
+                            sparse_grad: bool = False, sample_weight=None, reduction="mean"):
     r"""Softmax over the batch's own label classes (in-batch negatives; Yi et al. 2019 logQ correction).
 
     The candidates of example ``i`` are the labels ``y_1..y_B`` of the batch; a
@@ -541,7 +546,7 @@ def in_batch_negatives_loss(hidden, out_weight, out_bias, labels, *, proposal=No
         logq_correction: subtract ``log q`` of each candidate class.
         remove_accidental_hits: drop other batch entries with the same label.
         sparse_grad: as in :func:`sampled_softmax_loss`.
-        weight: ``[B]`` per-example weights.
+        sample_weight: ``[B]`` per-example weights.
         reduction: ``'none' | 'mean' | 'sum'``.
 
     Returns:
@@ -578,7 +583,7 @@ def in_batch_negatives_loss(hidden, out_weight, out_bias, labels, *, proposal=No
         dup = (labels.unsqueeze(0) == labels.unsqueeze(1)) & ~eye
         s = s.masked_fill(dup, float("-inf"))
     loss = torch.logsumexp(s, dim=1) - s.diagonal()
-    return _finish(loss, reduction, weight)
+    return _finish(loss, reduction, sample_weight)
 
 
 # ---------------------------------------------------------------------------------

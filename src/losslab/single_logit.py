@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from . import registry
 from ._reduce import _reduce
 from ._validate import (
+    old_weight_keyword,
     check_class_indices,
     check_floating,
     check_integer,
@@ -89,7 +90,7 @@ def _no_weight(name: str, weight) -> None:
     if weight is not None:
         raise ValueError(
             f"{name} is a batch loss: its value couples all examples, so per-example weights are not "
-            f"supported; got weight of shape {tuple(weight.shape) if isinstance(weight, torch.Tensor) else weight!r}"
+            f"supported; got sample_weight of shape {tuple(weight.shape) if isinstance(weight, torch.Tensor) else weight!r}"
         )
 
 
@@ -97,12 +98,13 @@ def _no_weight(name: str, weight) -> None:
 # Sect. 3: objectives that do not satisfy the PoLS
 
 
+@old_weight_keyword
 def max_margin(
     logits: torch.Tensor,
     labels: torch.Tensor,
     *,
     margin: float = 1.0,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""Crammer–Singer multiclass max-margin (hinge) loss (seed 001, eq. 2).
@@ -115,7 +117,7 @@ def max_margin(
         logits: ``[..., K]`` logits ``z``, floating, ``K >= 2``.
         labels: ``[...]`` integer class indices in ``[0, K)``.
         margin: the margin ``γ > 0``.
-        weight: optional per-example weights ``[...]``.
+        sample_weight: optional per-example weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -135,14 +137,15 @@ def max_margin(
     true = _true_logit(logits, labels)
     worst_false = logits.masked_fill(~_false_mask(logits, labels), float("-inf")).amax(-1)
     loss = torch.clamp_min(gamma - true + worst_false, 0.0)
-    return _reduce(loss, reduction, weight)
+    return _reduce(loss, reduction, sample_weight)
 
 
+@old_weight_keyword
 def softmax_cauchy_schwarz(
     logits: torch.Tensor,
     labels: torch.Tensor,
     *,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""Softmax Cauchy–Schwarz divergence between the one-hot target and ``softmax(z)`` (eq. 3-4).
@@ -159,7 +162,7 @@ def softmax_cauchy_schwarz(
     Args:
         logits: ``[..., K]`` logits, floating, ``K >= 2``.
         labels: ``[...]`` integer class indices.
-        weight: optional per-example weights ``[...]``.
+        sample_weight: optional per-example weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -177,7 +180,7 @@ def softmax_cauchy_schwarz(
     _check_logits_labels(logits, labels)
     check_reduction(reduction)
     loss = 0.5 * torch.logsumexp(2.0 * logits, -1) - _true_logit(logits, labels)
-    return _reduce(loss, reduction, weight)
+    return _reduce(loss, reduction, sample_weight)
 
 
 def _log_sigmoid_norm(logits: torch.Tensor) -> torch.Tensor:
@@ -186,11 +189,12 @@ def _log_sigmoid_norm(logits: torch.Tensor) -> torch.Tensor:
     return 0.5 * torch.logsumexp(2.0 * F.logsigmoid(logits), -1)
 
 
+@old_weight_keyword
 def sigmoid_cauchy_schwarz(
     logits: torch.Tensor,
     labels: torch.Tensor,
     *,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""Sigmoid Cauchy–Schwarz divergence between the one-hot target and ``σ(z)`` (eq. 5).
@@ -207,7 +211,7 @@ def sigmoid_cauchy_schwarz(
     Args:
         logits: ``[..., K]`` logits, floating, ``K >= 2``.
         labels: ``[...]`` integer class indices.
-        weight: optional per-example weights ``[...]``.
+        sample_weight: optional per-example weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -225,14 +229,15 @@ def sigmoid_cauchy_schwarz(
     _check_logits_labels(logits, labels)
     check_reduction(reduction)
     loss = F.softplus(-_true_logit(logits, labels)) + _log_sigmoid_norm(logits)
-    return _reduce(loss, reduction, weight)
+    return _reduce(loss, reduction, sample_weight)
 
 
+@old_weight_keyword
 def softmax_tanimoto(
     logits: torch.Tensor,
     labels: torch.Tensor,
     *,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""Softmax Tanimoto loss (seed 001, eq. 6-7).
@@ -250,7 +255,7 @@ def softmax_tanimoto(
     Args:
         logits: ``[..., K]`` logits, floating, ``K >= 2``.
         labels: ``[...]`` integer class indices.
-        weight: optional per-example weights ``[...]``.
+        sample_weight: optional per-example weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -269,14 +274,15 @@ def softmax_tanimoto(
     p_y = torch.exp(_true_logit(logits, labels) - lse)
     p_norm = torch.exp(0.5 * torch.logsumexp(2.0 * logits, -1) - lse)
     loss = -p_y / (1.0 + p_norm - p_y)
-    return _reduce(loss, reduction, weight)
+    return _reduce(loss, reduction, sample_weight)
 
 
+@old_weight_keyword
 def sigmoid_tanimoto(
     logits: torch.Tensor,
     labels: torch.Tensor,
     *,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""Sigmoid Tanimoto loss (seed 001, eq. 9).
@@ -291,7 +297,7 @@ def sigmoid_tanimoto(
     Args:
         logits: ``[..., K]`` logits, floating, ``K >= 2``.
         labels: ``[...]`` integer class indices.
-        weight: optional per-example weights ``[...]``.
+        sample_weight: optional per-example weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -309,19 +315,20 @@ def sigmoid_tanimoto(
     s_y = torch.sigmoid(_true_logit(logits, labels))
     s_norm = torch.exp(_log_sigmoid_norm(logits))
     loss = -s_y / (1.0 + s_norm - s_y)
-    return _reduce(loss, reduction, weight)
+    return _reduce(loss, reduction, sample_weight)
 
 
 # ---------------------------------------------------------------------------------
 # Sect. 4: known objectives that satisfy the PoLS
 
 
+@old_weight_keyword
 def self_normalization(
     logits: torch.Tensor,
     labels: torch.Tensor,
     *,
     alpha: float = 0.1,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""Self-normalization loss: cross-entropy plus ``α`` times the squared log-partition (Sect. 4.1).
@@ -338,7 +345,7 @@ def self_normalization(
         logits: ``[..., K]`` logits, floating, ``K >= 2``.
         labels: ``[...]`` integer class indices.
         alpha: weight ``α > 0`` of the normalization term (Devlin et al. used 0.1).
-        weight: optional per-example weights ``[...]``.
+        sample_weight: optional per-example weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -357,7 +364,7 @@ def self_normalization(
     check_reduction(reduction)
     lse = torch.logsumexp(logits, -1)
     loss = lse - _true_logit(logits, labels) + alpha * lse.square()
-    return _reduce(loss, reduction, weight)
+    return _reduce(loss, reduction, sample_weight)
 
 
 def _check_noise(noise, K: int, like: torch.Tensor) -> torch.Tensor:
@@ -377,6 +384,7 @@ def _check_noise(noise, K: int, like: torch.Tensor) -> torch.Tensor:
     return noise.to(like.dtype)
 
 
+@old_weight_keyword
 def nce(
     logits: torch.Tensor,
     labels: torch.Tensor,
@@ -386,7 +394,7 @@ def nce(
     mode: str = "expectation",
     noise_samples: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""Noise-contrastive estimation loss of Mnih & Teh in the seed's notation (eq. 8).
@@ -410,7 +418,7 @@ def nce(
         mode: ``'expectation'`` (exact) | ``'sample'`` (Monte-Carlo, as in training).
         noise_samples: optional integer ``[..., t]`` class indices drawn from ``q`` (sample mode).
         generator: ``torch.Generator`` for drawing noise samples in sample mode.
-        weight: optional per-example weights ``[...]``.
+        sample_weight: optional per-example weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -476,14 +484,15 @@ def nce(
                     raise ValueError(f"noise_samples contains class {j}, where the noise distribution q is 0")
         z_s = logits.gather(-1, noise_samples)
         noise_term = F.softplus(z_s - log_tq[noise_samples]).sum(-1)
-    return _reduce(data_term + noise_term, reduction, weight)
+    return _reduce(data_term + noise_term, reduction, sample_weight)
 
 
+@old_weight_keyword
 def binary_cross_entropy(
     logits: torch.Tensor,
     labels: torch.Tensor,
     *,
-    weight: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""One-vs-all binary cross-entropy from integer labels (seed 001, Sect. 4.3).
@@ -501,7 +510,7 @@ def binary_cross_entropy(
     Args:
         logits: ``[..., K]`` logits, floating, ``K >= 2``.
         labels: ``[...]`` integer class indices (not one-hot).
-        weight: optional per-example weights ``[...]``.
+        sample_weight: optional per-example weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -522,18 +531,19 @@ def binary_cross_entropy(
     # softplus(z_j) for every j, with the true class's replaced by softplus(−z_y):
     # softplus(−z) = softplus(z) − z, so subtract z_y once.
     loss = F.softplus(logits).sum(-1) - _true_logit(logits, labels)
-    return _reduce(loss, reduction, weight)
+    return _reduce(loss, reduction, sample_weight)
 
 
 # ---------------------------------------------------------------------------------
 # Sect. 5: the batch losses
 
 
+@old_weight_keyword
 def batch_cross_entropy(
     logits: torch.Tensor,
     labels: torch.Tensor,
     *,
-    weight: None = None,
+    sample_weight: None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""Batch cross-entropy: KL between the batch's label distribution and a softmax over the whole ``B×K`` batch (Definition 2).
@@ -554,7 +564,7 @@ def batch_cross_entropy(
     Args:
         logits: ``[B, K]`` logits of one batch, ``B > 1`` (no leading batch dims).
         labels: ``[B]`` integer class indices.
-        weight: not supported (must be ``None``): the batch distribution couples examples.
+        sample_weight: not supported (must be ``None``): the batch distribution couples examples.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -569,7 +579,7 @@ def batch_cross_entropy(
     Reference: Keren, Sabato & Schuller, 2019, Definition 2.
     """
     _check_logits_labels(logits, labels, batch=True, name="batch_cross_entropy")
-    _no_weight("batch_cross_entropy", weight)
+    _no_weight("batch_cross_entropy", sample_weight)
     check_reduction(reduction)
     m = logits.shape[0]
     log_z = torch.logsumexp(logits.reshape(-1), 0)
@@ -577,12 +587,13 @@ def batch_cross_entropy(
     return _reduce(loss, reduction)
 
 
+@old_weight_keyword
 def batch_max_margin(
     logits: torch.Tensor,
     labels: torch.Tensor,
     *,
     margin: float = 1.0,
-    weight: None = None,
+    sample_weight: None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""Batch max-margin: a hinge between the batch's smallest true and largest false logit, plus the per-example hinge (Definition 3).
@@ -601,7 +612,7 @@ def batch_max_margin(
         logits: ``[B, K]`` logits of one batch, ``B > 1``.
         labels: ``[B]`` integer class indices.
         margin: ``γ > 0``.
-        weight: not supported (must be ``None``).
+        sample_weight: not supported (must be ``None``).
         reduction: ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -617,7 +628,7 @@ def batch_max_margin(
     """
     _check_logits_labels(logits, labels, batch=True, name="batch_max_margin")
     gamma = check_positive("margin", margin)
-    _no_weight("batch_max_margin", weight)
+    _no_weight("batch_max_margin", sample_weight)
     check_reduction(reduction)
     if reduction == "none":
         raise ValueError(

@@ -1,7 +1,7 @@
 """Naive reference implementations, one module per family, looked up by loss name.
 
 Each module defines ``REFERENCES = {name: fn}`` where ``fn`` takes the loss's
-call signature (``reduction`` and ``weight`` ignored) and returns the
+call signature (``reduction`` and ``sample_weight`` ignored) and returns the
 ``reduction='none'`` output computed independently -- loops, closed forms,
 scipy -- never by calling the loss under test.
 """
