@@ -144,7 +144,7 @@ def comma_list(item, *, what: str = "values"):
         try:
             return tuple(item(p) for p in parts)
         except argparse.ArgumentTypeError as e:
-            raise argparse.ArgumentTypeError(f"{e} in {text!r}") from None
+            raise argparse.ArgumentTypeError(f"{e} in {text!r}" if len(parts) > 1 else str(e)) from None
 
     parse.__name__ = f"comma_list({what})"
     return parse

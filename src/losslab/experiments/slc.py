@@ -391,7 +391,7 @@ def load_split(path, seed: int, limit: int | None = None):
     if path is None:
         return data.load_digits(seed=seed, limit=limit)
     if limit is not None:
-        raise CLIError(f"argument --limit: applies to the built-in digits only, not to --data {str(path)!r}")
+        raise CLIError(f"argument --limit: {limit} examples of the built-in digits; it does not apply to --data {str(path)!r}")
     try:
         return data.load_dataset(path, seed=seed)
     except (OSError, data.DataError) as e:
