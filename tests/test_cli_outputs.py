@@ -29,6 +29,16 @@ SMOKE = {
              ["demo.json", "README.md", "slc.json", "slc.md", "figures/slc_table1.png"]),
 }
 
+@pytest.fixture(autouse=True)
+def _keep_torch_threads():
+    """``--threads`` sets torch's process-wide thread count: restore it for the other tests."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
 _PROGRESS = re.compile(r"\b\d+/\d+\b")  # tqdm's "3/10" and the plain "3/10 epochs" lines
 
 
@@ -88,14 +98,8 @@ def test_without_matplotlib_json_and_markdown_are_still_written(verb, tmp_path, 
 
 
 def test_threads_sets_torch_threads(tmp_path, capsys):
-    import torch
-
-    before = torch.get_num_threads()
-    try:
-        folder, _, _ = _run("slc-speed", tmp_path, capsys, "--threads", "1", "--no-progress")
-        assert json.loads((folder / "slc_speed.json").read_text())["threads"] == 1
-    finally:
-        torch.set_num_threads(before)
+    folder, _, _ = _run("slc-speed", tmp_path, capsys, "--threads", "1", "--no-progress")
+    assert json.loads((folder / "slc_speed.json").read_text())["threads"] == 1
 
 
 def test_list_prints_and_writes_only_with_out(tmp_path, capsys, monkeypatch):
