@@ -26,7 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plot": ("losslab.experiments.gallery", "write the selective-loss gallery (PNG) of the four sensitivity types"),
     "slc": ("losslab.experiments.slc", "single-logit classification on digits or MNIST: Tables 1-2 of seed 001"),
     "slc-speed": ("losslab.experiments.slc_speed", "forward time of a full head vs a single logit: Table 3 of seed 001"),
-    "rank": ("losslab.experiments.rank", "learning to rank: listwise/pairwise/selective losses, NDCG@{1,5,10} (JSON + markdown)"),
+    "rank": ("losslab.experiments.rank", "learning to rank: listwise/pairwise/selective losses, NDCG@{1,5,10} with error bars over seeds"),
     "softmax-family": ("losslab.experiments.softmax_family", "full vs Fenchel-Young vs sampled softmax at large K (seed 003)"),
 }
 
