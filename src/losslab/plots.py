@@ -411,6 +411,15 @@ def _chart(nrows: int, ncols: int, width: float, height: float):
     return fig, [list(row) for row in axes]
 
 
+def _legend_below(fig, *args, **kwargs):
+    # "outside" locations (matplotlib >= 3.7) let constrained layout make room for the
+    # legend; older versions get it at the bottom edge.
+    try:
+        return fig.legend(*args, loc="outside lower center", **kwargs)
+    except ValueError:
+        return fig.legend(*args, loc="lower center", **kwargs)
+
+
 def plot_slc_table1(results: dict, path: str | Path | None = None, *, dpi: int = 110):
     """Table 1 of ``losslab slc`` as bars: one panel per measure (lower is better), one bar
     per objective, PoLS-aligned objectives in blue, the others in gray, with each group's
@@ -437,9 +446,9 @@ def plot_slc_table1(results: dict, path: str | Path | None = None, *, dpi: int =
         ax.tick_params(axis="x", labelsize=8)
         imp = results["mean_relative_improvement"][m]
         ax.set_xlabel("" if imp != imp else f"PoLS-aligned mean {100 * imp:+.0f}% better", fontsize=8)
-    fig.legend(handles=[Patch(color="tab:blue", label="PoLS-aligned"), Patch(color="tab:gray", label="not aligned"),
-                        Line2D([], [], color="k", ls="--", lw=1, label="group mean")],
-               loc="outside lower center", ncol=3, fontsize=8, frameon=False)
+    _legend_below(fig, handles=[Patch(color="tab:blue", label="PoLS-aligned"), Patch(color="tab:gray", label="not aligned"),
+                                Line2D([], [], color="k", ls="--", lw=1, label="group mean")],
+                  ncol=3, fontsize=8, frameon=False)
     fig.suptitle(f"Single-logit classification, {results.get('dataset', '').split(':')[0]}: "
                  "one logit ranks the test examples per class", fontsize=10)
     return save(fig, path, dpi=dpi)
@@ -459,7 +468,7 @@ def plot_slc_speed(result: dict, path: str | Path | None = None, *, dpi: int = 1
     ax.set_ylabel("forward seconds / example")
     ax.set_title("time vs K", fontsize=9)
     handles, labels = ax.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=2, fontsize=8, frameon=False)
+    _legend_below(fig, handles, labels, ncol=2, fontsize=8, frameon=False)
     ax = axes[0][1]
     ax.semilogx(ks, [r["speedup"] for r in rows], "o-", color="tab:green", base=2)
     ax.axhline(1.0, color="k", lw=0.8, ls=":")
@@ -493,7 +502,7 @@ def plot_rank_ndcg(payload: dict, path: str | Path | None = None, *, dpi: int = 
         ax.tick_params(axis="x", labelsize=8)
         ax.grid(axis="x", alpha=0.3)
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=2, fontsize=8, frameon=False)
+    _legend_below(fig, handles, labels, ncol=2, fontsize=8, frameon=False)
     fig.suptitle(f"Test NDCG over {payload['seeds']} seed(s) ({payload['model']} scorer, higher is better)", fontsize=10)
     return save(fig, path, dpi=dpi)
 
@@ -515,7 +524,7 @@ def plot_bias_variance(bias_variance: dict, path: str | Path | None = None, *, d
         ax.set_title(what, fontsize=9)
         ax.grid(alpha=0.3, which="both")
     handles, labels = axes[0][1].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=2, fontsize=8, frameon=False)
+    _legend_below(fig, handles, labels, ncol=2, fontsize=8, frameon=False)
     fig.suptitle("Gradient error of sampled estimators vs the exact softmax gradient", fontsize=10)
     return save(fig, path, dpi=dpi)
 
@@ -536,6 +545,6 @@ def plot_training_curves(curves: dict, path: str | Path | None = None, *, dpi: i
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
     handles, labels = axes[0][1].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=2, fontsize=8, frameon=False)
+    _legend_below(fig, handles, labels, ncol=2, fontsize=8, frameon=False)
     fig.suptitle("Softmax family: training curves", fontsize=10)
     return save(fig, path, dpi=dpi)
