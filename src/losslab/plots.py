@@ -445,7 +445,8 @@ def plot_slc_table1(results: dict, path: str | Path | None = None, *, dpi: int =
         ax.set_title(f"{m} (lower is better)", fontsize=9)
         ax.tick_params(axis="x", labelsize=8)
         imp = results["mean_relative_improvement"][m]
-        ax.set_xlabel("" if imp != imp else f"PoLS-aligned mean {100 * imp:+.0f}% better", fontsize=8)
+        word = "better" if imp >= 0 else "worse"
+        ax.set_xlabel("" if imp != imp else f"PoLS-aligned mean {abs(100 * imp):.0f}% {word}", fontsize=8)
     _legend_below(fig, handles=[Patch(color="tab:blue", label="PoLS-aligned"), Patch(color="tab:gray", label="not aligned"),
                                 Line2D([], [], color="k", ls="--", lw=1, label="group mean")],
                   ncol=3, fontsize=8, frameon=False)
