@@ -86,13 +86,13 @@ def test_link_panel_draws_the_link_and_its_derivative():
     assert torch.allclose(torch.tensor(lines["sensitivity"].get_ydata()), h.derivative(z))
 
 
-def test_cli_plot_arguments_default_to_report_gallery():
-    import argparse
+def test_cli_plot_arguments_default_to_report():
     from pathlib import Path
 
-    parser = argparse.ArgumentParser()
-    gallery.add_arguments(parser)
-    assert parser.parse_args([]).out == Path("report") / "gallery"
+    from losslab.cli import verb_parser
+
+    parser = verb_parser("plot")  # files go to <out>/plot/, as for every command
+    assert parser.parse_args([]).out == Path("report")
     assert parser.parse_args(["--out", "x"]).out == Path("x")
 
 

@@ -242,8 +242,8 @@ def _run_rank(tmp_path, *extra):
     assert rc == 0
     import json
 
-    payload = json.loads((out / "rank.json").read_text())
-    assert (out / "rank.md").read_text().startswith("# losslab rank")
+    payload = json.loads((out / "rank" / "rank.json").read_text())
+    assert (out / "rank" / "rank.md").read_text().startswith("# losslab rank")
     return payload
 
 

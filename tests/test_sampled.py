@@ -210,7 +210,7 @@ def test_softmax_family_experiment_smoke(tmp_path):
                "--epochs", "2", "--batch-size", "128", "--num-sampled", "32", "--repeats", "2",
                "--losses", losses, "--out", str(tmp_path)])
     assert rc == 0
-    payload = json.loads((tmp_path / "softmax_family.json").read_text())
+    payload = json.loads((tmp_path / "softmax-family" / "softmax_family.json").read_text())
     res = payload["results"]
     assert set(res) == set(losses.split(","))
     top_share = 1.0 / sum((k + 1) ** -1.0 for k in range(300))  # Zipf(a=1) prior of class 0
@@ -220,4 +220,4 @@ def test_softmax_family_experiment_smoke(tmp_path):
         assert res[name]["top1"] > 2 * top_share, (name, res[name]["top1"], top_share)
         assert res[name]["top1"] > 0.6 * full, (name, res[name]["top1"], full)
     assert payload["gradient_bias_variance"]["NCE (unigram)"]
-    assert (tmp_path / "softmax_family.md").read_text().startswith("# Softmax family at K=300")
+    assert (tmp_path / "softmax-family" / "softmax_family.md").read_text().startswith("# Softmax family at K=300")

@@ -203,8 +203,9 @@ def test_digits_split_is_fixed_and_disjoint():
 def test_cli_reports_a_bad_data_path(tmp_path, capsys):
     from losslab.cli import main
 
-    with pytest.raises(SystemExit, match="no such file or directory"):
+    with pytest.raises(SystemExit) as exc:
         main(["slc", "--data", str(tmp_path / "missing"), "--epochs", "1", "--no-progress"])
+    assert exc.value.code == 2 and "no such file or directory" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------- experiments

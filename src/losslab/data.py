@@ -63,6 +63,10 @@ MNIST_FILES = {
 }
 
 # IDX type codes -> numpy big-endian dtypes (http://yann.lecun.com/exdb/mnist/ format).
+#: Class ids must lie below this: a larger id is a malformed label column, not a
+#: class count a single-logit head is meant for.
+MAX_CLASSES = 2**20
+
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
@@ -111,7 +115,11 @@ def _to_tensors(x: np.ndarray, y: np.ndarray, source: str, what: str) -> tuple[t
         raise DataError(f"{source}: y_{what} holds a negative label ({int(y.min())})")
     if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
         raise DataError(f"{source}: x_{what} must be numeric; got dtype {x.dtype}")
+    if y.max() >= MAX_CLASSES:
+        raise DataError(f"{source}: y_{what} holds the label {int(y.max())}; class ids must lie below {MAX_CLASSES}")
     xf = x.reshape(len(x), -1).astype(np.float32)
+    if xf.shape[1] == 0:
+        raise DataError(f"{source}: x_{what} has no features (shape {x.shape})")
     if not np.isfinite(xf).all():
         raise DataError(f"{source}: x_{what} holds NaN or Inf")
     return torch.from_numpy(xf), torch.from_numpy(y.astype(np.int64))
@@ -206,6 +214,8 @@ def _finish(name: str, x_tr, y_tr, x_te, y_te, *, seed: int, val_fraction: float
     if num_classes < 2:
         raise DataError(f"{name}: the labels hold a single class; SLC needs at least 2")
     x_train, y_train, x_val, y_val = _carve(x_tr, y_tr, val_fraction, seed)
+    if len(y_train) < 2:  # batch normalisation and the batch losses need two examples
+        raise DataError(f"{name}: {len(y_tr)} training examples leave {len(y_train)} after the validation split; need 2")
     return Split(name, x_train, y_train, x_val, y_val, x_te, y_te, num_classes)
 
 
@@ -233,6 +243,11 @@ def load_path(path: str | os.PathLike, *, seed: int = 0, val_fraction: float = 1
         return _finish(f"idx:{p.name}", x_tr, y_tr, x_te, y_te, seed=seed, val_fraction=val_fraction)
     if p.suffix != ".npz":
         raise DataError(f"--data {path}: expected a directory of IDX files or an .npz file, got a {p.suffix or 'suffix-less'} file")
+    import zipfile
+
+    # np.load takes any non-zip file for a pickle and says so: not helpful for an empty or garbled file
+    if not zipfile.is_zipfile(p):
+        raise DataError(f"--data {path}: cannot read the .npz file: not a zip archive ({p.stat().st_size} bytes)")
     try:
         with np.load(p, allow_pickle=False) as npz:
             keys = set(npz.files)

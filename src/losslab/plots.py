@@ -48,6 +48,11 @@ __all__ = [
     "plot_two_class_contours",
     "plot_sensitivity_panel",
     "save",
+    "plot_slc_table1",
+    "plot_slc_speed",
+    "plot_rank_ndcg",
+    "plot_bias_variance",
+    "plot_training_curves",
 ]
 
 # The paper's colours for observed scores (Figures 2-5, H.1-H.6).
@@ -390,3 +395,157 @@ def plot_sensitivity_panel(
     if suptitle:
         fig.suptitle(suptitle, fontsize=11)
     return save(fig, path)
+
+
+# ----------------------------------------------------------------- experiment charts
+# The figures of the ``losslab`` commands (slc, slc-speed, rank, softmax-family): each
+# takes the command's JSON-ready result and returns a Figure, saved when ``path`` is given.
+
+
+def _chart(nrows: int, ncols: int, width: float, height: float):
+    from matplotlib.figure import Figure
+
+    # constrained layout: a few axes only, and it keeps long tick labels and legends inside
+    fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    return fig, [list(row) for row in axes]
+
+
+def _legend_below(fig, *args, **kwargs):
+    # "outside" locations (matplotlib >= 3.7) let constrained layout make room for the
+    # legend; older versions get it at the bottom edge.
+    try:
+        return fig.legend(*args, loc="outside lower center", **kwargs)
+    except ValueError:
+        return fig.legend(*args, loc="lower center", **kwargs)
+
+
+def plot_slc_table1(results: dict, path: str | Path | None = None, *, dpi: int = 110):
+    """Table 1 of ``losslab slc`` as bars: one panel per measure (lower is better), one bar
+    per objective, PoLS-aligned objectives in blue, the others in gray, with each group's
+    mean as a dashed line."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    measures = list(results["mean_relative_improvement"])
+    rows = [r for r in results["table1"] if r["test"] is not None]
+    fig, axes = _chart(1, len(measures), 3.6, 0.9 + 0.32 * max(len(rows), 2))
+    names = [r["objective"] for r in rows]
+    for ax, m in zip(axes[0], measures):
+        vals = [r["test"][m] for r in rows]
+        colors = ["tab:blue" if r["pols_aligned"] else "tab:gray" for r in rows]
+        ax.barh(range(len(rows)), vals, color=colors)
+        for group, color in (("aligned", "tab:blue"), ("not_aligned", "tab:gray")):
+            mean = results.get("means", {}).get(group, {}).get(m)
+            if mean is not None and mean == mean:  # not NaN: the group was trained
+                ax.axvline(mean, color=color, ls="--", lw=1)
+        ax.set_yticks(range(len(rows)))
+        ax.set_yticklabels(names if ax is axes[0][0] else [""] * len(rows), fontsize=8)
+        ax.invert_yaxis()
+        ax.set_title(f"{m} (lower is better)", fontsize=9)
+        ax.tick_params(axis="x", labelsize=8)
+        imp = results["mean_relative_improvement"][m]
+        word = "better" if imp >= 0 else "worse"
+        ax.set_xlabel("" if imp != imp else f"PoLS-aligned mean {abs(100 * imp):.0f}% {word}", fontsize=8)
+    _legend_below(fig, handles=[Patch(color="tab:blue", label="PoLS-aligned"), Patch(color="tab:gray", label="not aligned"),
+                                Line2D([], [], color="k", ls="--", lw=1, label="group mean")],
+                  ncol=3, fontsize=8, frameon=False)
+    fig.suptitle(f"Single-logit classification, {results.get('dataset', '').split(':')[0]}: "
+                 "one logit ranks the test examples per class", fontsize=10)
+    return save(fig, path, dpi=dpi)
+
+
+def plot_slc_speed(result: dict, path: str | Path | None = None, *, dpi: int = 110):
+    """``losslab slc-speed``: forward time per example vs the number of classes K
+    (log-log) for the full head and the single logit, and the speed-up."""
+    rows = result["rows"]
+    ks = [r["classes"] for r in rows]
+    fig, axes = _chart(1, 2, 4.0, 3.2)
+    ax = axes[0][0]
+    ax.loglog(ks, [r["full_s_per_example"] for r in rows], "o-", label="full head (all K logits)", base=2)
+    ax.loglog(ks, [r["slc_s_per_example"] for r in rows], "s-", label="single logit (SLC)", base=2)
+    ax.set_yscale("log", base=10)
+    ax.set_xlabel("K (classes)")
+    ax.set_ylabel("forward seconds / example")
+    ax.set_title("time vs K", fontsize=9)
+    handles, labels = ax.get_legend_handles_labels()
+    _legend_below(fig, handles, labels, ncol=2, fontsize=8, frameon=False)
+    ax = axes[0][1]
+    ax.semilogx(ks, [r["speedup"] for r in rows], "o-", color="tab:green", base=2)
+    ax.axhline(1.0, color="k", lw=0.8, ls=":")
+    ax.set_xlabel("K (classes)")
+    ax.set_ylabel("speed-up (full / single)")
+    ax.set_title("SLC speed-up", fontsize=9)
+    fig.suptitle(f"{result['backbone']}, batch {result['batch']}, {result['device']}, "
+                 f"{result['threads']} thread(s)", fontsize=9)
+    return save(fig, path, dpi=dpi)
+
+
+def plot_rank_ndcg(payload: dict, path: str | Path | None = None, *, dpi: int = 110):
+    """``losslab rank``: test NDCG@k per loss, mean ± standard deviation over seeds (bars),
+    each seed's value as a dot; one panel per k."""
+    summary, per_seed = payload["summary"], payload["per_seed"]
+    losses = list(summary)
+    keys = list(next(iter(summary.values())))
+    fig, axes = _chart(1, len(keys), 3.2, 0.9 + 0.32 * max(len(losses), 2))
+    for ax, key in zip(axes[0], keys):
+        means = [summary[n][key]["mean"] for n in losses]
+        stds = [summary[n][key]["std"] for n in losses]
+        ys = range(len(losses))
+        ax.errorbar(means, ys, xerr=stds, fmt="o", color="tab:blue", ecolor="tab:blue", capsize=3, label="mean ± std")
+        for i, n in enumerate(losses):
+            vals = [r[key] for r in per_seed[n]]
+            ax.plot(vals, [i] * len(vals), "|", color="tab:gray", ms=8, label="one seed" if i == 0 else None)
+        ax.set_yticks(list(ys))
+        ax.set_yticklabels(losses if ax is axes[0][0] else [""] * len(losses), fontsize=8)
+        ax.invert_yaxis()
+        ax.set_title(key.upper().replace("NDCG", "NDCG"), fontsize=9)
+        ax.tick_params(axis="x", labelsize=8)
+        ax.grid(axis="x", alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    _legend_below(fig, handles, labels, ncol=2, fontsize=8, frameon=False)
+    fig.suptitle(f"Test NDCG over {payload['seeds']} seed(s) ({payload['model']} scorer, higher is better)", fontsize=10)
+    return save(fig, path, dpi=dpi)
+
+
+def plot_bias_variance(bias_variance: dict, path: str | Path | None = None, *, dpi: int = 110):
+    """``losslab softmax-family``: squared bias and variance of each sampled estimator's
+    gradient against the exact softmax gradient, vs the number of samples S (log-log).
+    Bias² is the unbiased estimate; where it is not positive (no bias detectable at
+    these repeats) the point is left out."""
+    fig, axes = _chart(1, 2, 4.2, 3.4)
+    markers = "osD^v<>"
+    for i, (name, rows) in enumerate(bias_variance.items()):
+        s = [r["num_sampled"] for r in rows]
+        b = [(r["num_sampled"], r["bias2_unbiased"]) for r in rows if r["bias2_unbiased"] > 0]
+        axes[0][0].loglog([p[0] for p in b], [p[1] for p in b], marker=markers[i % 7], label=name)
+        axes[0][1].loglog(s, [r["variance"] for r in rows], marker=markers[i % 7], label=name)
+    for ax, what in zip(axes[0], ("bias²  ‖E ĝ − g‖²", "variance  E‖ĝ − E ĝ‖²")):
+        ax.set_xlabel("S (sampled negatives)")
+        ax.set_title(what, fontsize=9)
+        ax.grid(alpha=0.3, which="both")
+    handles, labels = axes[0][1].get_legend_handles_labels()
+    _legend_below(fig, handles, labels, ncol=2, fontsize=8, frameon=False)
+    fig.suptitle("Gradient error of sampled estimators vs the exact softmax gradient", fontsize=10)
+    return save(fig, path, dpi=dpi)
+
+
+def plot_training_curves(curves: dict, path: str | Path | None = None, *, dpi: int = 110):
+    """``losslab softmax-family``: each loss's training objective (its own scale) and the
+    held-out top-1 accuracy against epochs. ``curves`` maps a loss name to
+    ``{"loss_epochs": [...], "loss": [...], "epochs": [...], "top1": [...]}``."""
+    fig, axes = _chart(1, 2, 4.2, 3.4)
+    for name, c in curves.items():
+        axes[0][0].plot(c["loss_epochs"], c["loss"], label=name)
+        axes[0][1].plot(c["epochs"], c["top1"], marker="o", ms=3, label=name)
+    axes[0][1].xaxis.get_major_locator().set_params(integer=True)
+    axes[0][0].set_title("training loss (each loss's own objective)", fontsize=9)
+    axes[0][0].set_yscale("log")
+    axes[0][1].set_title("held-out top-1 accuracy", fontsize=9)
+    for ax in axes[0]:
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0][1].get_legend_handles_labels()
+    _legend_below(fig, handles, labels, ncol=2, fontsize=8, frameon=False)
+    fig.suptitle("Softmax family: training curves", fontsize=10)
+    return save(fig, path, dpi=dpi)

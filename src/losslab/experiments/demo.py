@@ -1,5 +1,5 @@
 """``losslab demo``: the main job, a short tour of the laboratory in a few minutes on
-two CPU cores, with a self-contained report (markdown + PNG) under ``./report/``.
+two CPU cores, with a self-contained report (markdown + PNG) under ``./report/demo/``.
 
 1. Single-logit classification on scikit-learn's digits (seed 001, Tables 1-2):
    every objective of the paper's Table 1 at one learning rate, fewer epochs than
@@ -35,55 +35,20 @@ def _section(title: str) -> None:
     print(f"\n== {title} ==", flush=True)
 
 
-def bar_chart(results: dict, path: Path) -> Path:
-    """Bar chart of Table 1 (one group of bars per measure, aligned objectives in blue)."""
-    import matplotlib
+def bar_chart(results: dict, path: Path) -> Path | None:
+    """Bar chart of Table 1 (:func:`losslab.plots.plot_slc_table1`); ``None`` without matplotlib."""
+    from losslab import plots
+    from losslab.experiments._common import draw
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from losslab.experiments.slc import MEASURES
-
-    rows = [r for r in results["table1"] if r["test"] is not None]
-    fig, axes = plt.subplots(1, len(MEASURES), figsize=(4.2 * len(MEASURES), 3.6), constrained_layout=True)
-    for ax, m in zip(axes, MEASURES):
-        names = [r["objective"] for r in rows]
-        vals = [r["test"][m] for r in rows]
-        colors = ["tab:blue" if r["pols_aligned"] else "tab:gray" for r in rows]
-        ax.barh(range(len(rows)), vals, color=colors)
-        ax.set_yticks(range(len(rows)))
-        ax.set_yticklabels(names if ax is axes[0] else [""] * len(rows), fontsize=8)
-        ax.invert_yaxis()
-        ax.set_title(f"{m} (lower is better)", fontsize=9)
-        ax.tick_params(axis="x", labelsize=8)
-        imp = results["mean_relative_improvement"][m]
-        if not math.isnan(imp):
-            ax.set_xlabel(f"PoLS-aligned mean {100 * imp:+.0f}% better", fontsize=8)
-    fig.suptitle("Single-logit classification on digits: gray = not PoLS-aligned, blue = aligned", fontsize=10)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return draw(plots.plot_slc_table1, path, results)
 
 
-def speed_chart(result: dict, path: Path) -> Path:
-    import matplotlib
+def speed_chart(result: dict, path: Path) -> Path | None:
+    """Time vs K, log-log (:func:`losslab.plots.plot_slc_speed`); ``None`` without matplotlib."""
+    from losslab import plots
+    from losslab.experiments._common import draw
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = result["rows"]
-    fig, ax = plt.subplots(figsize=(5, 3.4), constrained_layout=True)
-    xs = [r["log2_classes"] for r in rows]
-    ax.plot(xs, [r["full_s_per_example"] * 1e3 for r in rows], "o-", label="full head (all K logits)")
-    ax.plot(xs, [r["slc_s_per_example"] * 1e3 for r in rows], "s-", label="single logit (SLC)")
-    ax.set_xlabel("log2 K (classes)")
-    ax.set_ylabel("forward ms / example")
-    ax.set_yscale("log")
-    ax.legend(fontsize=8, loc="upper left")  # loc="best" scans every point: slow
-    ax.set_title("SLC speed-up on this machine", fontsize=10)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return draw(plots.plot_slc_speed, path, result)
 
 
 def run_demo(
@@ -141,12 +106,14 @@ def run_demo(
     t = time.perf_counter()
     gallery_paths = None
     gallery_note = ""
+    if gallery and not _matplotlib():
+        gallery, gallery_note = False, "skipped (matplotlib is not installed)"
     if gallery:
         from losslab.experiments.gallery import write_gallery
 
         gallery_paths = [Path(p) for p in write_gallery(out / "gallery", dpi=GALLERY_DPI, only=gallery_only)]
         print(f"wrote {len(gallery_paths)} gallery file(s) under {out / 'gallery'}", flush=True)
-    else:
+    elif not gallery_note:
         gallery_note = "skipped (--no-gallery)"
     if gallery_note:
         print(f"NOTE: gallery {gallery_note}", flush=True)
@@ -199,11 +166,12 @@ def _report_markdown(results, chart, speed, speed_png, gallery_paths, gallery_no
         verdict = "lower" if imp > 0 else "NOT lower"
         lines.append(f"**PoLS-aligned objectives' mean 1−AUPRC is {verdict} than the non-aligned mean: "
                      f"relative improvement {100 * imp:.1f}%** (the paper: 82% on MNIST).")
-    lines += ["", f"![Table 1]({_rel(chart, out)})", "", "### One logit vs all logits (Table 2)", "",
+    lines += ["", f"![Table 1]({_rel(chart, out)})" if chart else "*(Table 1 chart skipped: no matplotlib.)*", "",
+              "### One logit vs all logits (Table 2)", "",
               slc_exp.table2_markdown(results), ""]
     lines += ["## 2. SLC speed-up", ""]
     if speed is not None:
-        lines += [slc_speed.markdown(speed), "", f"![speed]({_rel(speed_png, out)})", "",
+        lines += [slc_speed.markdown(speed), "", f"![speed]({_rel(speed_png, out)})" if speed_png else "", "",
                   "Larger K: `losslab slc-speed` (default 2^10 … 2^18).", ""]
     else:
         lines += ["skipped", ""]
@@ -217,7 +185,7 @@ def _report_markdown(results, chart, speed, speed_png, gallery_paths, gallery_no
     else:
         lines += [f"*Gallery {gallery_note}.*", ""]
     lines += ["The whole gallery (the multi-class overview of Figure 4, the scalar links of Table H.1, composite Sigmoid): "
-              "`losslab plot --out report/gallery`.", ""]
+              "`losslab plot` (into report/plot/).", ""]
     lines += ["Raw results: `slc.json`, `slc.md`, `slc_speed.json` in this directory.", ""]
     return "\n".join(lines)
 
@@ -229,24 +197,36 @@ def _lrs(cfg: dict) -> str:
     return f"from {tuple(lrs)} by validation {cfg['select']}"
 
 
+def _matplotlib() -> bool:
+    from losslab.experiments._common import matplotlib_available
+
+    return matplotlib_available()
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="report", help="report directory (default ./report/)")
-    parser.add_argument("--epochs", type=int, default=DEMO_EPOCHS,
+    from losslab import cli
+
+    parser.add_argument("--epochs", type=cli.positive_int, default=DEMO_EPOCHS,
                         help=f"training epochs per SLC network (default {DEMO_EPOCHS})")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-gallery", action="store_true")
-    parser.add_argument("--no-speed", action="store_true")
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--seed", type=cli.nonnegative_int, default=0)
+    parser.add_argument("--no-gallery", action="store_true", help="skip section 3, the gallery")
+    parser.add_argument("--no-speed", action="store_true", help="skip section 2, the speed-up")
+    cli.add_common(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    from losslab.cli import command_dir
     from losslab.experiments.slc import SLCConfig
 
-    if args.epochs < 1:
-        raise SystemExit(f"error: --epochs must be >= 1; got {args.epochs}")
     start = time.perf_counter()
-    run_demo(args.out, slc_config=SLCConfig(epochs=args.epochs, lrs=DEMO_LRS, seed=args.seed),
-             speed_log2k=() if args.no_speed else (10, 14, 16), gallery=not args.no_gallery,
-             progress=not args.no_progress)
+    out = command_dir(args)
+    result = run_demo(out, slc_config=SLCConfig(epochs=args.epochs, lrs=DEMO_LRS, seed=args.seed),
+                      speed_log2k=() if args.no_speed else (10, 14, 16), gallery=not args.no_gallery,
+                      progress=not args.no_progress)
+    summary = {"experiment": "demo", "report": str(result["report"]), "seconds": result["seconds"],
+               "mean_relative_improvement": result["slc"]["mean_relative_improvement"],
+               "speedup": None if result["speed"] is None else {r["classes"]: r["speedup"] for r in result["speed"]["rows"]},
+               "files": sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())}
+    (out / "demo.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     print(f"demo done in {time.perf_counter() - start:.0f} s", file=sys.stderr)
     return 0

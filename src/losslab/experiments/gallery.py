@@ -6,7 +6,7 @@ multi-class losses -- decomposed Sigmoid for low norm, composite Softmax for the
 others (Figure 4) -- and two-class contours (Figure 5). An ``index.md`` lists
 the files with what each shows.
 
-Run ``losslab plot --out report/gallery`` (the default folder is ``./report/gallery``),
+Run ``losslab plot`` (it writes ``./report/plot/``; ``--out DIR`` writes ``DIR/plot/``),
 or from Python :func:`write_gallery`.
 """
 from __future__ import annotations
@@ -206,7 +206,7 @@ GALLERY: tuple[GalleryEntry, ...] = (
 
 
 def write_gallery(out_dir: str | Path = DEFAULT_OUT, *, dpi: int = 110, figures: dict | None = None,
-                  only: Iterable[str] | None = None) -> list[Path]:
+                  only: Iterable[str] | None = None, on_figure: Callable[[str], None] | None = None) -> list[Path]:
     """Draw every :data:`GALLERY` entry to ``out_dir/<filename>`` and write ``out_dir/index.md``.
 
     Args:
@@ -214,6 +214,7 @@ def write_gallery(out_dir: str | Path = DEFAULT_OUT, *, dpi: int = 110, figures:
         dpi: PNG resolution.
         figures: if a dict is given, it is filled with ``filename -> Figure`` for inspection.
         only: file names of the entries to draw (default: all), e.g. ``["scalar_overview.png"]``.
+        on_figure: called with each file name once it is written (progress).
 
     Returns:
         The PNG paths in gallery order, then the index path.
@@ -249,18 +250,40 @@ def write_gallery(out_dir: str | Path = DEFAULT_OUT, *, dpi: int = 110, figures:
         lines.append(f"| [{entry.filename}]({entry.filename}) | **{entry.title}.** {entry.description} |")
         if figures is not None:
             figures[entry.filename] = fig
+        if on_figure is not None:
+            on_figure(entry.filename)
     index = out / "index.md"
     index.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return paths + [index]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: ./report/gallery)")
-    parser.add_argument("--dpi", type=int, default=110, help="PNG resolution (default: 110)")
+    from losslab import cli
+
+    parser.add_argument("--dpi", type=cli.int_range(20, 600), default=110, help="PNG resolution in [20, 600] (default 110)")
+    parser.add_argument("--only", type=cli.names([e.filename for e in GALLERY]), default=None, metavar="FILES",
+                        choices=cli.Names(e.filename for e in GALLERY),
+                        help="draw only these figures, a comma list of: %(choices)s")
+    cli.add_common(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    paths = write_gallery(args.out, dpi=args.dpi)
-    for p in paths:
+    import json
+
+    from losslab.cli import CLIError, command_dir
+    from losslab.experiments._common import matplotlib_available, progress
+
+    if not matplotlib_available():
+        raise CLIError("losslab plot draws with matplotlib, which is not installed: pip install 'losslab[plot]'")
+    out = command_dir(args)
+    entries = [e for e in GALLERY if args.only is None or e.filename in args.only]
+    bar = progress(len(entries), "plot", enabled=not args.no_progress, unit="figure")
+    paths = write_gallery(out, dpi=args.dpi, only=[e.filename for e in entries], on_figure=lambda name: bar.update(1))
+    bar.close()
+    (out / "plot.json").write_text(json.dumps(
+        {"experiment": "plot", "dpi": args.dpi,
+         "figures": [{"file": e.filename, "title": e.title, "description": e.description} for e in entries]},
+        indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    for p in paths + [out / "plot.json"]:
         print(p)
     return 0

@@ -6,13 +6,13 @@ function ``f(x) = w·x + 0.5 x_0 x_1`` plus noise, quantised into grades 0-4 by 
 (50/75/90/97 %) so that high grades are rare, as in web search data. A linear (or small
 MLP) scorer is trained full-batch with Adam for each loss and seed; the test metric is
 NDCG@{1,5,10} with exponential gains ``2^l − 1`` (the LETOR convention), tied scores
-averaged (``losslab.metrics.ndcg_at_k``). Writes ``rank.json`` and ``rank.md`` under ``--out``.
+averaged (``losslab.metrics.ndcg_at_k``). Writes ``rank.json``, ``rank.md`` and ``rank.png`` (NDCG@k,
+mean and standard deviation over ``--seeds``) under ``<--out>/rank/``.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 
 # name -> (description, builder(links) -> loss_fn(scores, labels, mask))
@@ -30,17 +30,25 @@ KS = (1, 5, 10)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", help="SVMlight/LETOR file (rel qid:N 1:v ...); default: a generated set")
-    parser.add_argument("--queries", type=int, default=300, help="generated queries (train + test)")
-    parser.add_argument("--list-size", type=int, default=30, help="generated items per query")
-    parser.add_argument("--features", type=int, default=20, help="generated feature dimension")
-    parser.add_argument("--test-fraction", type=float, default=0.3, help="fraction of queries held out")
-    parser.add_argument("--model", choices=("linear", "mlp"), default="linear")
-    parser.add_argument("--epochs", type=int, default=200, help="full-batch Adam steps")
-    parser.add_argument("--lr", type=float, default=0.05)
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--losses", default=",".join(DEFAULT_LOSSES), help=f"comma list from: {', '.join(LOSSES)}")
-    parser.add_argument("--out", default=os.path.join("report", "rank"), help="output directory")
+    from losslab import cli
+
+    parser.add_argument("--data", type=cli.existing_file, metavar="FILE",
+                        help="SVMlight/LETOR file (rel qid:N 1:v ...); default: a generated set")
+    parser.add_argument("--queries", type=cli.int_range(2), default=300,
+                        help="generated queries, train + test (default 300, at least 2)")
+    parser.add_argument("--list-size", type=cli.positive_int, default=30, help="generated items per query (default 30)")
+    parser.add_argument("--features", type=cli.positive_int, default=20, help="generated feature dimension (default 20)")
+    parser.add_argument("--test-fraction", type=cli.fraction, default=0.3,
+                        help="fraction of queries held out, in (0, 1) (default 0.3)")
+    parser.add_argument("--model", choices=("linear", "mlp"), default="linear", help="scorer (default linear)")
+    parser.add_argument("--epochs", type=cli.positive_int, default=200, help="full-batch Adam steps (default 200)")
+    parser.add_argument("--lr", type=cli.positive_float, default=0.05, help="Adam learning rate (default 0.05)")
+    parser.add_argument("--seeds", type=cli.positive_int, default=3,
+                        help="seeds 0..N-1, each a query split and an initialisation; the error bars (default 3)")
+    parser.add_argument("--losses", type=cli.names(LOSSES), default=tuple(DEFAULT_LOSSES), metavar="NAMES",
+                        choices=cli.Names(LOSSES),
+                        help=f"comma list (default {','.join(DEFAULT_LOSSES)}) of: %(choices)s")
+    cli.add_common(parser)
 
 
 def _loss_fn(name):
@@ -79,12 +87,28 @@ def load_svmlight(path):
     import torch
     from sklearn.datasets import load_svmlight_file
 
-    X, y, qid = load_svmlight_file(path, query_id=True)
+    from losslab.data import DataError
+
+    try:
+        X, y, qid = load_svmlight_file(str(path), query_id=True)
+    except (ValueError, OSError, UnicodeDecodeError) as e:
+        raise DataError(f"not an SVMlight/LETOR file (rel qid:N 1:v 2:v ...): {e}") from None
+    if X.shape[0] == 0:
+        raise DataError("the file holds no examples")
+    if len(qid) == 0:
+        raise DataError("no qid: fields; ranking needs lines of the form 'rel qid:N 1:v 2:v ...'")
     X = X.toarray()
+    if not np.isfinite(X).all():
+        raise DataError("a feature value is NaN or infinite")
+    # exponential gains 2^l - 1 overflow float32 from l = 128
+    if not (np.isfinite(y).all() and y.min() >= 0 and y.max() < 128):
+        raise DataError(f"relevance grades must lie in [0, 128); got values in [{y.min():g}, {y.max():g}]")
     # Queries in order of first appearance.
     _, first = np.unique(qid, return_index=True)
     qids = qid[np.sort(first)]
     groups = [np.flatnonzero(qid == q) for q in qids]
+    if len(groups) < 2:
+        raise DataError(f"{len(groups)} query; the train/test split needs at least 2")
     Lmax = max(len(g) for g in groups)
     Q, d = len(groups), X.shape[1]
     Xp = np.zeros((Q, Lmax, d), dtype=np.float32)
@@ -101,7 +125,7 @@ def _split(n, test_fraction, seed):
     import torch
 
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    n_test = max(1, int(round(n * test_fraction))) if n > 1 else 0
+    n_test = min(n - 1, max(1, int(round(n * test_fraction)))) if n > 1 else 0  # both sides non-empty
     return perm[n_test:], perm[:n_test]
 
 
@@ -126,7 +150,8 @@ def _model(kind, d, seed):
     return torch.nn.Sequential(torch.nn.Linear(d, 32), torch.nn.ReLU(), torch.nn.Linear(32, 1))
 
 
-def train_and_eval(name, X, y, mask, train_idx, test_idx, *, model="linear", epochs=200, lr=0.05, seed=0):
+def train_and_eval(name, X, y, mask, train_idx, test_idx, *, model="linear", epochs=200, lr=0.05, seed=0,
+                   on_epoch=None):
     import torch
 
     from losslab import metrics
@@ -140,8 +165,14 @@ def train_and_eval(name, X, y, mask, train_idx, test_idx, *, model="linear", epo
         loss = fn(net(Xtr).squeeze(-1), ytr, mtr)
         loss.backward()
         opt.step()
+        if on_epoch is not None:
+            on_epoch()
     with torch.no_grad():
         s = net(X[test_idx]).squeeze(-1)
+    if not torch.isfinite(s).all():  # diverged (too large a --lr): no ranking to score
+        res = {f"ndcg@{k}": float("nan") for k in KS}
+        res.update(final_train_loss=float(loss.detach()), diverged=True)
+        return res
     res = {f"ndcg@{k}": float(metrics.ndcg_at_k(s, y[test_idx], k, mask[test_idx], gain="exp2").mean()) for k in KS}
     res["final_train_loss"] = float(loss.detach())
     return res
@@ -152,15 +183,18 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
+    from losslab import plots
+    from losslab.cli import CLIError, command_dir
+    from losslab.data import DataError
+    from losslab.experiments._common import draw, progress
+
     t0 = time.perf_counter()
-    names = [n.strip() for n in args.losses.split(",") if n.strip()]
-    unknown = [n for n in names if n not in LOSSES]
-    if unknown:
-        raise SystemExit(f"unknown loss(es) {unknown}; known: {', '.join(LOSSES)}")
-    if not 0 < args.test_fraction < 1:
-        raise SystemExit(f"--test-fraction must be in (0, 1), got {args.test_fraction}")
+    names = list(args.losses)
     if args.data:
-        X, y, mask = load_svmlight(args.data)
+        try:
+            X, y, mask = load_svmlight(args.data)
+        except DataError as e:
+            raise CLIError(f"argument --data {str(args.data)!r}: {e}") from None
         source = f"SVMlight file {args.data}"
     else:
         X, y, mask = generate(args.queries, args.list_size, args.features)
@@ -168,12 +202,17 @@ def run(args: argparse.Namespace) -> int:
             f"generated: {args.queries} queries x {args.list_size} items, {args.features} features, "
             "f(x)=w.x+0.5*x0*x1+noise, grades 0-4 at quantiles 50/75/90/97%"
         )
+    out = command_dir(args)
     results = {n: [] for n in names}
+    bar = progress(args.seeds * len(names) * args.epochs, "rank", enabled=not args.no_progress)
     for seed in range(args.seeds):
         train_idx, test_idx = _split(X.shape[0], args.test_fraction, seed)
         Xs = _standardise(X, mask, train_idx)
         for n in names:
-            results[n].append(train_and_eval(n, Xs, y, mask, train_idx, test_idx, model=args.model, epochs=args.epochs, lr=args.lr, seed=seed))
+            bar.set_description(f"rank {n} seed {seed}")
+            results[n].append(train_and_eval(n, Xs, y, mask, train_idx, test_idx, model=args.model, epochs=args.epochs,
+                                             lr=args.lr, seed=seed, on_epoch=bar.update))
+    bar.close()
     summary = {}
     for n in names:
         summary[n] = {}
@@ -199,8 +238,7 @@ def run(args: argparse.Namespace) -> int:
         "seconds": elapsed,
         "torch": torch.__version__,
     }
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "rank.json"), "w") as fh:
+    with open(out / "rank.json", "w") as fh:
         json.dump(payload, fh, indent=2)
     lines = [
         "# losslab rank",
@@ -220,8 +258,11 @@ def run(args: argparse.Namespace) -> int:
         gap = summary[n][key]["mean"] - others[0] if others else 0.0
         lines.append(f"- best {key}: {n} (+{gap:.4f} over the runner-up)")
     lines.append(f"\nWall time: {elapsed:.1f} s (after imports).")
+    png = draw(plots.plot_rank_ndcg, out / "rank.png", payload)
+    if png is not None:
+        lines.append("\n![NDCG@k, mean and std over seeds](rank.png)")
     text = "\n".join(lines) + "\n"
-    with open(os.path.join(args.out, "rank.md"), "w") as fh:
+    with open(out / "rank.md", "w") as fh:
         fh.write(text)
     print(text)
     return 0

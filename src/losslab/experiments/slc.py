@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -190,14 +189,13 @@ def _select(runs: list[RunResult], criterion: str, split) -> RunResult | None:
 def run_experiment(split, cfg: SLCConfig, *, progress: bool = True, log=print) -> dict:
     """Train, select and score every objective of ``cfg``; return the results dict
     (JSON-serialisable) with Table 1, Table 2 and the mean relative improvement."""
-    from tqdm.auto import tqdm
-
+    from losslab.experiments._common import progress as progress_bar
     from losslab.slc import is_pols_aligned, mean_relative_improvement, resolve_objective
 
     t0 = time.perf_counter()
     fns = {name: resolve_objective(name) for name in cfg.objectives}
     total = len(fns) * len(cfg.lrs) * cfg.epochs
-    bar = tqdm(total=total, desc="slc", unit="epoch", disable=not progress, file=sys.stderr, leave=False)
+    bar = progress_bar(total, "slc", enabled=progress)
     rows: dict[str, dict] = {}
     models: dict[str, nn.Module] = {}
     for name, fn in fns.items():
@@ -344,84 +342,84 @@ def write_outputs(results: dict, out_dir: str | Path) -> list[Path]:
 # ---------------------------------------------------------------------------- CLI
 
 
-def _floats(text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(t) for t in text.split(",") if t.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
-
-
-def _ints(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(t) for t in text.split(",") if t.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
-
-
 def objectives_arg(text: str) -> tuple[str, ...]:
+    """``--objectives``: 'table1', 'all' or a comma list of :data:`losslab.slc.SLC_OBJECTIVES`."""
+    from losslab.cli import names
     from losslab.slc import SLC_OBJECTIVES, TABLE1_OBJECTIVES
 
-    if text == "table1":
-        return TABLE1_OBJECTIVES
-    if text == "all":
-        return SLC_OBJECTIVES
-    names = tuple(t.strip() for t in text.split(",") if t.strip())
-    unknown = [n for n in names if n not in SLC_OBJECTIVES]
-    if unknown:
-        raise argparse.ArgumentTypeError(f"unknown objective(s) {', '.join(unknown)}; known: {', '.join(SLC_OBJECTIVES)}")
-    return names
+    return names(SLC_OBJECTIVES, aliases={"table1": TABLE1_OBJECTIVES, "all": SLC_OBJECTIVES})(text)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from losslab import cli
+    from losslab.slc import SLC_OBJECTIVES
+
     d = SLCConfig()
-    parser.add_argument("--data", metavar="PATH", help="MNIST: a directory of the four IDX files (gz or not) or an .npz "
+    parser.add_argument("--data", metavar="PATH", type=cli.existing_path,
+                        help="MNIST: a directory of the four IDX files (gz or not) or an .npz "
                         "with x_train, y_train, x_test, y_test (default: scikit-learn's digits)")
-    parser.add_argument("--objectives", type=objectives_arg, default=d.objectives,
-                        help="'table1' (the paper's 7, default), 'all' (11) or a comma list")
-    parser.add_argument("--epochs", type=int, default=d.epochs)
-    parser.add_argument("--hidden", type=_ints, default=d.hidden, help="hidden widths (paper's MNIST net: 500,500)")
-    parser.add_argument("--batch-size", type=int, default=d.batch_size)
-    parser.add_argument("--lrs", type=_floats, default=d.lrs, help="learning-rate grid (paper: 1,0.1,0.01,0.001)")
-    parser.add_argument("--momentum", type=float, default=d.momentum)
+    parser.add_argument("--objectives", type=objectives_arg, default=d.objectives, metavar="NAMES",
+                        choices=cli.Names(SLC_OBJECTIVES + ("table1", "all")),
+                        help="'table1' (the paper's 7, default), 'all' (11) or a comma list of: %(choices)s")
+    parser.add_argument("--epochs", type=cli.positive_int, default=d.epochs, help=f"(default {d.epochs})")
+    parser.add_argument("--hidden", type=cli.comma_list(cli.positive_int, what="positive integers"), default=d.hidden,
+                        metavar="W[,W...]", help="hidden widths (default 128,128; paper's MNIST net: 500,500)")
+    parser.add_argument("--batch-size", type=cli.int_range(2), default=d.batch_size,
+                        help=f"(default {d.batch_size}; >= 2: batch norm and the batch losses need it)")
+    parser.add_argument("--lrs", type=cli.comma_list(cli.positive_float, what="positive numbers"), default=d.lrs,
+                        metavar="LR[,LR...]", help="learning-rate grid (default = paper: 1,0.1,0.01,0.001)")
+    parser.add_argument("--momentum", type=cli.momentum, default=d.momentum, help="SGD momentum in [0, 1) (default 0)")
     parser.add_argument("--select", choices=("accuracy", "auprc"), default=d.select,
                         help="validation criterion for the learning rate (paper: accuracy)")
-    parser.add_argument("--seed", type=int, default=d.seed)
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
-    parser.add_argument("--out", default="results/slc", help="output directory for slc.json and slc.md")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--seed", type=cli.nonnegative_int, default=d.seed)
+    parser.add_argument("--limit", type=cli.int_range(20), default=None, metavar="N",
+                        help="digits only: use N examples (smoke runs)")
+    cli.add_common(parser)
 
 
 def config_from_args(args: argparse.Namespace) -> SLCConfig:
-    for name in ("epochs", "batch_size"):
-        if getattr(args, name) < 1:
-            raise SystemExit(f"error: --{name.replace('_', '-')} must be >= 1; got {getattr(args, name)}")
-    if args.batch_size < 2 and any(o.startswith("batch_") for o in args.objectives):
-        raise SystemExit("error: the batch losses need --batch-size >= 2")
-    if not args.lrs or any(lr <= 0 for lr in args.lrs):
-        raise SystemExit(f"error: --lrs must be positive numbers; got {args.lrs}")
     return SLCConfig(hidden=tuple(args.hidden), epochs=args.epochs, batch_size=args.batch_size, lrs=tuple(args.lrs),
                      momentum=args.momentum, seed=args.seed, select=args.select, objectives=tuple(args.objectives))
 
 
-def load_split(path: str | None, seed: int):
-    """The dataset for ``--data`` (digits when ``None``); errors end the command with the message."""
+def load_split(path, seed: int, limit: int | None = None):
+    """The dataset for ``--data`` (digits when ``None``); a missing or malformed path is a
+    :class:`losslab.cli.CLIError` naming ``--data`` and the path."""
     from losslab import data
+    from losslab.cli import CLIError
 
+    if path is None:
+        return data.load_digits(seed=seed, limit=limit)
+    if limit is not None:
+        raise CLIError(f"argument --limit: {limit} examples of the built-in digits; it does not apply to --data {str(path)!r}")
     try:
         return data.load_dataset(path, seed=seed)
-    except (FileNotFoundError, data.DataError) as e:
-        raise SystemExit(f"error: {e}")
+    except (OSError, data.DataError) as e:
+        msg = str(e)
+        for prefix in (f"--data {path}: ", f"{path}: "):  # the path is named once, in front
+            if msg.startswith(prefix):
+                msg = msg[len(prefix):]
+        raise CLIError(f"argument --data {str(path)!r}: {msg}") from None
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    from losslab import plots
+    from losslab.cli import command_dir
+    from losslab.experiments._common import draw
+
     cfg = config_from_args(args)
-    split = load_split(args.data, cfg.seed)
+    split = load_split(args.data, cfg.seed, args.limit)
+    out = command_dir(args)
     print(split.describe())
     results = run_experiment(split, cfg, progress=not args.no_progress)
     print()
     print(markdown_report(results))
-    for p in write_outputs(results, args.out):
+    paths = write_outputs(results, out)
+    png = draw(plots.plot_slc_table1, out / "slc.png", results)
+    if png is not None:
+        with open(paths[1], "a") as f:
+            f.write(f"\n![Table 1 as bars](slc.png)\n")
+        paths.append(png)
+    for p in paths:
         print(f"wrote {p}")
     return 0

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -58,8 +57,7 @@ def measure(
     log=print,
 ) -> dict:
     """Time backbone + full head vs backbone + single logit for each ``K = 2**log2k``."""
-    from tqdm.auto import tqdm
-
+    from losslab.experiments._common import progress as progress_bar
     from losslab.slc import SingleLogitHead
 
     torch.manual_seed(seed)
@@ -68,7 +66,9 @@ def measure(
     x = torch.randn(batch, in_features, device=dev)
     sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == "cuda" else (lambda: None)
     rows = []
-    for e in tqdm(log2k, desc="slc-speed", unit="K", disable=not progress, file=sys.stderr, leave=False):
+    bar = progress_bar(len(log2k), "slc-speed", enabled=progress, unit="K")
+    for e in log2k:
+        bar.set_description(f"slc-speed K=2^{e:g}")
         k = int(round(2**e))
         head = SingleLogitHead(width, k).to(dev).eval()
         query = k // 2  # any class: the cost is one row of the weight
@@ -100,6 +100,8 @@ def measure(
             "speedup": full_s / single_s, "head_weight_mb": k * (width + 1) * 4 / 2**20, "max_abs_diff": err,
         })
         del head
+        bar.update(1)
+    bar.close()
     return {
         "experiment": "slc-speed",
         "reference": "Keren, Sabato & Schuller (2019), Table 3",
@@ -127,38 +129,47 @@ def markdown(result: dict) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--log2-classes", default=",".join(str(e) for e in DEFAULT_LOG2K),
+    from losslab import cli
+
+    log2k = cli.comma_list(cli_log2k, what="numbers in [0, 24]")
+    parser.add_argument("--log2-classes", type=log2k, default=DEFAULT_LOG2K, metavar="E[,E...]",
                         help="comma list of log2 K (default 10,14,16,18; 18.5 is the paper's largest)")
-    parser.add_argument("--in-features", type=int, default=1024)
-    parser.add_argument("--width", type=int, default=512, help="backbone width = the head's input size")
-    parser.add_argument("--depth", type=int, default=3, help="backbone hidden layers")
-    parser.add_argument("--batch", type=int, default=32, help="mini-batch size (paper: 32)")
-    parser.add_argument("--repeats", type=int, default=20, help="timed forwards per head (paper: 100)")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--out", default=None, help="also write slc_speed.json and slc_speed.md here")
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--in-features", type=cli.positive_int, default=1024, help="backbone input size (default 1024)")
+    parser.add_argument("--width", type=cli.positive_int, default=512,
+                        help="backbone width = the head's input size (default 512)")
+    parser.add_argument("--depth", type=cli.positive_int, default=3, help="backbone hidden layers (default 3)")
+    parser.add_argument("--batch", type=cli.positive_int, default=32, help="mini-batch size (default = paper: 32)")
+    parser.add_argument("--repeats", type=cli.positive_int, default=20, help="timed forwards per head (default 20; paper: 100)")
+    parser.add_argument("--device", type=cli.device, default="cpu", help="cpu (default), cuda, cuda:N or mps")
+    cli.add_common(parser)
+
+
+def cli_log2k(text: str) -> float:
+    """One ``--log2-classes`` entry: a number in [0, 24] (2^24 classes is a 32 GiB head at width 512)."""
+    import argparse as _argparse
+
+    from losslab.cli import nonnegative_float
+
+    value = nonnegative_float(text)
+    if value > 24:
+        raise _argparse.ArgumentTypeError(f"expected log2 K in [0, 24], got {text!r}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        log2k = tuple(float(t) for t in args.log2_classes.split(",") if t.strip())
-    except ValueError:
-        raise SystemExit(f"error: --log2-classes must be comma-separated numbers; got {args.log2_classes!r}")
-    if not log2k or any(e < 0 or e > 24 for e in log2k):
-        raise SystemExit(f"error: --log2-classes must lie in [0, 24]; got {args.log2_classes!r}")
-    for name in ("in_features", "width", "depth", "batch", "repeats"):
-        if getattr(args, name) < 1:
-            raise SystemExit(f"error: --{name.replace('_', '-')} must be >= 1; got {getattr(args, name)}")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    result = measure(log2k, in_features=args.in_features, width=args.width, depth=args.depth, batch=args.batch,
-                     repeats=args.repeats, device=args.device, progress=not args.no_progress)
+    from losslab import plots
+    from losslab.cli import command_dir
+    from losslab.experiments._common import draw
+
+    out = command_dir(args)
+    result = measure(tuple(args.log2_classes), in_features=args.in_features, width=args.width, depth=args.depth,
+                     batch=args.batch, repeats=args.repeats, device=args.device, progress=not args.no_progress)
     print(markdown(result))
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "slc_speed.json").write_text(json.dumps(result, indent=2) + "\n")
-        (out / "slc_speed.md").write_text("# SLC speed-up (Table 3 shape)\n\n" + markdown(result) + "\n")
-        print(f"wrote {out / 'slc_speed.json'} and {out / 'slc_speed.md'}")
+    (out / "slc_speed.json").write_text(json.dumps(result, indent=2) + "\n")
+    md = "# SLC speed-up (Table 3 shape)\n\n" + markdown(result) + "\n"
+    png = draw(plots.plot_slc_speed, out / "slc_speed.png", result)
+    if png is not None:
+        md += "\n![time vs K](slc_speed.png)\n"
+    (out / "slc_speed.md").write_text(md)
+    print(f"wrote {out / 'slc_speed.json'}, {out / 'slc_speed.md'}" + (f" and {png}" if png else ""))
     return 0

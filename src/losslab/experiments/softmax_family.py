@@ -10,32 +10,48 @@ activation memory; ``saved_tensors_hooks``), the per-epoch complexity formula, a
 the gradient bias² / variance of each sampled estimator against the exact softmax
 gradient at the trained full-softmax state (:func:`losslab.analysis.gradient_bias_variance`).
 
-Writes ``softmax_family.json`` and ``softmax_family.md`` under ``--out``.
+Writes ``softmax_family.json``, ``softmax_family.md``, ``softmax_family_training.png`` (loss and
+held-out top-1 per epoch) and ``softmax_family_bias_variance.png`` (bias² and variance vs S,
+log-log) under ``<--out>/softmax-family/``.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import math
-import os
 import time
 
 
+# The --losses names, in the order of the table (the keys of _methods()).
+LOSS_NAMES = (
+    "softmax (full)", "sparsemax FY", "entmax-1.5 FY", "entmax bisect FY", "sampled softmax (uniform)",
+    "sampled softmax (log-uniform)", "importance sampling (log-uniform)", "negative sampling (unigram^0.75)",
+    "NCE (unigram)", "in-batch negatives (logQ)",
+)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--num-classes", type=int, default=2000, help="K (up to 100000)")
-    parser.add_argument("--dim", type=int, default=32, help="d, input / embedding dimension")
-    parser.add_argument("--train", type=int, default=10000, help="training examples N")
-    parser.add_argument("--test", type=int, default=2000, help="held-out examples")
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--num-sampled", type=int, default=64, help="S, negatives per step")
-    parser.add_argument("--lr", type=float, default=0.02)
-    parser.add_argument("--zipf", type=float, default=1.0, help="Zipf exponent a of the class prior")
-    parser.add_argument("--noise", type=float, default=0.8, help="σ of the input noise")
-    parser.add_argument("--repeats", type=int, default=4, help="draws per S for gradient bias/variance")
-    parser.add_argument("--losses", default="all", help="comma-separated subset of the loss names (default all)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="report/softmax_family")
+    from losslab import cli
+
+    parser.add_argument("--num-classes", type=cli.int_range(2), default=2000, help="K (default 2000; up to 100000)")
+    parser.add_argument("--dim", type=cli.positive_int, default=32, help="d, input / embedding dimension (default 32)")
+    parser.add_argument("--train", type=cli.positive_int, default=10000, help="training examples N (default 10000)")
+    parser.add_argument("--test", type=cli.positive_int, default=2000, help="held-out examples (default 2000)")
+    parser.add_argument("--epochs", type=cli.positive_int, default=2, help="(default 2)")
+    parser.add_argument("--batch-size", type=cli.positive_int, default=256, help="B (default 256)")
+    parser.add_argument("--num-sampled", type=cli.positive_int, default=64,
+                        help="S, negatives per step, below K (default 64)")
+    parser.add_argument("--lr", type=cli.positive_float, default=0.02, help="Adam learning rate (default 0.02)")
+    parser.add_argument("--zipf", type=cli.nonnegative_float, default=1.0,
+                        help="Zipf exponent a >= 0 of the class prior (default 1; 0 = uniform)")
+    parser.add_argument("--noise", type=cli.nonnegative_float, default=0.8, help="σ >= 0 of the input noise (default 0.8)")
+    parser.add_argument("--repeats", type=cli.int_range(2), default=4,
+                        help="draws per S for gradient bias/variance, at least 2 (default 4)")
+    parser.add_argument("--losses", type=cli.names(LOSS_NAMES, aliases={"all": LOSS_NAMES}), default=LOSS_NAMES,
+                        metavar="NAMES", choices=cli.Names(LOSS_NAMES + ("all",)),
+                        help="'all' (default) or a comma list of: %(choices)s")
+    parser.add_argument("--seed", type=cli.nonnegative_int, default=0)
+    cli.add_common(parser)
 
 
 def make_data(K, d, n, *, zipf, noise, generator):
@@ -140,24 +156,33 @@ def run(args: argparse.Namespace) -> int:
 
     import losslab as ll
 
+    from losslab import plots
+    from losslab.cli import CLIError, command_dir
+    from losslab.experiments._common import draw, progress
+
     torch.manual_seed(args.seed)
     g = torch.Generator().manual_seed(args.seed)
     K, d, S, B = args.num_classes, args.dim, args.num_sampled, args.batch_size
     if not 1 <= S < K:
-        raise SystemExit(f"--num-sampled must lie in [1, K); got {S} with K={K}")
+        raise CLIError(f"argument --num-sampled: must lie below --num-classes {K}; got {S}")
+    out = command_dir(args)
     x, y, _mu, prior = make_data(K, d, args.train + args.test, zipf=args.zipf, noise=args.noise, generator=g)
     xtr, ytr, xte, yte = x[:args.train], y[:args.train], x[args.train:], y[args.train:]
     counts = torch.bincount(ytr, minlength=K).double() + 1.0  # +1 smoothing: every class reachable
     methods = _methods(S, counts)
-    if args.losses != "all":
-        wanted = [s.strip() for s in args.losses.split(",")]
-        methods = {k: v for k, v in methods.items() if k in wanted}
+    methods = {k: v for k, v in methods.items() if k in args.losses}
     N = xtr.shape[0]
     print(f"softmax-family: K={K} d={d} N={N} test={xte.shape[0]} B={B} S={S} epochs={args.epochs} "
           f"zipf={args.zipf}; top class share {float(prior[0]):.3f}")
     results = {}
+    curves = {}
     final_state = None
+    steps_per_epoch = -(-N // B)
+    # about ten points per epoch on the loss curve, each the mean over its steps
+    chunk = max(1, steps_per_epoch // 10)
+    bar = progress(len(methods) * args.epochs, "softmax-family", enabled=not args.no_progress)
     for name, (fn, formula, kind) in methods.items():
+        bar.set_description(f"softmax-family {name}")
         torch.manual_seed(args.seed)
         W = torch.zeros(K, d, requires_grad=True)
         # Biases start at -log K, the uniform self-normalised model (Σ_j e^{s_j} = 1), as
@@ -171,17 +196,29 @@ def run(args: argparse.Namespace) -> int:
         epoch_times, last_loss = [], float("nan")
         mem = saved_bytes(lambda: fn(xtr[:B], W, b, ytr[:B], sg))
         W.grad = b.grad = None
-        for _ in range(args.epochs):
+        # no epoch-0 point: at the start every logit ties and evaluate() counts a tie as a hit
+        curve = {"loss_epochs": [], "loss": [], "epochs": [], "top1": []}
+        for epoch in range(args.epochs):
             perm = torch.randperm(N, generator=g)
             t0 = time.perf_counter()
-            for i in range(0, N, B):
+            acc, n_acc = 0.0, 0
+            for step, i in enumerate(range(0, N, B)):
                 idx = perm[i:i + B]
                 opt.zero_grad(set_to_none=True)
                 loss = fn(xtr[idx], W, b, ytr[idx], sg)
                 loss.backward()
                 opt.step()
+                acc, n_acc = acc + float(loss.detach()), n_acc + 1
+                if n_acc == chunk or step == steps_per_epoch - 1:
+                    curve["loss_epochs"].append(epoch + (step + 1) / steps_per_epoch)
+                    curve["loss"].append(acc / n_acc)
+                    acc, n_acc = 0.0, 0
             epoch_times.append(time.perf_counter() - t0)
             last_loss = float(loss.detach())
+            curve["epochs"].append(epoch + 1)
+            curve["top1"].append(evaluate(W.detach(), b.detach(), xte, yte)[0])
+            bar.update(1)
+        curves[name] = curve
         top1, ndcg = evaluate(W.detach(), b.detach(), xte, yte)
         results[name] = {"top1": top1, "ndcg@10": ndcg, "epoch_seconds": sum(epoch_times) / len(epoch_times),
                          "saved_bytes_per_step": mem, "formula": formula,
@@ -190,6 +227,7 @@ def run(args: argparse.Namespace) -> int:
               f"saved={mem / 2**20:.2f} MiB")
         if name == "softmax (full)":
             final_state = (W.detach().clone(), b.detach().clone())
+    bar.close()
 
     # gradient bias / variance of the sampled estimators at the trained full-softmax state
     bv = {}
@@ -216,9 +254,9 @@ def run(args: argparse.Namespace) -> int:
                 print(f"  {name:36s} S={r['num_sampled']:5d} bias²={r['bias2_unbiased']:.3e} var={r['variance']:.3e} "
                       f"(|g|²={r['exact_norm2']:.3e}) cos={r['cosine']:.3f}")
 
-    os.makedirs(args.out, exist_ok=True)
-    payload = {"config": vars(args), "results": results, "gradient_bias_variance": bv}
-    with open(os.path.join(args.out, "softmax_family.json"), "w") as f:
+    config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items()}
+    payload = {"config": config, "results": results, "training_curves": curves, "gradient_bias_variance": bv}
+    with open(out / "softmax_family.json", "w") as f:
         json.dump(payload, f, indent=2, default=str)
     lines = [f"# Softmax family at K={K} (seed 003)", "",
              f"Zipf(a={args.zipf}) labels, d={d}, N={N}, B={B}, S={S}, {args.epochs} epochs, Adam lr={args.lr}.", ""]
@@ -234,7 +272,13 @@ def run(args: argparse.Namespace) -> int:
             for r in rows:
                 lines.append(f"| {name} | {r['num_sampled']} | {r['bias2_unbiased']:.3e} | {r['variance']:.3e} | "
                              f"{r['exact_norm2']:.3e} | {r['cosine']:.3f} |")
-    with open(os.path.join(args.out, "softmax_family.md"), "w") as f:
+    pngs = [draw(plots.plot_training_curves, out / "softmax_family_training.png", curves)]
+    if bv:
+        pngs.append(draw(plots.plot_bias_variance, out / "softmax_family_bias_variance.png", bv))
+    pngs = [p for p in pngs if p is not None]
+    if pngs:
+        lines += [""] + [f"![{p.stem}]({p.name})" for p in pngs]
+    with open(out / "softmax_family.md", "w") as f:
         f.write("\n".join(lines) + "\n")
-    print(f"wrote {args.out}/softmax_family.json and .md")
+    print(f"wrote {out}/softmax_family.json, .md" + "".join(f", {p.name}" for p in pngs))
     return 0
