@@ -54,3 +54,15 @@ def gauss_legendre(n: int, dtype: torch.dtype = torch.float64, device=None) -> t
         torch.as_tensor(nodes, dtype=dtype, device=device),
         torch.as_tensor(weights, dtype=dtype, device=device),
     )
+
+
+# ---------------------------------------------------------------------------------
+# Edges of a domain: -inf masks and boundary targets
+
+
+def mul_where_zero(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``x·y`` with ``0·(±inf) := 0``: the limit a -inf mask (``y = log p = -inf`` where
+    ``x = p = 0``) or a zero target weighting a -inf log-probability needs. ``y`` is replaced
+    (not the product masked) so that the backward pass never forms ``0·inf = NaN`` either;
+    where ``x = 0`` and ``y`` is finite the gradient ``∂/∂x = y`` is kept."""
+    return x * torch.where((x == 0) & torch.isinf(y), torch.zeros_like(y), y)

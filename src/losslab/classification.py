@@ -29,6 +29,7 @@ from ._catalogue import (
     reduce_with_denominator,
 )
 from ._numerics import softplus, xlogy
+from ._numerics import mul_where_zero
 from ._reduce import _reduce
 from ._validate import (
     check_choice,
@@ -157,14 +158,14 @@ def cross_entropy(
         t = target.movedim(check_dim("dim", dim, logits), -1).to(x.dtype)
         check_at_least("target", t, 0.0)
         if eps > 0:
-            t = t * (1 - eps) + eps / K
-        return _reduce(-(t * wlogp).sum(-1), reduction, weight)
+            t = t * (1 - eps) + eps * _smoothing_share(x)
+        return _reduce(-mul_where_zero(t, wlogp).sum(-1), reduction, weight)
     y = _labels(target, x, ignore_index)
     valid = y != ignore_index
     y = torch.where(valid, y, torch.zeros_like(y))
     loss = -wlogp.gather(-1, y.unsqueeze(-1)).squeeze(-1)
     if eps > 0:
-        loss = (1 - eps) * loss - eps * wlogp.sum(-1) / K
+        loss = (1 - eps) * loss - eps * mul_where_zero(_smoothing_share(x), wlogp).sum(-1)
     loss = torch.where(valid, loss, torch.zeros_like(loss))
     denom = valid.to(x.dtype) if cw is None else valid.to(x.dtype) * cw[y]
     return reduce_with_denominator(loss, reduction, weight, denom)
@@ -405,10 +406,12 @@ def kl_divergence(
     x = _classes_last("input", input, dim)
     t = target.movedim(check_dim("dim", dim, input), -1)
     if log_target:
-        pointwise = torch.exp(t) * (t - x)
+        # exp(t)·(t − x) → 0 as t → -inf (a zero target), also where x = -inf (a masked class)
+        x_safe = torch.where(t == -math.inf, torch.zeros_like(x), x)
+        pointwise = mul_where_zero(torch.exp(t), t - x_safe)
     else:
         check_at_least("target", t, 0.0)
-        pointwise = xlogy(t, t) - t * x
+        pointwise = xlogy(t, t) - mul_where_zero(t, x)  # 0·log 0 and 0·(-inf) are 0
     return _reduce(pointwise.sum(-1), reduction, weight)
 
 
@@ -954,3 +957,10 @@ def _ge2e_extremes(dtype):
 
 
 _register()
+
+
+def _smoothing_share(x: torch.Tensor) -> torch.Tensor:
+    """Label smoothing's uniform ``1/K`` per class, spread over the classes whose logit is not
+    -inf: a -inf logit masks its class (as removing it would), it does not make the loss inf."""
+    valid = x != -math.inf
+    return valid.to(x.dtype) / valid.sum(-1, keepdim=True).clamp_min(1).to(x.dtype)

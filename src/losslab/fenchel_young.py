@@ -40,6 +40,7 @@ from typing import Callable
 import torch
 
 from . import registry
+from ._numerics import mul_where_zero
 from ._reduce import _reduce
 from ._validate import (
     check_class_indices,
@@ -130,8 +131,9 @@ def _entmax15_forward(theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     # cancellation of E[x²] − E[x]² that the search pass tolerates.
     in_support = k <= support.to(x.dtype)
     n = support.to(x.dtype)
-    mu = (xs * in_support).sum(-1, keepdim=True) / n
-    var = (((xs - mu) * in_support) ** 2).sum(-1, keepdim=True) / n
+    # where, not a product with the 0/1 mask: -inf scores (masked classes) times 0 are NaN
+    mu = torch.where(in_support, xs, 0).sum(-1, keepdim=True) / n
+    var = (torch.where(in_support, xs - mu, 0) ** 2).sum(-1, keepdim=True) / n
     tau = mu - ((1 / n - var).clamp_min(0)).sqrt()
     d = x - tau
     return d.clamp_min(0) ** 2, 2 * d
@@ -337,9 +339,9 @@ class _FYLoss(torch.autograd.Function):
         else:
             y = target
             if shannon:  # L = Σ y log y − ⟨log p, y⟩ = KL(y ‖ p)
-                loss = torch.special.xlogy(y, y).sum(-1) - (y * u).sum(-1)
-            else:
-                loss = p.pow(alpha).sum(-1) / alpha + y.pow(alpha).sum(-1) / (alpha * (alpha - 1)) - (y * u).sum(-1)
+                loss = torch.special.xlogy(y, y).sum(-1) - mul_where_zero(y, u).sum(-1)
+            else:  # u = -inf off the support of a -inf-masked class; y = 0 there
+                loss = p.pow(alpha).sum(-1) / alpha + y.pow(alpha).sum(-1) / (alpha * (alpha - 1)) - mul_where_zero(y, u).sum(-1)
         # Rounding can leave a tiny negative where the loss is 0 (y = p*): the loss is ≥ 0.
         loss = loss.clamp_min(0)
         ctx.labels, ctx.alpha, ctx.shannon = labels, alpha, shannon

@@ -11,6 +11,7 @@ import torch
 
 from . import registry
 from ._catalogue import check_target_shape, check_values_in
+from ._numerics import mul_where_zero
 from ._reduce import _reduce
 from ._validate import check_choice, check_class_indices, check_finite_scalar, check_floating, check_integer, check_nonnegative, check_positive
 
@@ -154,7 +155,7 @@ def policy_gradient_loss(
     logp = torch.log_softmax(logits, -1)
     value = -advantages.detach().to(logits.dtype) * logp.gather(-1, a.unsqueeze(-1)).squeeze(-1)
     if beta > 0:
-        entropy = -(logp.exp() * logp).sum(-1)
+        entropy = -mul_where_zero(logp.exp(), logp).sum(-1)  # -inf logits (masked actions) add 0
         value = value - beta * entropy
     return _reduce(value, reduction, weight)
 

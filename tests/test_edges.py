@@ -1,0 +1,207 @@
+"""No silent NaN, inf or wrong answer at the edges of a domain.
+
+One test per class of defect, each run over every registered loss
+(``losslab.registry.specs()``) plus tables of the public mappings and metrics
+that are not registered. Every spec must be classified in each table (applicable,
+or the reason it is not), so a new loss cannot slip through:
+
+a. ``-inf`` entries used as masks give the value and gradient of removing them;
+b. gradients with respect to a target on the boundary of its domain are finite and right;
+c. positions excluded by ``ignore_index`` / ``mask`` do not leak NaN/inf;
+d. inputs outside a documented domain raise a ``ValueError`` naming the argument;
+e. float hyper-parameters at the limits of float range are accepted (finite value and
+   gradient) or rejected with a ``ValueError``/``TypeError`` naming the parameter.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+
+import pytest
+import torch
+
+import losslab as ll
+from losslab import metrics, registry
+
+SPECS = registry.specs()
+NAMES = {s.name for s in SPECS}
+
+
+def _sample(spec, batch_shape=(4,), dtype=torch.float64, seed=0) -> registry.Sample:
+    g = torch.Generator().manual_seed(seed)
+    return spec.sample(tuple(batch_shape), dtype=dtype, generator=g)
+
+
+def _assert_classified(table: dict, cls: str) -> None:
+    missing = sorted(NAMES - set(table))
+    stale = sorted(set(table) - NAMES)
+    assert not missing, f"class {cls}: classify these registered losses in the table: {missing}"
+    assert not stale, f"class {cls}: the table names losses that are not registered: {stale}"
+
+
+# ---------------------------------------------------------------------------
+# a. -inf as a mask == removing the entries
+#
+# Applicable losses: how the masked column is chosen and removed. ``target`` is
+# "index" (integer labels along the class dim, re-indexed after removal), "prob"
+# (a distribution over classes: zero at the masked class) or "none".
+
+_MASK_APPLICABLE = {
+    "cross_entropy": dict(target="index"),
+    "focal_loss": dict(target="index"),
+    "poly_loss": dict(target="index"),
+    "multiclass_hinge": dict(target="index"),
+    "kl_divergence": dict(target="prob"),  # input log-probs: -inf where log_softmax of masked logits is
+    "sparsemax_loss": dict(target="index"),
+    "entmax15_loss": dict(target="prob"),
+    "entmax_bisect_loss": dict(target="index"),
+    "fenchel_young_loss": dict(target="prob"),
+    "policy_gradient_loss": dict(target="index"),  # invalid actions; the entropy bonus included
+    "batch_cross_entropy": dict(target="index"),
+    "batch_max_margin": dict(target="index"),
+    "binary_cross_entropy": dict(target="index"),
+    "max_margin": dict(target="index"),
+    "self_normalization": dict(target="index"),
+    "sigmoid_cauchy_schwarz": dict(target="index"),
+    "sigmoid_tanimoto": dict(target="index"),
+    "softmax_cauchy_schwarz": dict(target="index"),
+    "softmax_tanimoto": dict(target="index"),
+}
+_MASK_NOT_APPLICABLE = {
+    "arcface": "input is a cosine in [-1, 1]; a -inf cosine is outside the domain",
+    "binary_cross_entropy_with_logits": "no class dim: each logit is its own binary problem",
+    "ge2e": "input is embeddings, not class scores",
+    "hinge": "binary scores, no class dim",
+    "squared_hinge": "binary scores, no class dim",
+    "soft_dice": "dice is a ratio of probability mass per class; masked classes are ignore_index's job (class c)",
+    "nce": "the noise distribution is over the K classes: removing a class changes the noise, so no identity",
+    "contrastive": "embeddings, no class scores",
+    "info_nce": "embeddings, no class scores",
+    "multiple_negatives_ranking": "embeddings, no class scores",
+    "nt_xent": "embeddings, no class scores",
+    "triplet": "embeddings, no class scores",
+    "composite_softmax_loss": "-inf is not a mask under a scaling: p_k ~ exp(Q(z_k)/gamma) and Q(-inf) is 0 for exp "
+    "scaling and +inf for identity (Q = z^2/2), so the class keeps or takes the mass",
+    "composite_sigmoid_loss": "scalar predictions, no class dim",
+    "decomposed_matching_loss": "separable over classes: each coordinate is its own matching loss, nothing to mask",
+    "matching_loss": "scalar predictions, no class dim",
+    "td_loss": "action values enter through max/gather; a -inf Q-value is not a probability mask",
+    "huber": "regression, no class dim",
+    "log_cosh": "regression, no class dim",
+    "mae": "regression, no class dim",
+    "mape": "regression, no class dim",
+    "mse": "regression, no class dim",
+    "msle": "regression, no class dim",
+    "poisson_nll": "regression, no class dim",
+    "quantile": "regression, no class dim",
+    "smooth_l1": "regression, no class dim",
+    "importance_sampling_loss": "classes enter as out_weight/out_bias rows; a padded class is left out of the proposal",
+    "in_batch_negatives_loss": "classes enter as out_weight/out_bias rows; negatives are the batch's own labels",
+    "negative_sampling_loss": "classes enter as out_weight/out_bias rows; a padded class is left out of the proposal",
+    "sampled_nce_loss": "classes enter as out_weight/out_bias rows; a padded class is left out of the proposal",
+    "sampled_softmax_loss": "classes enter as out_weight/out_bias rows; a padded class is left out of the proposal",
+    "lambda_loss": "ranking lists mask with mask= (class c)",
+    "listmle": "ranking lists mask with mask= (class c)",
+    "listnet": "ranking lists mask with mask= (class c)",
+    "pairwise_hinge": "ranking lists mask with mask= (class c)",
+    "pointwise_mse": "ranking lists mask with mask= (class c)",
+    "pointwise_sigmoid_ce": "ranking lists mask with mask= (class c)",
+    "ranknet": "ranking lists mask with mask= (class c)",
+    "selective_listwise": "ranking lists mask with mask= (class c)",
+    "selective_pairwise": "ranking lists mask with mask= (class c)",
+    "selective_pointwise": "ranking lists mask with mask= (class c)",
+    "soft_pairwise": "ranking lists mask with mask= (class c)",
+}
+
+
+def test_mask_table_classifies_every_loss():
+    assert not set(_MASK_APPLICABLE) & set(_MASK_NOT_APPLICABLE)
+    _assert_classified({**_MASK_APPLICABLE, **_MASK_NOT_APPLICABLE}, "a")
+
+
+def _masked_and_removed(spec, how):
+    """The sample with class column 1 (never a target) set to -inf, and the sample with it removed."""
+    s = _sample(spec, batch_shape=(4,))
+    args = [a.detach().clone() if isinstance(a, torch.Tensor) else a for a in s.args]
+    x, t = args[0], args[1]
+    K = x.shape[-1]
+    col = 1
+    keep = [k for k in range(K) if k != col]
+    if how["target"] == "index":
+        t = torch.where(t == col, torch.zeros_like(t), t)
+        t_removed = t - (t > col).to(t.dtype)
+    else:
+        t = t.clone()
+        t[..., col] = 0
+        t[..., 0] += (t.sum(-1) == 0).to(t.dtype)  # a one-hot target at the masked class moves to class 0
+        t = t / t.sum(-1, keepdim=True)
+        t_removed = t[..., keep]
+    if spec.name == "kl_divergence":
+        # the input is log-probabilities: renormalise the rest so both sides are distributions
+        x = torch.log_softmax(x, -1)
+        x_masked = x.clone()
+        x_masked[..., col] = float("-inf")
+        x_removed = torch.log_softmax(x[..., keep], -1)
+        x_masked = torch.cat([x_removed[..., :col], x_masked[..., col:col + 1], x_removed[..., col:]], -1)
+    else:
+        x_masked = x.clone()
+        x_masked[..., col] = float("-inf")
+        x_removed = x[..., keep].clone()
+    masked = list(args)
+    removed = list(args)
+    masked[0], masked[1] = x_masked.requires_grad_(True), t
+    removed[0], removed[1] = x_removed.requires_grad_(True), t_removed
+    return s, masked, removed, col
+
+
+@pytest.mark.parametrize("name", sorted(_MASK_APPLICABLE))
+def test_neg_inf_mask_equals_removing_the_class(name):
+    spec = registry.get(name)
+    s, masked, removed, col = _masked_and_removed(spec, _MASK_APPLICABLE[name])
+    kw = dict(s.kwargs)
+    red = "none" if "none" in spec.reductions else "sum"
+    got = spec.fn(*masked, **kw, reduction=red)
+    want = spec.fn(*removed, **kw, reduction=red)
+    assert torch.isfinite(got).all(), f"{name}: -inf mask gives {got}"
+    torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12)
+    (g_masked,) = torch.autograd.grad(got.sum(), masked[0])
+    (g_removed,) = torch.autograd.grad(want.sum(), removed[0])
+    assert (g_masked[..., col] == 0).all(), f"{name}: gradient at the -inf entries is {g_masked[..., col]}, not 0"
+    keep = [k for k in range(masked[0].shape[-1]) if k != col]
+    torch.testing.assert_close(g_masked[..., keep], g_removed, rtol=1e-9, atol=1e-12)
+
+
+# The mappings (not registered): output 0 at the masked class, the removed mapping elsewhere.
+_MAPPINGS = {
+    "sparsemax": lambda x: ll.sparsemax(x, dim=-1),
+    "entmax15": lambda x: ll.entmax15(x, dim=-1),
+    "entmax_bisect": lambda x: ll.entmax_bisect(x, alpha=1.3, dim=-1),
+    "entmax_bisect(alpha=2)": lambda x: ll.entmax_bisect(x, alpha=2.0, dim=-1),
+    "composite_softmax(identity scaling on z>=0 via exp link)": None,  # see _MAPPINGS_NOT_MASKABLE
+}
+_MAPPINGS_NOT_MASKABLE = {
+    "composite_softmax": "p_k ~ exp(Q(z_k)/gamma): Q(-inf) is finite or +inf for the paper's scalings, so -inf is not a mask",
+    "composite_sigmoid": "elementwise, no class dim",
+}
+_MAPPINGS = {k: v for k, v in _MAPPINGS.items() if v is not None}
+
+
+@pytest.mark.parametrize("name", sorted(_MAPPINGS))
+def test_neg_inf_mask_in_mappings(name):
+    fn = _MAPPINGS[name]
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(4, 6, dtype=torch.float64, generator=g) * 2
+    cot = torch.randn(4, 5, dtype=torch.float64, generator=g)
+    col = 2
+    keep = [k for k in range(6) if k != col]
+    xm = x.clone()
+    xm[:, col] = float("-inf")
+    xm.requires_grad_(True)
+    xr = x[:, keep].clone().requires_grad_(True)
+    pm, pr = fn(xm), fn(xr)
+    assert (pm[:, col] == 0).all()
+    torch.testing.assert_close(pm[:, keep], pr, rtol=1e-9, atol=1e-12)
+    (gm,) = torch.autograd.grad(pm[:, keep], xm, cot)
+    (gr,) = torch.autograd.grad(pr, xr, cot)
+    assert (gm[:, col] == 0).all(), f"{name}: gradient at -inf is {gm[:, col]}"
+    torch.testing.assert_close(gm[:, keep], gr, rtol=1e-9, atol=1e-12)
