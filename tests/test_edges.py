@@ -205,3 +205,110 @@ def test_neg_inf_mask_in_mappings(name):
     (gr,) = torch.autograd.grad(pr, xr, cot)
     assert (gm[:, col] == 0).all(), f"{name}: gradient at -inf is {gm[:, col]}"
     torch.testing.assert_close(gm[:, keep], gr, rtol=1e-9, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------
+# c. excluded positions (ignore_index, mask=, terminal states) do not leak NaN/inf
+#
+# Each applicable entry: poison(sample) -> (clean args, poisoned args, kwargs, excluded)
+# where `excluded` is a boolean mask over args[0] of the entries whose gradient must be 0.
+
+_RANKING = {s.name for s in SPECS if s.family == "ranking"}
+
+
+def _poison_list(spec, s):
+    scores, labels, mask = s.args[0], s.args[1], s.args[2]
+    bad_scores = scores.masked_fill(~mask, float("nan"))
+    bad_scores[0, ~mask[0]] = float("inf")  # one list padded with +inf instead
+    if labels.is_floating_point():
+        bad_labels = labels.masked_fill(~mask, float("nan"))
+    else:
+        bad_labels = labels.masked_fill(~mask, -1)  # padding grade -1, outside the grades' domain
+    return (scores, labels, mask), (bad_scores, bad_labels, mask), dict(s.kwargs), ~mask
+
+
+def _poison_ignore_index(spec, s):
+    logits, labels = s.args[0], s.args[1]
+    ii = s.kwargs.get("ignore_index", -100)
+    labels = labels.clone()
+    labels[..., 0] = ii
+    labels[0] = ii if spec.name == "cross_entropy" else labels[0]  # a whole row ignored too
+    ignored = labels == ii
+    bad = logits.clone()
+    bad[ignored] = float("nan")
+    if ignored.flatten().nonzero().numel() > 1:
+        bad[tuple(ignored.nonzero()[0].tolist())][0] = float("inf")  # one ignored position padded with +inf
+    kw = dict(s.kwargs, ignore_index=ii)
+    return (logits, labels), (bad, labels), kw, ignored.unsqueeze(-1).expand_as(logits)
+
+
+def _poison_terminal(spec, s):
+    q, a, r, nq, done = s.args
+    done = done.clone()
+    done[0], done[1] = 1, 0
+    bad_nq = nq.clone()
+    bad_nq[done.bool()] = float("nan")
+    return (q, a, r, nq, done), (q, a, r, bad_nq, done), dict(s.kwargs), torch.zeros_like(q, dtype=torch.bool)
+
+
+_EXCLUSION_APPLICABLE = {**{n: _poison_list for n in _RANKING},
+                         "cross_entropy": _poison_ignore_index,
+                         "soft_dice": _poison_ignore_index,
+                         "td_loss": _poison_terminal}
+_EXCLUSION_NOT_APPLICABLE = {
+    n: "no ignore_index, mask or excluded positions"
+    for n in NAMES - set(_EXCLUSION_APPLICABLE)
+    if n not in {"in_batch_negatives_loss", "negative_sampling_loss", "sampled_nce_loss", "sampled_softmax_loss"}
+}
+_EXCLUSION_NOT_APPLICABLE.update({
+    n: "remove_accidental_hits excludes sampled logits, but they are computed from the same finite "
+    "out_weight rows as the kept ones: there is no separate input to poison"
+    for n in ("in_batch_negatives_loss", "negative_sampling_loss", "sampled_nce_loss", "sampled_softmax_loss")
+})
+
+
+def test_exclusion_table_classifies_every_loss():
+    _assert_classified({**_EXCLUSION_APPLICABLE, **_EXCLUSION_NOT_APPLICABLE}, "c")
+
+
+@pytest.mark.parametrize("name", sorted(_EXCLUSION_APPLICABLE))
+def test_excluded_positions_do_not_leak_nan(name):
+    spec = registry.get(name)
+    s = _sample(spec, batch_shape=(4,))
+    clean, bad, kw, excluded = _EXCLUSION_APPLICABLE[name](spec, s)
+    red = "none" if "none" in spec.reductions else "sum"
+    x_clean = clean[0].detach().clone().requires_grad_(True)
+    x_bad = bad[0].detach().clone().requires_grad_(True)
+    want = spec.fn(x_clean, *clean[1:], **kw, reduction=red)
+    got = spec.fn(x_bad, *bad[1:], **kw, reduction=red)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    (g_clean,) = torch.autograd.grad(want.sum(), x_clean)
+    (g_bad,) = torch.autograd.grad(got.sum(), x_bad)
+    assert (g_bad[excluded] == 0).all(), f"{name}: gradient at excluded positions {g_bad[excluded]}"
+    torch.testing.assert_close(g_bad[~excluded], g_clean[~excluded], rtol=1e-12, atol=1e-12)
+    for red in ("mean", "sum"):
+        v = spec.fn(x_bad, *bad[1:], **kw, reduction=red)
+        torch.testing.assert_close(v, spec.fn(x_clean, *clean[1:], **kw, reduction=red), rtol=1e-12, atol=1e-12)
+
+
+_METRICS_WITH_MASK = {
+    "ndcg_at_k(linear)": lambda s, y, m: metrics.ndcg_at_k(s, y, 3, m),
+    "ndcg_at_k(exp2)": lambda s, y, m: metrics.ndcg_at_k(s, y, 3, m, gain="exp2"),
+    "ndcg_at_k(ignore_ties)": lambda s, y, m: metrics.ndcg_at_k(s, y, 3, m, ignore_ties=True),
+    "mrr": lambda s, y, m: metrics.mrr(s, y, m),
+    "recall_at_k": lambda s, y, m: metrics.recall_at_k(s, y, 2, m),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_METRICS_WITH_MASK))
+def test_metric_masked_positions_do_not_leak_nan(name):
+    g = torch.Generator().manual_seed(3)
+    s = torch.randn(5, 6, generator=g)
+    y = torch.randint(0, 4, (5, 6), generator=g).float()
+    m = torch.rand(5, 6, generator=g) > 0.3
+    m[:, 0] = True
+    want = _METRICS_WITH_MASK[name](s, y, m)
+    got = _METRICS_WITH_MASK[name](s.masked_fill(~m, float("nan")), y.masked_fill(~m, float("nan")), m)
+    torch.testing.assert_close(got, want)
+    got = _METRICS_WITH_MASK[name](s.masked_fill(~m, float("inf")), y.masked_fill(~m, -1.0), m)
+    torch.testing.assert_close(got, want)

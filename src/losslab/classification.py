@@ -151,9 +151,9 @@ def cross_entropy(
         raise ValueError(f"label_smoothing must lie in [0, 1]; got {eps!r}")
     K = x.shape[-1]
     cw = check_class_weight(class_weight, K, x)
-    logp = torch.log_softmax(x, -1)
-    wlogp = logp if cw is None else logp * cw
     if isinstance(target, torch.Tensor) and target.is_floating_point():
+        logp = torch.log_softmax(x, -1)
+        wlogp = logp if cw is None else logp * cw
         check_same_shape("logits", logits, "target", target)
         t = target.movedim(check_dim("dim", dim, logits), -1).to(x.dtype)
         check_at_least("target", t, 0.0)
@@ -163,6 +163,10 @@ def cross_entropy(
     y = _labels(target, x, ignore_index)
     valid = y != ignore_index
     y = torch.where(valid, y, torch.zeros_like(y))
+    # Select ignored rows out before log_softmax: their logits (NaN padding) would otherwise
+    # reach the gradient through softmax's backward, where ×0 keeps a NaN.
+    logp = torch.log_softmax(torch.where(valid.unsqueeze(-1), x, torch.zeros_like(x)), -1)
+    wlogp = logp if cw is None else logp * cw
     loss = -wlogp.gather(-1, y.unsqueeze(-1)).squeeze(-1)
     if eps > 0:
         loss = (1 - eps) * loss - eps * mul_where_zero(_smoothing_share(x), wlogp).sum(-1)
@@ -616,15 +620,18 @@ def soft_dice(
     if logits.dim() < 2 or logits.shape[-1] < 2:
         raise ValueError(f"logits must have shape [..., N, K] with K >= 2; got {tuple(logits.shape)}")
     K = logits.shape[-1]
-    p = torch.softmax(logits, -1)
     if isinstance(target, torch.Tensor) and target.is_floating_point():
         check_same_shape("logits", logits, "target", target)
         check_closed_interval("target", target, 0.0, 1.0)
+        p = torch.softmax(logits, -1)
         t = target
     else:
         y = _labels(target, logits, ignore_index)
         valid = (y != ignore_index) if ignore_index is not None else torch.ones_like(y, dtype=torch.bool)
         y = torch.where(valid, y, torch.zeros_like(y))
+        # Ignored positions' logits are selected out before softmax, so NaN padding there
+        # reaches neither the value nor (through softmax's backward) the gradient.
+        p = torch.softmax(torch.where(valid.unsqueeze(-1), logits, torch.zeros_like(logits)), -1)
         keep = valid.unsqueeze(-1).to(p.dtype)
         t = torch.nn.functional.one_hot(y, K).to(p.dtype) * keep
         p = p * keep

@@ -95,6 +95,9 @@ def td_loss(
         raise ValueError(f"next_values must have shape {tuple(batch)} or {tuple(batch)} + (A,); got {tuple(next_values.shape)}")
     check_target_shape("dones", dones, batch, "the batch shape")
     check_values_in("dones", dones, (0, 1))
+    # A terminal state's next value is never used: select it out (not ×0) so that whatever a
+    # buffer holds there (NaN, inf for an unreachable state) cannot reach the target.
+    boot = torch.where(dones.bool(), torch.zeros_like(boot), boot)
     target = (rewards + g * (1 - dones.to(q_values.dtype)) * boot).detach()
     u = q_values.gather(-1, a.unsqueeze(-1)).squeeze(-1) - target.to(q_values.dtype)
     if loss == "squared":
