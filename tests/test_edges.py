@@ -312,3 +312,79 @@ def test_metric_masked_positions_do_not_leak_nan(name):
     torch.testing.assert_close(got, want)
     got = _METRICS_WITH_MASK[name](s.masked_fill(~m, float("inf")), y.masked_fill(~m, -1.0), m)
     torch.testing.assert_close(got, want)
+
+
+# ---------------------------------------------------------------------------
+# e. float hyper-parameters at the limits of float range
+#
+# Discovered from the signatures: keyword parameters with a float default. Each extreme
+# value must either be rejected with a ValueError/TypeError naming the parameter, or give
+# a finite value with a finite gradient.
+
+_EXTREMES = (1e308, -1e308, 1e150, 1e38, 1e-300, -1e-300, 1e-30, math.inf, -math.inf, math.nan, 0.0)
+
+
+def _float_hyper_params(fn):
+    return [n for n, p in inspect.signature(fn).parameters.items()
+            if isinstance(p.default, float) and p.kind is inspect.Parameter.KEYWORD_ONLY]
+
+
+_HYPER_CASES = [(s.name, p, v) for s in SPECS for p in _float_hyper_params(s.fn) for v in _EXTREMES]
+
+
+def test_hyper_parameter_discovery_finds_them():
+    found = {(n, p) for n, p, _ in _HYPER_CASES}
+    assert {("huber", "delta"), ("focal_loss", "gamma"), ("info_nce", "temperature"),
+            ("contrastive", "margin"), ("entmax_bisect_loss", "alpha")} <= found
+
+
+def _accepted_or_named(call, param, value, dtype):
+    try:
+        out, x = call()
+    except (ValueError, TypeError) as e:
+        assert param in str(e), f"{param}={value!r}: the error does not name the parameter: {e}"
+        return
+    assert torch.isfinite(out).all(), f"{param}={value!r} ({dtype}) gives {out}"
+    if x is not None and out.requires_grad:
+        (g,) = torch.autograd.grad(out.sum(), x, allow_unused=True)
+        assert g is None or torch.isfinite(g).all(), f"{param}={value!r} ({dtype}): gradient {g}"
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("name,param,value", _HYPER_CASES, ids=[f"{n}-{p}={v!r}" for n, p, v in _HYPER_CASES])
+def test_extreme_hyper_parameters_accepted_or_rejected_cleanly(name, param, value, dtype):
+    spec = registry.get(name)
+    s = _sample(spec, batch_shape=(3,), dtype=dtype)
+
+    def call():
+        args = [a.detach().clone().requires_grad_(i in s.grad_argnums and a.is_floating_point())
+                if isinstance(a, torch.Tensor) else a for i, a in enumerate(s.args)]
+        kw = dict(s.kwargs)
+        kw[param] = value
+        x = args[s.grad_argnums[0]] if s.grad_argnums else None
+        return spec.fn(*args, **kw), x
+
+    _accepted_or_named(call, param, value, dtype)
+
+
+def _mapping_input(dtype):
+    g = torch.Generator().manual_seed(2)
+    return torch.randn(3, 5, dtype=dtype, generator=g).requires_grad_(True)
+
+
+_MAPPING_HYPER = {
+    ("entmax_bisect", "alpha"): lambda x, v: ll.entmax_bisect(x, alpha=v),
+    ("composite_softmax", "gamma"): lambda x, v: ll.composite_softmax(x, ll.links.sinh(cap=20.0), gamma=v),
+    ("composite_sigmoid", "gamma"): lambda x, v: ll.composite_sigmoid(x, ll.links.sinh(cap=20.0), gamma=v),
+}
+_MAPPING_HYPER_CASES = [(n, p, v) for (n, p) in _MAPPING_HYPER for v in _EXTREMES]
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("name,param,value", _MAPPING_HYPER_CASES, ids=[f"{n}-{p}={v!r}" for n, p, v in _MAPPING_HYPER_CASES])
+def test_extreme_hyper_parameters_of_mappings(name, param, value, dtype):
+    def call():
+        x = _mapping_input(dtype)
+        return _MAPPING_HYPER[(name, param)](x, value), x
+
+    _accepted_or_named(call, param, value, dtype)

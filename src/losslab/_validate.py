@@ -167,3 +167,41 @@ def check_probabilities(name: str, value: torch.Tensor, dim: int = -1, atol: flo
     if not bool(torch.allclose(total, torch.ones_like(total), atol=atol)):
         worst = (total - 1).abs().max().item()
         raise ValueError(f"{name} must sum to 1 along dim {dim}; off by up to {worst:.3g}")
+
+
+# ---------------------------------------------------------------------------------
+# Hyper-parameters at the limits of float range
+#
+# A finite Python float can still be too large (or, as a divisor, too small) for the
+# loss's dtype: 1e308 is inf in float32, and a margin of 1e200 squared is inf in float64.
+# Such values are rejected at the entry point, naming the argument, instead of
+# surfacing as inf/NaN from deep inside torch.
+
+
+def hyper_magnitude_limit(dtype: torch.dtype, power: float = 1.0) -> float:
+    """Largest ``|v|`` a hyper-parameter entering a loss as ``v**power`` may have in ``dtype``:
+    ``|v|**power <= sqrt(finfo.max)``, leaving headroom for the sums and products a loss forms."""
+    return math.sqrt(torch.finfo(dtype).max) ** (1.0 / power)
+
+
+def check_hyper_magnitude(name: str, value: float, like: Any, *, power: float = 1.0,
+                          reciprocal: bool = False) -> float:
+    """Reject a finite hyper-parameter the computation in ``like``'s dtype cannot carry.
+
+    ``like`` is the input tensor (or a dtype); anything else means the default dtype.
+    ``reciprocal=True`` is for divisors (a temperature, a γ that divides scores): then
+    ``1/|value|`` is bounded instead, and ``0`` is left to the caller's own check.
+    """
+    dtype = like.dtype if isinstance(like, torch.Tensor) else like
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        dtype = torch.get_default_dtype()
+    limit = hyper_magnitude_limit(dtype, power)
+    if reciprocal:
+        if value != 0 and abs(value) < 1.0 / limit:
+            raise ValueError(
+                f"{name}={value!r} is too small for {dtype}: 1/|{name}| must stay <= {limit:.3g} "
+                f"(|{name}| >= {1.0 / limit:.3g})"
+            )
+    elif abs(value) > limit:
+        raise ValueError(f"{name}={value!r} is too large for {dtype}: |{name}| must be <= {limit:.3g}")
+    return value

@@ -31,6 +31,7 @@ from ._catalogue import (
 from ._numerics import softplus, xlogy
 from ._numerics import mul_where_zero
 from ._reduce import _reduce
+from ._validate import check_hyper_magnitude
 from ._validate import (
     check_choice,
     check_class_indices,
@@ -278,6 +279,7 @@ def focal_loss(
     Reference: Lin et al., "Focal Loss for Dense Object Detection", ICCV 2017.
     """
     g = check_nonnegative("gamma", gamma)
+    check_hyper_magnitude("gamma", g, logits)
     check_floating("logits", logits)
     check_reduction(reduction)
     if isinstance(target, torch.Tensor) and target.is_floating_point():
@@ -348,7 +350,7 @@ def poly_loss(
     coeffs = [epsilon] if isinstance(epsilon, (Real, torch.Tensor)) else list(epsilon)
     if not coeffs:
         raise ValueError("epsilon must be a number or a non-empty sequence of numbers; got an empty sequence")
-    coeffs = [check_finite_scalar("epsilon", e) for e in coeffs]
+    coeffs = [check_hyper_magnitude("epsilon", check_finite_scalar("epsilon", e), logits) for e in coeffs]
     x = _classes_last("logits", logits, dim)
     check_reduction(reduction)
     y = _labels(target, x)
@@ -467,6 +469,7 @@ def hinge(
     """
     check_floating("scores", scores)
     m = check_nonnegative("margin", margin)
+    check_hyper_magnitude("margin", m, scores)
     y = _pm1_target(target, scores)
     return _reduce((m - y * scores).clamp_min(0), reduction, weight)
 
@@ -507,6 +510,7 @@ def squared_hinge(
     """
     check_floating("scores", scores)
     m = check_nonnegative("margin", margin)
+    check_hyper_magnitude("margin", m, scores, power=2)
     y = _pm1_target(target, scores)
     return _reduce((m - y * scores).clamp_min(0) ** 2, reduction, weight)
 
@@ -556,6 +560,7 @@ def multiclass_hinge(
     check_choice("variant", variant, ("weston_watkins", "crammer_singer"))
     check_choice("p", p, (1, 2))
     m = check_nonnegative("margin", margin)
+    check_hyper_magnitude("margin", m, scores, power=2 if p == 2 else 1)
     x = _classes_last("scores", scores, dim)
     check_reduction(reduction)
     if x.shape[-1] < 2:
@@ -617,6 +622,7 @@ def soft_dice(
     check_floating("logits", logits)
     check_reduction(reduction)
     s = check_nonnegative("smooth", smooth)
+    check_hyper_magnitude("smooth", s, logits)
     if logits.dim() < 2 or logits.shape[-1] < 2:
         raise ValueError(f"logits must have shape [..., N, K] with K >= 2; got {tuple(logits.shape)}")
     K = logits.shape[-1]
@@ -691,6 +697,7 @@ def arcface(
     Reference: Deng et al., "ArcFace: Additive Angular Margin Loss for Deep Face Recognition", CVPR 2019.
     """
     sc = check_positive("scale", scale)
+    check_hyper_magnitude("scale", sc, cosine)
     m = check_nonnegative("margin", margin)
     if m >= math.pi / 2:
         raise ValueError(f"margin must lie in [0, pi/2); got {m!r}")
@@ -763,10 +770,12 @@ def ge2e(
         check_at_least("w", w, 0.0, strict=True)
     else:
         w = check_positive("w", w)
+        check_hyper_magnitude("w", w, embeddings)
     if isinstance(b, torch.Tensor):
         check_floating("b", b)
     else:
         b = check_finite_scalar("b", b)
+        check_hyper_magnitude("b", b, embeddings)
     norm = torch.nn.functional.normalize
     e = norm(embeddings, dim=-1)
     centroids = norm(embeddings.mean(1), dim=-1)  # [N, D]

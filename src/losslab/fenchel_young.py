@@ -42,6 +42,7 @@ import torch
 from . import registry
 from ._numerics import mul_where_zero
 from ._reduce import _reduce
+from ._validate import check_hyper_magnitude
 from ._validate import (
     check_class_indices,
     check_dim,
@@ -310,6 +311,7 @@ def entmax_bisect(x: torch.Tensor, alpha: float = 1.5, dim: int = -1, n_iter: in
     Reference: Peters, Niculae & Martins, "Sparse Sequence-to-Sequence Models", ACL 2019.
     """
     alpha = _check_alpha(alpha)
+    check_hyper_magnitude("alpha", alpha, x)
     n_iter = _check_n_iter(n_iter)
     return _apply_mapping("x", x, dim, alpha, "bisect", n_iter)
 
@@ -662,6 +664,7 @@ def entmax_bisect_loss(
     Reference: Peters, Niculae & Martins, "Sparse Sequence-to-Sequence Models", ACL 2019.
     """
     alpha = _check_alpha(alpha)
+    check_hyper_magnitude("alpha", alpha, scores)
     n_iter = _check_n_iter(n_iter)
     return _fy_loss(scores, target, alpha, "bisect", n_iter, weight, reduction)
 

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 
 from . import registry
 from ._reduce import _reduce
+from ._validate import check_hyper_magnitude
 from ._validate import (
     check_choice,
     check_finite_scalar,
@@ -291,6 +292,7 @@ def ranknet(
     """
     check_reduction(reduction)
     sigma = check_positive("sigma", sigma)
+    check_hyper_magnitude("sigma", sigma, scores)
     _check_bool("normalize", normalize)
     s, lab, m, batch = _prepare(scores, labels, mask)
     P = _pairs(lab, m)
@@ -393,6 +395,7 @@ def pairwise_hinge(
     """
     check_reduction(reduction)
     margin = check_nonnegative("margin", margin)
+    check_hyper_magnitude("margin", margin, scores)
     _check_bool("normalize", normalize)
     s, lab, m, batch = _prepare(scores, labels, mask)
     P = _pairs(lab, m)
@@ -577,6 +580,7 @@ def lambda_loss(
     check_reduction(reduction)
     check_choice("weighting", weighting, ("ndcg_loss2", "lambdarank"))
     sigma = check_positive("sigma", sigma)
+    check_hyper_magnitude("sigma", sigma, scores)
     s, lab, m, batch = _prepare(scores, labels, mask)
     if value_checks_enabled(lab) and bool((m & (lab < 0)).any()):
         raise ValueError(f"labels must be grades >= 0 for lambda_loss; got {lab[m & (lab < 0)][0].item()!r}")
@@ -792,6 +796,7 @@ def selective_listwise(
     check_reduction(reduction)
     scaling = _link_or_default("scaling", scaling, _default_listwise_scaling)
     gamma = check_positive("gamma", gamma)
+    check_hyper_magnitude("gamma", check_hyper_magnitude("gamma", gamma, scores), scores, reciprocal=True)
     s, lab, m, batch = _prepare(scores, labels, mask)
     Qh = scaling.primitive(s) / gamma
     Qs = scaling.primitive(lab) / gamma

@@ -16,6 +16,7 @@ from . import registry
 from ._catalogue import check_at_least
 from ._numerics import softplus
 from ._reduce import _reduce
+from ._validate import check_hyper_magnitude
 from ._validate import check_finite_scalar, check_floating, check_nonnegative, check_positive, check_same_shape
 
 __all__ = ["mae", "mse", "huber", "smooth_l1", "log_cosh", "quantile", "mape", "msle", "poisson_nll"]
@@ -120,6 +121,7 @@ def huber(
     """
     _pair(pred, target)
     d = check_positive("delta", delta)
+    check_hyper_magnitude("delta", d, pred, power=2)
     a = (pred - target).abs()
     quad = a.clamp_max(d)
     # ½ q² + δ (|a| − q): the two branches joined without a where (one smooth formula).
@@ -156,6 +158,7 @@ def smooth_l1(
     """
     _pair(pred, target)
     b = check_nonnegative("beta", beta)
+    check_hyper_magnitude("beta", check_hyper_magnitude("beta", b, pred), pred, reciprocal=True)
     a = (pred - target).abs()
     if b == 0:
         return _reduce(a, reduction, weight)
@@ -261,6 +264,7 @@ def mape(
     """
     _pair(pred, target)
     e = check_positive("eps", eps)
+    check_hyper_magnitude("eps", check_hyper_magnitude("eps", e, pred), pred, reciprocal=True)
     return _reduce((pred - target).abs() / target.abs().clamp_min(e), reduction, weight)
 
 

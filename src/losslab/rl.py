@@ -13,6 +13,7 @@ from . import registry
 from ._catalogue import check_target_shape, check_values_in
 from ._numerics import mul_where_zero
 from ._reduce import _reduce
+from ._validate import check_hyper_magnitude
 from ._validate import check_choice, check_class_indices, check_finite_scalar, check_floating, check_integer, check_nonnegative, check_positive
 
 __all__ = ["td_loss", "policy_gradient_loss"]
@@ -152,6 +153,7 @@ def policy_gradient_loss(
     if logits.dim() < 1:
         raise ValueError("logits must have shape [..., A]; got a 0-dim tensor")
     beta = check_nonnegative("entropy_coef", entropy_coef)
+    check_hyper_magnitude("entropy_coef", beta, logits)
     a = _actions(actions, logits)
     check_floating("advantages", advantages)
     check_target_shape("advantages", advantages, logits.shape[:-1], "the batch shape")
