@@ -388,3 +388,131 @@ def test_extreme_hyper_parameters_of_mappings(name, param, value, dtype):
         return _MAPPING_HYPER[(name, param)](x, value), x
 
     _accepted_or_named(call, param, value, dtype)
+
+
+# ---------------------------------------------------------------------------
+# d. inputs outside a documented domain raise a ValueError naming the argument
+#
+# Each case: (what, build(spec) -> (args, kwargs), argument name). Built from the spec's
+# own sample so the rest of the call is valid.
+
+
+def _with(spec, idx, fill, *, dtype=torch.float64, kw=None):
+    s = _sample(spec, batch_shape=(3,), dtype=dtype)
+    args = [a.detach().clone() if isinstance(a, torch.Tensor) else a for a in s.args]
+    args[idx].view(-1)[0] = fill
+    return args, {**s.kwargs, **(kw or {})}
+
+
+def _list_labels(fill, dtype=torch.float64, kw=None):
+    # the first item of every list is valid, so the bad grade is never masked out
+    def build(spec):
+        s = _sample(spec, batch_shape=(3,), dtype=dtype)
+        args = [a.detach().clone() if isinstance(a, torch.Tensor) else a for a in s.args]
+        args[2][:, 0] = True
+        labels = args[1].to(dtype) if args[1].is_floating_point() or not math.isfinite(fill) else args[1]
+        labels[0, 0] = fill
+        args[1] = labels
+        return args, {**s.kwargs, **(kw or {})}
+    return build
+
+
+_NAN = float("nan")
+_OUT_OF_DOMAIN = {
+    "poisson_nll": [
+        ("log-rate whose exp overflows float32", lambda s: _with(s, 0, 100.0, dtype=torch.float32, kw=dict(log_input=True)), "input"),
+        ("log-rate whose exp overflows float64", lambda s: _with(s, 0, 1000.0, kw=dict(log_input=True)), "input"),
+        ("negative rate", lambda s: _with(s, 0, -1.0, kw=dict(log_input=False)), "input"),
+        ("negative count", lambda s: _with(s, 1, -1.0), "target"),
+        ("infinite count", lambda s: _with(s, 1, math.inf), "target"),
+    ],
+    "msle": [
+        ("pred below -1", lambda s: _with(s, 0, -2.0), "pred"),
+        ("target below -1", lambda s: _with(s, 1, -2.0), "target"),
+    ],
+    "arcface": [("cosine above 1", lambda s: _with(s, 0, 1.5), "cosine"),
+                ("cosine below -1", lambda s: _with(s, 0, -1.5), "cosine")],
+    "binary_cross_entropy_with_logits": [("target above 1", lambda s: _with(s, 1, 1.5), "target")],
+    "kl_divergence": [("negative target", lambda s: _with(s, 1, -0.5), "target")],
+    "hinge": [("target not +-1", lambda s: _with(s, 1, 0.5), "target")],
+    "squared_hinge": [("target not +-1", lambda s: _with(s, 1, 0.5), "target")],
+    "contrastive": [("target not 0/1", lambda s: _with(s, 2, 2), "target")],
+    "td_loss": [("dones not 0/1", lambda s: _with(s, 4, 2), "dones")],
+    "entmax15_loss": [("target off the simplex", lambda s: _with(s, 1, 3.0), "target")],
+    "fenchel_young_loss": [("target off the simplex", lambda s: _with(s, 1, 3.0), "target")],
+    "pointwise_sigmoid_ce": [("grade above max_grade", _list_labels(9.0), "labels"),
+                             ("negative grade", _list_labels(-1.0), "labels")],
+    "lambda_loss": [("grade whose 2^l overflows float32", _list_labels(200.0, dtype=torch.float32), "labels"),
+                    ("grade whose 2^l overflows float64", _list_labels(2000.0), "labels"),
+                    ("negative grade", _list_labels(-1.0), "labels")],
+    "listnet": [("infinite grade", _list_labels(math.inf), "labels"),
+                ("negative grade with target='normalize'", _list_labels(-1.0, kw=dict(target="normalize")), "labels")],
+    **{n: [("NaN grade", _list_labels(_NAN), "labels"), ("infinite grade", _list_labels(math.inf), "labels")]
+       for n in ("listmle", "pairwise_hinge", "pointwise_mse", "ranknet", "soft_pairwise",
+                 "selective_listwise", "selective_pairwise", "selective_pointwise")},
+}
+_ALL_REAL = {
+    n: "every input is any real (a NaN input propagates to a NaN loss, as in PyTorch: not silent), "
+    "or an integer label whose range is checked by check_class_indices"
+    for n in NAMES - set(_OUT_OF_DOMAIN)
+}
+
+
+def test_out_of_domain_table_classifies_every_loss():
+    _assert_classified({**_OUT_OF_DOMAIN, **_ALL_REAL}, "d")
+
+
+_OOD_CASES = [(n, what, build, arg) for n, cases in sorted(_OUT_OF_DOMAIN.items()) for what, build, arg in cases]
+
+
+@pytest.mark.parametrize("name,what,build,arg", _OOD_CASES, ids=[f"{n}-{w}" for n, w, _, _ in _OOD_CASES])
+def test_out_of_domain_input_raises_naming_the_argument(name, what, build, arg):
+    spec = registry.get(name)
+    args, kw = build(spec)
+    with pytest.raises(ValueError, match=rf"\b{arg}\b"):
+        out = spec.fn(*args, **kw)
+        pytest.fail(f"{name} ({what}) returned {out} instead of raising")
+
+
+def _metric_inputs():
+    g = torch.Generator().manual_seed(5)
+    return torch.randn(3, 6, generator=g), torch.randint(0, 4, (3, 6), generator=g).double()
+
+
+def _bad(which, fill, k=0):
+    s, y = _metric_inputs()
+    (s if which == "scores" else y)[k, 1] = fill
+    return s, y
+
+
+_METRIC_OUT_OF_DOMAIN = [
+    ("ndcg negative grade", lambda: metrics.ndcg_at_k(*_bad("labels", -2.0), 3), "labels"),
+    ("ndcg exp2 grade overflowing 2^l", lambda: metrics.ndcg_at_k(*_bad("labels", 2000.0), 3, gain="exp2"), "labels"),
+    ("ndcg NaN grade", lambda: metrics.ndcg_at_k(*_bad("labels", _NAN), 3), "labels"),
+    ("ndcg NaN score", lambda: metrics.ndcg_at_k(*_bad("scores", _NAN), 3), "scores"),
+    ("ndcg NaN score (ignore_ties)", lambda: metrics.ndcg_at_k(*_bad("scores", _NAN), 3, ignore_ties=True), "scores"),
+    ("mrr NaN score", lambda: metrics.mrr(*_bad("scores", _NAN)), "scores"),
+    ("mrr NaN grade", lambda: metrics.mrr(*_bad("labels", _NAN)), "labels"),
+    ("recall NaN score", lambda: metrics.recall_at_k(*_bad("scores", _NAN), 2), "scores"),
+    ("recall NaN grade", lambda: metrics.recall_at_k(*_bad("labels", _NAN), 2), "labels"),
+    ("average_precision NaN score", lambda: metrics.average_precision(torch.tensor([0.1, _NAN, 0.3]), torch.tensor([0, 1, 1])), "scores"),
+    ("average_precision non-binary target", lambda: metrics.average_precision(torch.tensor([0.1, 0.2, 0.3]), torch.tensor([0, 2, 1])), "targets"),
+    ("precision_at_recall recall > 1", lambda: metrics.precision_at_recall(torch.tensor([0.1, 0.2]), torch.tensor([0, 1]), 1.5), "recall"),
+    ("precision_at_recall recall NaN", lambda: metrics.precision_at_recall(torch.tensor([0.1, 0.2]), torch.tensor([0, 1]), _NAN), "recall"),
+]
+
+
+@pytest.mark.parametrize("what,call,arg", _METRIC_OUT_OF_DOMAIN, ids=[w for w, _, _ in _METRIC_OUT_OF_DOMAIN])
+def test_metric_out_of_domain_raises_naming_the_argument(what, call, arg):
+    with pytest.raises(ValueError, match=rf"\b{arg}\b"):
+        out = call()
+        pytest.fail(f"{what}: returned {out} instead of raising")
+
+
+def test_ndcg_stays_in_unit_interval_at_the_top_of_the_exp2_range():
+    # the largest grade whose 2^l - 1 is finite in float64 still gives NDCG in [0, 1]
+    s = torch.tensor([[0.3, 0.2, 0.1]], dtype=torch.float64)
+    y = torch.tensor([[0.0, 1022.0, 1022.0]], dtype=torch.float64)  # limit log2(max / L) = 1022.4 for L = 3
+    v = metrics.ndcg_at_k(s, y, 3, gain="exp2")
+    assert torch.isfinite(v).all() and 0 <= float(v) <= 1
+    torch.testing.assert_close(v, torch.tensor([(1 / math.log2(3) + 1 / 2) / (1 + 1 / math.log2(3))], dtype=torch.float64))

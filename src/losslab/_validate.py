@@ -205,3 +205,37 @@ def check_hyper_magnitude(name: str, value: float, like: Any, *, power: float = 
     elif abs(value) > limit:
         raise ValueError(f"{name}={value!r} is too large for {dtype}: |{name}| must be <= {limit:.3g}")
     return value
+
+
+# ---------------------------------------------------------------------------------
+# Inputs at the edges of their domain
+
+
+def check_finite_values(name: str, value: torch.Tensor, mask: torch.Tensor | None = None) -> None:
+    """Every entry (where ``mask`` is True) finite: a NaN or inf there would give a silent wrong answer."""
+    if not value_checks_enabled(value) or value.numel() == 0:
+        return
+    bad = ~torch.isfinite(value)
+    if mask is not None:
+        bad = bad & mask
+    if bool(bad.any()):
+        raise ValueError(f"{name} must be finite; got a value {value[bad].flatten()[0].item()!r}")
+
+
+def check_exp_finite(name: str, value: torch.Tensor, *, base2: bool = False, terms: int = 1,
+                     mask: torch.Tensor | None = None, what: str = "exp") -> None:
+    """``exp(value)`` (``2**value`` if ``base2``) finite in ``value``'s dtype, with room for a sum of
+    ``terms`` of them: a log-rate or a gain exponent past that overflows to inf (and inf/inf = NaN)."""
+    if not value_checks_enabled(value) or value.numel() == 0:
+        return
+    dtype = value.dtype if value.is_floating_point() else torch.float64
+    log_max = math.log(torch.finfo(dtype).max / max(terms, 1))
+    limit = log_max / math.log(2.0) if base2 else log_max
+    over = value > limit
+    if mask is not None:
+        over = over & mask
+    if bool(over.any()):
+        raise ValueError(
+            f"{name} must be <= {limit:.6g} so that {what} stays finite in {dtype}; "
+            f"got a value {value[over].flatten()[0].item()!r}"
+        )

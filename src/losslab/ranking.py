@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from . import registry
 from ._reduce import _reduce
 from ._validate import check_hyper_magnitude
+from ._validate import check_exp_finite
 from ._validate import (
     check_choice,
     check_finite_scalar,
@@ -194,7 +195,12 @@ def pointwise_sigmoid_ce(
     _check_bool("normalize", normalize)
     s, lab, m, batch = _prepare(scores, labels, mask)
     if max_grade is not None:
-        lab = lab / check_positive("max_grade", max_grade)
+        top = check_positive("max_grade", max_grade)
+        if value_checks_enabled(lab) and bool((m & ((lab < 0) | (lab > top))).any()):
+            # a grade past max_grade gives a target t = l / g_max outside [0, 1]: not a probability
+            bad = lab[m & ((lab < 0) | (lab > top))].flatten()[0].item()
+            raise ValueError(f"labels must lie in [0, max_grade={top!r}]; got {bad!r}")
+        lab = lab / top
     elif value_checks_enabled(lab) and lab.numel() > 0:
         outside = m & ((lab < 0) | (lab > 1))
         if bool(outside.any()):
@@ -584,6 +590,8 @@ def lambda_loss(
     s, lab, m, batch = _prepare(scores, labels, mask)
     if value_checks_enabled(lab) and bool((m & (lab < 0)).any()):
         raise ValueError(f"labels must be grades >= 0 for lambda_loss; got {lab[m & (lab < 0)][0].item()!r}")
+    # the gains 2^l − 1 and their per-list sum (the ideal DCG) must stay finite
+    check_exp_finite("labels", lab, base2=True, terms=lab.shape[-1], mask=m, what="the gain 2^l summed over a list")
     G = torch.where(m, _gains(lab), lab.new_zeros(()))
     L = s.shape[-1]
     disc = 1.0 / torch.log2(torch.arange(2, L + 2, device=s.device, dtype=s.dtype))

@@ -17,6 +17,7 @@ from ._catalogue import check_at_least
 from ._numerics import softplus
 from ._reduce import _reduce
 from ._validate import check_hyper_magnitude
+from ._validate import check_exp_finite, check_finite_values
 from ._validate import check_finite_scalar, check_floating, check_nonnegative, check_positive, check_same_shape
 
 __all__ = ["mae", "mse", "huber", "smooth_l1", "log_cosh", "quantile", "mape", "msle", "poisson_nll"]
@@ -347,7 +348,9 @@ def poisson_nll(
     check_same_shape("input", input, "target", target)
     e = check_positive("eps", eps)
     check_at_least("target", target, 0.0)
+    check_finite_values("target", target)
     if log_input:
+        check_exp_finite("input", input, what="the rate exp(input)")
         loss = torch.exp(input) - target * input
     else:
         check_at_least("input", input, 0.0)
