@@ -516,3 +516,140 @@ def test_ndcg_stays_in_unit_interval_at_the_top_of_the_exp2_range():
     v = metrics.ndcg_at_k(s, y, 3, gain="exp2")
     assert torch.isfinite(v).all() and 0 <= float(v) <= 1
     torch.testing.assert_close(v, torch.tensor([(1 / math.log2(3) + 1 / 2) / (1 + 1 / math.log2(3))], dtype=torch.float64))
+
+
+# ---------------------------------------------------------------------------
+# b. gradients with respect to a target on the boundary of its domain
+#
+# "box" targets (each entry in [0, 1] or >= 0, the loss smooth up to the boundary): the
+# autograd gradient at a boundary target equals the one-sided finite difference from inside.
+# "simplex" targets (probabilities with exact zeros): d/dy of y·log y is -inf at y = 0, so the
+# partial derivative there is not a number a test can compare; what a user differentiates is
+# a target produced by a map with exact zeros (a softmax over -inf-masked logits, a sparsemax),
+# and the gradient with respect to that map's finite inputs must be finite and equal central
+# finite differences.
+
+
+class _LogTarget:
+    """A loss taking a log-probability target: its teacher is log_softmax over masked logits."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self, logy, x):
+        return self.fn(logy, x)
+
+
+def _box(build):
+    return ("box", build)
+
+
+def _simplex(build):
+    return ("simplex", build)
+
+
+def _bce_box():
+    g = torch.Generator().manual_seed(7)
+    x = torch.randn(6, dtype=torch.float64, generator=g) * 2
+    t = torch.tensor([0.0, 1.0, 0.0, 1.0, 0.0, 1.0], dtype=torch.float64)
+    return x, t
+
+
+_TARGET_BOUNDARY = {
+    "binary_cross_entropy_with_logits": _box(lambda: (lambda t, x=_bce_box()[0]: ll.binary_cross_entropy_with_logits(x, t, reduction="sum"), _bce_box()[1], (0.0, 1.0))),
+    "focal_loss": _box(lambda: (lambda t, x=_bce_box()[0]: ll.focal_loss(x, t, gamma=2.0, reduction="sum"), _bce_box()[1], (0.0, 1.0))),
+    "soft_dice": _box(lambda: (lambda t, x=_bce_box()[0].reshape(1, 3, 2): ll.soft_dice(x, t, reduction="sum"),
+                               torch.tensor([[[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]]], dtype=torch.float64), (0.0, 1.0))),
+    "poisson_nll": _box(lambda: (lambda t, x=_bce_box()[0]: ll.poisson_nll(x, t, full=True, reduction="sum"),
+                                 torch.zeros(6, dtype=torch.float64), (0.0, math.inf))),
+    "msle": _box(lambda: (lambda t, x=_bce_box()[0].abs(): ll.msle(x, t, reduction="sum"),
+                          torch.zeros(6, dtype=torch.float64), (0.0, math.inf))),
+    "kl_divergence": _simplex(lambda: [lambda y, x: ll.kl_divergence(x, y, reduction="sum"),
+                                       _LogTarget(lambda logy, x: ll.kl_divergence(x, logy, log_target=True, reduction="sum"))]),
+    "cross_entropy": _simplex(lambda: [lambda y, x: ll.cross_entropy(x, y, reduction="sum"),
+                                       lambda y, x: ll.cross_entropy(x, y, label_smoothing=0.2, reduction="sum")]),
+    "fenchel_young_loss": _simplex(lambda: [lambda y, x: ll.fenchel_young_loss(x, y, regulariser="shannon", reduction="sum"),
+                                            lambda y, x: ll.fenchel_young_loss(x, y, regulariser=1.7, reduction="sum")]),
+    "entmax15_loss": _simplex(lambda: [lambda y, x: ll.entmax15_loss(x, y, reduction="sum")]),
+    "sparsemax_loss": _simplex(lambda: [lambda y, x: ll.sparsemax_loss(x, y, reduction="sum")]),
+    "entmax_bisect_loss": _simplex(lambda: [lambda y, x: ll.entmax_bisect_loss(x, y, alpha=1.3, reduction="sum")]),
+}
+_TARGET_NO_BOUNDARY = {
+    **{n: "the target is a score on the whole real line: no boundary"
+       for n in ("composite_sigmoid_loss", "composite_softmax_loss", "decomposed_matching_loss", "matching_loss",
+                 "huber", "log_cosh", "mae", "mse", "quantile", "smooth_l1")},
+    "mape": "|target| floored at eps: not differentiable at target 0 (a kink), by definition",
+    **{n: "integer labels or a discrete target (+-1, 0/1): nothing to differentiate"
+       for n in ("arcface", "hinge", "squared_hinge", "multiclass_hinge", "poly_loss", "contrastive", "ge2e",
+                 "batch_cross_entropy", "batch_max_margin", "binary_cross_entropy", "max_margin", "nce",
+                 "self_normalization", "sigmoid_cauchy_schwarz", "sigmoid_tanimoto", "softmax_cauchy_schwarz",
+                 "softmax_tanimoto", "importance_sampling_loss", "in_batch_negatives_loss", "negative_sampling_loss",
+                 "sampled_nce_loss", "sampled_softmax_loss")},
+    **{n: "the second input is another embedding (any real), not a bounded target"
+       for n in ("info_nce", "multiple_negatives_ranking", "nt_xent", "triplet")},
+    **{n: "labels are detached by design (grades, not a differentiable target)"
+       for n in _RANKING},
+    "policy_gradient_loss": "advantages are detached by design (score-function estimator)",
+    "td_loss": "the bootstrapped target is detached by design (semi-gradient TD)",
+}
+
+
+def test_target_boundary_table_classifies_every_loss():
+    assert not set(_TARGET_BOUNDARY) & set(_TARGET_NO_BOUNDARY)
+    _assert_classified({**_TARGET_BOUNDARY, **_TARGET_NO_BOUNDARY}, "b")
+
+
+def _teacher_maps():
+    """Target maps with exact zeros: a softmax over -inf-masked logits and a sparsemax."""
+    def masked_softmax(theta):
+        return torch.softmax(theta.masked_fill(_TEACHER_MASK, float("-inf")), -1)
+
+    return {"masked_softmax": masked_softmax, "sparsemax": lambda theta: ll.sparsemax(theta, dim=-1)}
+
+
+_TEACHER_MASK = torch.tensor([[False, True, False, False, True], [True, False, False, False, False],
+                              [False, False, False, True, False]])
+
+
+def _central_fd(f, theta, free, h=1e-6):
+    grad = torch.zeros_like(theta)
+    for idx in free.nonzero().tolist():
+        e = torch.zeros_like(theta)
+        e[tuple(idx)] = h
+        grad[tuple(idx)] = (f(theta + e) - f(theta - e)) / (2 * h)
+    return grad
+
+
+@pytest.mark.parametrize("name", sorted(_TARGET_BOUNDARY))
+def test_gradient_at_a_boundary_target_is_finite_and_right(name):
+    kind, build = _TARGET_BOUNDARY[name]
+    if kind == "box":
+        f, t0, (lo, hi) = build()
+        t = t0.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(f(t), t)
+        assert torch.isfinite(grad).all(), f"{name}: gradient at a boundary target {grad}"
+        h = 1e-7
+        for i in range(t0.numel()):
+            inward = 1.0 if t0.view(-1)[i] == lo else -1.0
+            tp = t0.clone()
+            tp.view(-1)[i] += inward * h
+            one_sided = (f(tp) - f(t0)) / (inward * h)
+            torch.testing.assert_close(grad.view(-1)[i], one_sided.detach(), rtol=1e-5, atol=1e-5)
+        return
+    g = torch.Generator().manual_seed(8)
+    x_logits = torch.randn(3, 5, dtype=torch.float64, generator=g)
+    theta0 = torch.randn(3, 5, dtype=torch.float64, generator=g) * 2
+    for loss in build():
+        maps = _teacher_maps()
+        if isinstance(loss, _LogTarget):
+            maps = {"masked_softmax": lambda th: torch.log_softmax(th.masked_fill(_TEACHER_MASK, float("-inf")), -1)}
+        for map_name, teacher in maps.items():
+            x = torch.log_softmax(x_logits, -1) if name == "kl_divergence" else x_logits
+            y0 = teacher(theta0)
+            assert ((y0 == 0) | (y0 == float("-inf"))).any(), "the teacher must produce exact zeros"
+            theta = theta0.clone().requires_grad_(True)
+            (grad,) = torch.autograd.grad(loss(teacher(theta), x), theta)
+            free = ~_TEACHER_MASK if map_name == "masked_softmax" else torch.ones_like(theta0, dtype=torch.bool)
+            assert torch.isfinite(grad[free]).all(), f"{name} ({map_name} target): gradient {grad}"
+            fd = _central_fd(lambda th: loss(teacher(th), x).detach(), theta0, free)
+            torch.testing.assert_close(grad[free], fd[free], rtol=1e-5, atol=1e-6)

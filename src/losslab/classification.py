@@ -29,7 +29,7 @@ from ._catalogue import (
     reduce_with_denominator,
 )
 from ._numerics import softplus, xlogy
-from ._numerics import mul_where_zero
+from ._numerics import mul_where_zero, xlogx
 from ._reduce import _reduce
 from ._validate import check_hyper_magnitude
 from ._validate import (
@@ -288,7 +288,7 @@ def focal_loss(
         if g == 0:
             loss = ce
         else:
-            log_1m_pt = torch.logaddexp(torch.log(target) - softplus(logits), torch.log1p(-target) - softplus(-logits))
+            log_1m_pt = _focal_log_1m_pt(logits, target)
             loss = torch.exp(g * log_1m_pt) * ce
         if alpha is not None:
             a = check_finite_scalar("alpha", alpha)
@@ -417,7 +417,7 @@ def kl_divergence(
         pointwise = mul_where_zero(torch.exp(t), t - x_safe)
     else:
         check_at_least("target", t, 0.0)
-        pointwise = xlogy(t, t) - mul_where_zero(t, x)  # 0·log 0 and 0·(-inf) are 0
+        pointwise = xlogx(t) - mul_where_zero(t, x)  # 0·log 0 and 0·(-inf) are 0
     return _reduce(pointwise.sum(-1), reduction, weight)
 
 
@@ -980,3 +980,27 @@ def _smoothing_share(x: torch.Tensor) -> torch.Tensor:
     -inf: a -inf logit masks its class (as removing it would), it does not make the loss inf."""
     valid = x != -math.inf
     return valid.to(x.dtype) / valid.sum(-1, keepdim=True).clamp_min(1).to(x.dtype)
+
+
+def _focal_log_1m_pt(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """``log(1 − p_t) = log(t σ(−x) + (1 − t) σ(x))`` in log space (finite at logits ±1e4), with a
+    target on the boundary {0, 1} handled exactly.
+
+    ``log t`` and ``log(1 − t)`` are taken only where they are finite (``-inf`` is selected in
+    otherwise), so no ``0·inf`` reaches the backward pass. Selecting drops the target derivative of
+    that branch, ``σ(∓x)/(1 − p_t) = e^{∓x}`` at ``t = 0`` / ``t = 1``; it is put back by a term
+    that is exactly 0 in value and has that derivative in ``t`` (its ``x`` derivative is 0 there).
+    """
+    from ._numerics import EXP_CAP
+
+    zero, one = t == 0, t == 1
+    ninf = torch.full_like(t, -math.inf)
+    log_t = torch.where(zero, ninf, torch.log(torch.where(zero, torch.ones_like(t), t)))
+    log_1mt = torch.where(one, ninf, torch.log1p(-torch.where(one, torch.zeros_like(t), t)))
+    out = torch.logaddexp(log_t - softplus(x), log_1mt - softplus(-x))
+    if t.requires_grad:
+        cap = torch.exp(torch.clamp(-x.detach(), max=EXP_CAP))
+        out = out + torch.where(zero, t * cap, torch.zeros_like(t))
+        cap = torch.exp(torch.clamp(x.detach(), max=EXP_CAP))
+        out = out + torch.where(one, (1 - t) * cap, torch.zeros_like(t))
+    return out

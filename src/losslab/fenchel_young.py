@@ -372,8 +372,12 @@ class _FYLoss(torch.autograd.Function):
         if not ctx.labels and ctx.needs_input_grad[1]:
             u = saved[2]
             y = target
+            # At y_j = 0 a -inf u_j (a -inf-masked score) counts as 0, and for Shannon the -inf
+            # derivative of y log y is replaced by 0 (see _numerics.xlogx): finite, and exact once
+            # chained through whatever produced the zero.
+            u = torch.where((y == 0) & torch.isinf(u), torch.zeros_like(u), u)
             if ctx.shannon:  # ∂/∂y [Σ y log y − ⟨log p, y⟩]
-                dy = torch.log(y) + 1 - u
+                dy = torch.where(y > 0, torch.log(torch.where(y > 0, y, torch.ones_like(y))) + 1, torch.zeros_like(y)) - u
             else:  # ∂/∂y [Σ y^α/(α(α−1)) − ⟨u, y⟩]
                 dy = y.pow(ctx.alpha - 1) / (ctx.alpha - 1) - u
             grad_target = g * dy
