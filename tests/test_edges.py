@@ -329,7 +329,10 @@ def _float_hyper_params(fn):
             if isinstance(p.default, float) and p.kind is inspect.Parameter.KEYWORD_ONLY]
 
 
+# Float hyper-parameters whose default is None (so discovery by default type misses them).
+_NONE_DEFAULT_FLOATS = {("focal_loss", "alpha"), ("pointwise_sigmoid_ce", "max_grade")}
 _HYPER_CASES = [(s.name, p, v) for s in SPECS for p in _float_hyper_params(s.fn) for v in _EXTREMES]
+_HYPER_CASES += [(n, p, v) for n, p in sorted(_NONE_DEFAULT_FLOATS) if n in NAMES for v in _EXTREMES]
 
 
 def test_hyper_parameter_discovery_finds_them():
