@@ -656,3 +656,49 @@ def test_gradient_at_a_boundary_target_is_finite_and_right(name):
             assert torch.isfinite(grad[free]).all(), f"{name} ({map_name} target): gradient {grad}"
             fd = _central_fd(lambda th: loss(teacher(th), x).detach(), theta0, free)
             torch.testing.assert_close(grad[free], fd[free], rtol=1e-5, atol=1e-6)
+
+
+# Links are hyper-parameters of the matching losses too: every float parameter of every link
+# constructor, at the same extremes, through matching_loss (and its gradient).
+def _link_ctors():
+    from losslab import links
+
+    out = []
+    for name in links.__all__:
+        ctor = getattr(links, name)
+        if not callable(ctor) or name == "custom" or isinstance(ctor, type):
+            continue
+        try:
+            params = inspect.signature(ctor).parameters
+        except (TypeError, ValueError):
+            continue
+        if any(p.default is inspect.Parameter.empty for p in params.values()):
+            continue
+        out += [(name, pn) for pn, p in params.items() if isinstance(p.default, float)]
+    return out
+
+
+_LINK_CASES = [(n, p, v) for n, p in _link_ctors() for v in _EXTREMES]
+
+
+def test_link_parameter_discovery_finds_them():
+    found = {(n, p) for n, p, _ in _LINK_CASES}
+    assert {("sigmoid", "alpha"), ("sinh", "beta"), ("smelu", "c"), ("huber", "delta"), ("power", "d")} <= found
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("name,param,value", _LINK_CASES, ids=[f"{n}-{p}={v!r}" for n, p, v in _LINK_CASES])
+def test_extreme_link_parameters_accepted_or_rejected_cleanly(name, param, value, dtype):
+    from losslab import links
+
+    def call():
+        link = getattr(links, name)(**{param: value})
+        g = torch.Generator().manual_seed(4)
+        x = torch.randn(5, dtype=dtype, generator=g)
+        t = torch.randn(5, dtype=dtype, generator=g)
+        if name == "logit":  # the logit link's domain is alpha*(z - beta) in (0, 1)
+            x, t = torch.sigmoid(x), torch.sigmoid(t)
+        x.requires_grad_(True)
+        return ll.matching_loss(x, t, link), x
+
+    _accepted_or_named(call, param, value, dtype)
