@@ -95,11 +95,12 @@ _MASK_NOT_APPLICABLE = {
     "poisson_nll": "regression, no class dim",
     "quantile": "regression, no class dim",
     "smooth_l1": "regression, no class dim",
-    "importance_sampling_loss": "classes enter as out_weight/out_bias rows; a padded class is left out of the proposal",
-    "in_batch_negatives_loss": "classes enter as out_weight/out_bias rows; negatives are the batch's own labels",
-    "negative_sampling_loss": "classes enter as out_weight/out_bias rows; a padded class is left out of the proposal",
-    "sampled_nce_loss": "classes enter as out_weight/out_bias rows; a padded class is left out of the proposal",
-    "sampled_softmax_loss": "classes enter as out_weight/out_bias rows; a padded class is left out of the proposal",
+    **{n: "classes are out_weight/out_bias rows and the mask is out_bias = -inf; dropping a padded class changes "
+          "the estimator itself (number of samples S, proposal over K), so there is no removal identity: "
+          "test_padded_classes_in_sampled_losses checks finite value and zero gradient instead"
+       for n in ("importance_sampling_loss", "in_batch_negatives_loss", "sampled_nce_loss", "sampled_softmax_loss")},
+    "negative_sampling_loss": "classes are out_weight/out_bias rows: test_padded_classes_in_sampled_losses checks "
+    "that out_bias = -inf equals removing the padded samples",
     "lambda_loss": "ranking lists mask with mask= (class c)",
     "listmle": "ranking lists mask with mask= (class c)",
     "listnet": "ranking lists mask with mask= (class c)",
@@ -169,6 +170,37 @@ def test_neg_inf_mask_equals_removing_the_class(name):
     assert (g_masked[..., col] == 0).all(), f"{name}: gradient at the -inf entries is {g_masked[..., col]}, not 0"
     keep = [k for k in range(masked[0].shape[-1]) if k != col]
     torch.testing.assert_close(g_masked[..., keep], g_removed, rtol=1e-9, atol=1e-12)
+
+
+_SAMPLED = ("importance_sampling_loss", "in_batch_negatives_loss", "negative_sampling_loss", "sampled_nce_loss",
+            "sampled_softmax_loss")
+
+
+@pytest.mark.parametrize("name", _SAMPLED)
+def test_padded_classes_in_sampled_losses(name):
+    """Padded classes (out_bias = -inf) that get sampled: finite value, zero gradient on their rows,
+    and for negative sampling (one binary term per sample) exactly the value without them."""
+    fn = getattr(ll, name)
+    g = torch.Generator().manual_seed(0)
+    h = torch.randn(4, 3, dtype=torch.float64, generator=g).requires_grad_(True)
+    W = torch.randn(7, 3, dtype=torch.float64, generator=g).requires_grad_(True)
+    b = torch.randn(7, dtype=torch.float64, generator=g)
+    b[5:] = float("-inf")
+    b.requires_grad_(True)
+    labels = torch.tensor([0, 1, 2, 3])
+    kw = {} if name == "in_batch_negatives_loss" else dict(sampled=torch.tensor([4, 5, 6, 1, 2]), proposal="uniform")
+    out = fn(h, W, b, labels, **kw, reduction="none")
+    assert torch.isfinite(out).all(), f"{name}: {out}"
+    gh, gW, gb = torch.autograd.grad(out.sum(), (h, W, b))
+    assert all(torch.isfinite(x).all() for x in (gh, gW, gb))
+    assert (gW[5:] == 0).all() and (gb[5:] == 0).all()
+    if name == "negative_sampling_loss":
+        hr, Wr = h.detach().clone().requires_grad_(True), W.detach()[:5].clone().requires_grad_(True)
+        removed = fn(hr, Wr, b.detach()[:5], labels, sampled=torch.tensor([4, 1, 2]), proposal="uniform", reduction="none")
+        torch.testing.assert_close(out, removed)
+        grh, grW = torch.autograd.grad(removed.sum(), (hr, Wr))
+        torch.testing.assert_close(gh, grh)
+        torch.testing.assert_close(gW[:5], grW)
 
 
 # The mappings (not registered): output 0 at the masked class, the removed mapping elsewhere.
