@@ -734,3 +734,57 @@ def test_extreme_link_parameters_accepted_or_rejected_cleanly(name, param, value
         return ll.matching_loss(x, t, link), x
 
     _accepted_or_named(call, param, value, dtype)
+
+
+# Invalid actions differ from state to state: a different class masked in each row must give,
+# row by row, the loss of that row with its class removed.
+_ROW_SEPARABLE_MASKABLE = sorted(n for n in _MASK_APPLICABLE if not n.startswith("batch_"))
+
+
+@pytest.mark.parametrize("name", _ROW_SEPARABLE_MASKABLE)
+def test_neg_inf_mask_differs_per_row(name):
+    spec = registry.get(name)
+    how = _MASK_APPLICABLE[name]
+    s = _sample(spec, batch_shape=(4,))
+    x, t = s.args[0].detach().clone(), s.args[1].detach().clone()
+    K = x.shape[-1]
+    if spec.name == "kl_divergence":
+        x = torch.log_softmax(x, -1)
+    cols = []
+    for i in range(x.shape[0]):
+        if how["target"] == "index":
+            c = (int(t[i]) + 1 + i % (K - 1)) % K  # never the target
+        else:
+            c = i % K
+            t[i, c] = 0
+            t[i, 0 if c else 1] += float(t[i].sum() == 0)
+            t[i] = t[i] / t[i].sum()
+        cols.append(c)
+    xm = x.clone()
+    for i, c in enumerate(cols):
+        if spec.name == "kl_divergence":  # log-probabilities: renormalise the rest, as removal does
+            keep = [k for k in range(K) if k != c]
+            xm[i, keep] = torch.log_softmax(x[i, keep], -1)
+        xm[i, c] = float("-inf")
+    xm.requires_grad_(True)
+    args = list(s.args)
+    args[0], args[1] = xm, t
+    got = spec.fn(*args, **s.kwargs, reduction="none")
+    (gm,) = torch.autograd.grad(got.sum(), xm)
+    for i, c in enumerate(cols):
+        keep = [k for k in range(K) if k != c]
+        row = [a[i:i + 1] if j in s.batched_argnums and isinstance(a, torch.Tensor) else a for j, a in enumerate(args)]
+        xr = x[i:i + 1, keep]
+        if spec.name == "kl_divergence":
+            xr = torch.log_softmax(xr, -1)
+        xr = xr.clone().requires_grad_(True)
+        row[0] = xr
+        if how["target"] == "index":
+            row[1] = t[i:i + 1] - (t[i:i + 1] > c).to(t.dtype)
+        else:
+            row[1] = t[i:i + 1, keep]
+        want = spec.fn(*row, **s.kwargs, reduction="none")
+        torch.testing.assert_close(got[i:i + 1], want, rtol=1e-9, atol=1e-12)
+        (gr,) = torch.autograd.grad(want.sum(), xr)
+        assert gm[i, c] == 0
+        torch.testing.assert_close(gm[i:i + 1, keep], gr, rtol=1e-9, atol=1e-12)
