@@ -424,6 +424,7 @@ MESSAGE_AUDIT_EXEMPT = {
     "_validate.py:renamed_keywords": "a decorator factory; its message names the renamed keyword through {k}",
     "_validate.py:wrapper": "renamed_keywords' wrapper; its message names the renamed keyword through {k}",
     "_validate.py:decorate": "renamed_keywords' wrapper; its message names the renamed keyword through {k}",
+    "metrics.py:_ranking_rows": "loops over scores and labels; each message names one through {name}",
     "_validate.py:legacy_reduction": "loops over size_average and reduce; each message names one through {name}",
 }
 _AUDITED = ("_validate", "_catalogue", "_reduce", "analysis", "classification", "contrastive", "fenchel_young",

@@ -54,3 +54,25 @@ def gauss_legendre(n: int, dtype: torch.dtype = torch.float64, device=None) -> t
         torch.as_tensor(nodes, dtype=dtype, device=device),
         torch.as_tensor(weights, dtype=dtype, device=device),
     )
+
+
+# ---------------------------------------------------------------------------------
+# Edges of a domain: -inf masks and boundary targets
+
+
+def mul_where_zero(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``x·y`` with ``0·(±inf) := 0``: the limit a -inf mask (``y = log p = -inf`` where
+    ``x = p = 0``) or a zero target weighting a -inf log-probability needs. ``y`` is replaced
+    (not the product masked) so that the backward pass never forms ``0·inf = NaN`` either;
+    where ``x = 0`` and ``y`` is finite the gradient ``∂/∂x = y`` is kept."""
+    return x * torch.where((x == 0) & torch.isinf(y), torch.zeros_like(y), y)
+
+
+def xlogx(x: torch.Tensor) -> torch.Tensor:
+    """``x·log x`` with ``0·log 0 := 0`` in value *and* a finite gradient at 0. ``xlogy(x, x)``
+    gives NaN there (its backward forms ``x/y = 0/0``). The true derivative ``log x + 1`` is
+    ``-inf`` at 0; the finite stand-in (0) is what a target produced by a map with exact zeros
+    (a masked softmax, a sparsemax) needs: its Jacobian is 0 in that coordinate, so any finite
+    value gives the exact chained gradient, where -inf or NaN would poison it."""
+    pos = x > 0
+    return x * torch.log(torch.where(pos, x, torch.ones_like(x)))

@@ -262,3 +262,75 @@ def legacy_reduction(size_average: Any, reduce: Any, reduction: str) -> str:
     from torch.nn import _reduction  # PyTorch's own mapping (it also emits PyTorch's deprecation warning)
 
     return _reduction.legacy_get_string(size_average, reduce)
+
+
+# ---------------------------------------------------------------------------------
+# Hyper-parameters at the limits of float range
+#
+# A finite Python float can still be too large (or, as a divisor, too small) for the
+# loss's dtype: 1e308 is inf in float32, and a margin of 1e200 squared is inf in float64.
+# Such values are rejected at the entry point, naming the argument, instead of
+# surfacing as inf/NaN from deep inside torch.
+
+
+def hyper_magnitude_limit(dtype: torch.dtype, power: float = 1.0) -> float:
+    """Largest ``|v|`` a hyper-parameter entering a loss as ``v**power`` may have in ``dtype``:
+    ``|v|**power <= sqrt(finfo.max)``, leaving headroom for the sums and products a loss forms."""
+    return math.sqrt(torch.finfo(dtype).max) ** (1.0 / power)
+
+
+def check_hyper_magnitude(name: str, value: float, like: Any, *, power: float = 1.0,
+                          reciprocal: bool = False) -> float:
+    """Reject a finite hyper-parameter the computation in ``like``'s dtype cannot carry.
+
+    ``like`` is the input tensor (or a dtype); anything else means the default dtype.
+    ``reciprocal=True`` is for divisors (a temperature, a γ that divides scores): then
+    ``1/|value|`` is bounded instead, and ``0`` is left to the caller's own check.
+    """
+    dtype = like.dtype if isinstance(like, torch.Tensor) else like
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        dtype = torch.get_default_dtype()
+    limit = hyper_magnitude_limit(dtype, power)
+    if reciprocal:
+        if value != 0 and abs(value) < 1.0 / limit:
+            raise ValueError(
+                f"{name}={value!r} is too small for {dtype}: 1/|{name}| must stay <= {limit:.3g} "
+                f"(|{name}| >= {1.0 / limit:.3g})"
+            )
+    elif abs(value) > limit:
+        raise ValueError(f"{name}={value!r} is too large for {dtype}: |{name}| must be <= {limit:.3g}")
+    return value
+
+
+# ---------------------------------------------------------------------------------
+# Inputs at the edges of their domain
+
+
+def check_finite_values(name: str, value: torch.Tensor, mask: torch.Tensor | None = None) -> None:
+    """Every entry (where ``mask`` is True) finite: a NaN or inf there would give a silent wrong answer."""
+    if not value_checks_enabled(value) or value.numel() == 0:
+        return
+    bad = ~torch.isfinite(value)
+    if mask is not None:
+        bad = bad & mask
+    if bool(bad.any()):
+        raise ValueError(f"{name} must be finite; got a value {value[bad].flatten()[0].item()!r}")
+
+
+def check_exp_finite(name: str, value: torch.Tensor, *, base2: bool = False, terms: int = 1,
+                     mask: torch.Tensor | None = None, what: str = "exp") -> None:
+    """``exp(value)`` (``2**value`` if ``base2``) finite in ``value``'s dtype, with room for a sum of
+    ``terms`` of them: a log-rate or a gain exponent past that overflows to inf (and inf/inf = NaN)."""
+    if not value_checks_enabled(value) or value.numel() == 0:
+        return
+    dtype = value.dtype if value.is_floating_point() else torch.float64
+    log_max = math.log(torch.finfo(dtype).max / max(terms, 1))
+    limit = log_max / math.log(2.0) if base2 else log_max
+    over = value > limit
+    if mask is not None:
+        over = over & mask
+    if bool(over.any()):
+        raise ValueError(
+            f"{name} must be <= {limit:.6g} so that {what} stays finite in {dtype}; "
+            f"got a value {value[over].flatten()[0].item()!r}"
+        )

@@ -31,7 +31,9 @@ from ._catalogue import (
     reduce_with_denominator,
 )
 from ._numerics import softplus, xlogy
+from ._numerics import mul_where_zero, xlogx
 from ._reduce import _reduce
+from ._validate import check_hyper_magnitude
 from ._validate import (
     old_weight_keyword,
     check_choice,
@@ -171,21 +173,25 @@ def cross_entropy(
         raise ValueError(f"label_smoothing must lie in [0, 1]; got {eps!r}")
     K = x.shape[-1]
     cw = check_class_weight(class_weight, K, x, "weight")
-    logp = torch.log_softmax(x, -1)
-    wlogp = logp if cw is None else logp * cw
     if isinstance(target, torch.Tensor) and target.is_floating_point():
+        logp = torch.log_softmax(x, -1)
+        wlogp = logp if cw is None else logp * cw
         check_same_shape("input", logits, "target", target)
         t = target.movedim(check_dim("dim", dim, logits), -1)
         check_at_least("target", t, 0.0)
         if eps > 0:
-            t = t * (1 - eps) + eps / K
-        return _reduce(-(t * wlogp).sum(-1), reduction, sample_weight)
+            t = t * (1 - eps) + eps * _smoothing_share(x)
+        return _reduce(-mul_where_zero(t, wlogp).sum(-1), reduction, sample_weight)
     y = _labels(target, x, ignore_index)
     valid = y != ignore_index
     y = torch.where(valid, y, torch.zeros_like(y))
+    # Select ignored rows out before log_softmax: their logits (NaN padding) would otherwise
+    # reach the gradient through softmax's backward, where ×0 keeps a NaN.
+    logp = torch.log_softmax(torch.where(valid.unsqueeze(-1), x, torch.zeros_like(x)), -1)
+    wlogp = logp if cw is None else logp * cw
     loss = -wlogp.gather(-1, y.unsqueeze(-1)).squeeze(-1)
     if eps > 0:
-        loss = (1 - eps) * loss - eps * wlogp.sum(-1) / K
+        loss = (1 - eps) * loss - eps * mul_where_zero(_smoothing_share(x), wlogp).sum(-1)
     loss = torch.where(valid, loss, torch.zeros_like(loss))
     denom = valid.to(x.dtype) if cw is None else valid.to(x.dtype) * cw[y]
     return reduce_with_denominator(loss, reduction, sample_weight, denom)
@@ -308,6 +314,7 @@ def focal_loss(
     """
     logits, target, alpha = promote_floating(logits, target, alpha)
     g = check_nonnegative("gamma", gamma)
+    check_hyper_magnitude("gamma", g, logits)
     check_floating("logits", logits)
     check_reduction(reduction)
     if isinstance(target, torch.Tensor) and target.is_floating_point():
@@ -316,7 +323,7 @@ def focal_loss(
         if g == 0:
             loss = ce
         else:
-            log_1m_pt = torch.logaddexp(torch.log(target) - softplus(logits), torch.log1p(-target) - softplus(-logits))
+            log_1m_pt = _focal_log_1m_pt(logits, target)
             loss = torch.exp(g * log_1m_pt) * ce
         if alpha is not None:
             a = check_finite_scalar("alpha", alpha)
@@ -379,7 +386,7 @@ def poly_loss(
     coeffs = [epsilon] if isinstance(epsilon, (Real, torch.Tensor)) else list(epsilon)
     if not coeffs:
         raise ValueError("epsilon must be a number or a non-empty sequence of numbers; got an empty sequence")
-    coeffs = [check_finite_scalar("epsilon", e) for e in coeffs]
+    coeffs = [check_hyper_magnitude("epsilon", check_finite_scalar("epsilon", e), logits) for e in coeffs]
     x = _classes_last("logits", logits, dim)
     check_reduction(reduction)
     y = _labels(target, x)
@@ -443,10 +450,12 @@ def kl_divergence(
     x = _classes_last("input", input, dim)
     t = target.movedim(check_dim("dim", dim, input), -1)
     if check_bool("log_target", log_target):
-        pointwise = torch.exp(t) * (t - x)
+        # exp(t)·(t − x) → 0 as t → -inf (a zero target), also where x = -inf (a masked class)
+        x_safe = torch.where(t == -math.inf, torch.zeros_like(x), x)
+        pointwise = mul_where_zero(torch.exp(t), t - x_safe)
     else:
         check_at_least("target", t, 0.0)
-        pointwise = xlogy(t, t) - t * x
+        pointwise = xlogx(t) - mul_where_zero(t, x)  # 0·log 0 and 0·(-inf) are 0
     return _reduce(pointwise.sum(-1), reduction, sample_weight)
 
 
@@ -500,6 +509,7 @@ def hinge(
     scores, target = promote_floating(scores, target)
     check_floating("scores", scores)
     m = check_nonnegative("margin", margin)
+    check_hyper_magnitude("margin", m, scores)
     y = _pm1_target(target, scores)
     return _reduce((m - y * scores).clamp_min(0), reduction, sample_weight)
 
@@ -542,6 +552,7 @@ def squared_hinge(
     scores, target = promote_floating(scores, target)
     check_floating("scores", scores)
     m = check_nonnegative("margin", margin)
+    check_hyper_magnitude("margin", m, scores, power=2)
     y = _pm1_target(target, scores)
     return _reduce((m - y * scores).clamp_min(0) ** 2, reduction, sample_weight)
 
@@ -592,6 +603,7 @@ def multiclass_hinge(
     check_choice("variant", variant, ("weston_watkins", "crammer_singer"))
     check_choice("p", p, (1, 2))
     m = check_nonnegative("margin", margin)
+    check_hyper_magnitude("margin", m, scores, power=2 if p == 2 else 1)
     x = _classes_last("scores", scores, dim)
     check_reduction(reduction)
     if x.shape[-1] < 2:
@@ -654,18 +666,22 @@ def soft_dice(
     check_floating("logits", logits)
     check_reduction(reduction)
     s = check_nonnegative("smooth", smooth)
+    check_hyper_magnitude("smooth", s, logits)
     if logits.dim() < 2 or logits.shape[-1] < 2:
         raise ValueError(f"logits must have shape [..., N, K] with K >= 2; got {tuple(logits.shape)}")
     K = logits.shape[-1]
-    p = torch.softmax(logits, -1)
     if isinstance(target, torch.Tensor) and target.is_floating_point():
         check_same_shape("logits", logits, "target", target)
         check_closed_interval("target", target, 0.0, 1.0)
+        p = torch.softmax(logits, -1)
         t = target
     else:
         y = _labels(target, logits, ignore_index)
         valid = (y != ignore_index) if ignore_index is not None else torch.ones_like(y, dtype=torch.bool)
         y = torch.where(valid, y, torch.zeros_like(y))
+        # Ignored positions' logits are selected out before softmax, so NaN padding there
+        # reaches neither the value nor (through softmax's backward) the gradient.
+        p = torch.softmax(torch.where(valid.unsqueeze(-1), logits, torch.zeros_like(logits)), -1)
         keep = valid.unsqueeze(-1).to(p.dtype)
         t = torch.nn.functional.one_hot(y, K).to(p.dtype) * keep
         p = p * keep
@@ -727,6 +743,7 @@ def arcface(
     """
     check_bool("easy_margin", easy_margin)
     sc = check_positive("scale", scale)
+    check_hyper_magnitude("scale", sc, cosine)
     m = check_nonnegative("margin", margin)
     if m >= math.pi / 2:
         raise ValueError(f"margin must lie in [0, pi/2); got {m!r}")
@@ -800,10 +817,12 @@ def ge2e(
         check_at_least("w", w, 0.0, strict=True)
     else:
         w = check_positive("w", w)
+        check_hyper_magnitude("w", w, embeddings)
     if isinstance(b, torch.Tensor):
         check_floating("b", b)
     else:
         b = check_finite_scalar("b", b)
+        check_hyper_magnitude("b", b, embeddings)
     norm = torch.nn.functional.normalize
     e = norm(embeddings, dim=-1)
     centroids = norm(embeddings.mean(1), dim=-1)  # [N, D]
@@ -1223,3 +1242,34 @@ def soft_margin_loss(
     y = _pm1_target(target, input)
     return binary_cross_entropy_with_logits(input, (y + 1) / 2, sample_weight=sample_weight,
                                             reduction=legacy_reduction(size_average, reduce, reduction))
+
+
+def _smoothing_share(x: torch.Tensor) -> torch.Tensor:
+    """Label smoothing's uniform ``1/K`` per class, spread over the classes whose logit is not
+    -inf: a -inf logit masks its class (as removing it would), it does not make the loss inf."""
+    valid = x != -math.inf
+    return valid.to(x.dtype) / valid.sum(-1, keepdim=True).clamp_min(1).to(x.dtype)
+
+
+def _focal_log_1m_pt(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """``log(1 − p_t) = log(t σ(−x) + (1 − t) σ(x))`` in log space (finite at logits ±1e4), with a
+    target on the boundary {0, 1} handled exactly.
+
+    ``log t`` and ``log(1 − t)`` are taken only where they are finite (``-inf`` is selected in
+    otherwise), so no ``0·inf`` reaches the backward pass. Selecting drops the target derivative of
+    that branch, ``σ(∓x)/(1 − p_t) = e^{∓x}`` at ``t = 0`` / ``t = 1``; it is put back by a term
+    that is exactly 0 in value and has that derivative in ``t`` (its ``x`` derivative is 0 there).
+    """
+    from ._numerics import EXP_CAP
+
+    zero, one = t == 0, t == 1
+    ninf = torch.full_like(t, -math.inf)
+    log_t = torch.where(zero, ninf, torch.log(torch.where(zero, torch.ones_like(t), t)))
+    log_1mt = torch.where(one, ninf, torch.log1p(-torch.where(one, torch.zeros_like(t), t)))
+    out = torch.logaddexp(log_t - softplus(x), log_1mt - softplus(-x))
+    if t.requires_grad:
+        cap = torch.exp(torch.clamp(-x.detach(), max=EXP_CAP))
+        out = out + torch.where(zero, t * cap, torch.zeros_like(t))
+        cap = torch.exp(torch.clamp(x.detach(), max=EXP_CAP))
+        out = out + torch.where(one, (1 - t) * cap, torch.zeros_like(t))
+    return out

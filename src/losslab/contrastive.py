@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from . import registry
 from ._catalogue import check_embeddings, check_target_shape, check_values_in, safe_norm
 from ._reduce import _reduce
+from ._validate import check_hyper_magnitude
 from ._validate import check_floating, check_positive, check_reduction
 from ._validate import check_bool, legacy_reduction, old_weight_keyword, promote_floating
 
@@ -81,6 +82,7 @@ def contrastive(
     check_floating("x1", x1)
     _same("x1", x1, "x2", x2)
     m = check_positive("margin", margin)
+    check_hyper_magnitude("margin", m, x1, power=2)
     check_reduction(reduction)
     check_target_shape("target", target, x1.shape[:-1], "the embeddings without the feature dim")
     check_values_in("target", target, (0, 1))
@@ -141,6 +143,7 @@ def triplet(
     _same("anchor", anchor, "positive", positive)
     _same("anchor", anchor, "negative", negative)
     m = check_positive("margin", margin)
+    check_hyper_magnitude("margin", m, anchor)
     check_reduction(reduction)
     if distance is None:
         distance = euclidean_distance
@@ -202,6 +205,7 @@ def info_nce(
     _same("query", query, "positive_key", positive_key)
     t = check_positive("temperature", temperature)
     query, positive_key, negative_keys = promote_floating(query, positive_key, negative_keys)
+    check_hyper_magnitude("temperature", t, query, reciprocal=True)
     check_reduction(reduction)
     q, k = _unit(query), _unit(positive_key)
     if negative_keys is None:
@@ -265,6 +269,7 @@ def nt_xent(
     check_embeddings("z1", z1, 2, "[N, D]")
     _same("z1", z1, "z2", z2)
     t = check_positive("temperature", temperature)
+    check_hyper_magnitude("temperature", t, z1, reciprocal=True)
     check_reduction(reduction)
     N = z1.shape[0]
     z = _unit(torch.cat([z1, z2], 0))
@@ -319,6 +324,7 @@ def multiple_negatives_ranking(
     _same("anchors", anchors, "positives", positives)
     s = check_positive("scale", scale)
     anchors, positives, negatives = promote_floating(anchors, positives, negatives)
+    check_hyper_magnitude("scale", s, anchors)
     check_reduction(reduction)
     cands = positives
     if negatives is not None:

@@ -40,7 +40,9 @@ from typing import Callable
 import torch
 
 from . import registry
+from ._numerics import mul_where_zero
 from ._reduce import _reduce
+from ._validate import check_hyper_magnitude
 from ._validate import (
     old_weight_keyword,
     check_class_indices,
@@ -132,8 +134,9 @@ def _entmax15_forward(theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     # cancellation of E[x²] − E[x]² that the search pass tolerates.
     in_support = k <= support.to(x.dtype)
     n = support.to(x.dtype)
-    mu = (xs * in_support).sum(-1, keepdim=True) / n
-    var = (((xs - mu) * in_support) ** 2).sum(-1, keepdim=True) / n
+    # where, not a product with the 0/1 mask: -inf scores (masked classes) times 0 are NaN
+    mu = torch.where(in_support, xs, 0).sum(-1, keepdim=True) / n
+    var = (torch.where(in_support, xs - mu, 0) ** 2).sum(-1, keepdim=True) / n
     tau = mu - ((1 / n - var).clamp_min(0)).sqrt()
     d = x - tau
     return d.clamp_min(0) ** 2, 2 * d
@@ -310,6 +313,7 @@ def entmax_bisect(x: torch.Tensor, alpha: float = 1.5, dim: int = -1, n_iter: in
     Reference: Peters, Niculae & Martins, "Sparse Sequence-to-Sequence Models", ACL 2019.
     """
     alpha = _check_alpha(alpha)
+    check_hyper_magnitude("alpha", alpha, x)
     n_iter = _check_n_iter(n_iter)
     return _apply_mapping("x", x, dim, alpha, "bisect", n_iter)
 
@@ -339,9 +343,9 @@ class _FYLoss(torch.autograd.Function):
         else:
             y = target
             if shannon:  # L = Σ y log y − ⟨log p, y⟩ = KL(y ‖ p)
-                loss = torch.special.xlogy(y, y).sum(-1) - (y * u).sum(-1)
-            else:
-                loss = p.pow(alpha).sum(-1) / alpha + y.pow(alpha).sum(-1) / (alpha * (alpha - 1)) - (y * u).sum(-1)
+                loss = torch.special.xlogy(y, y).sum(-1) - mul_where_zero(y, u).sum(-1)
+            else:  # u = -inf off the support of a -inf-masked class; y = 0 there
+                loss = p.pow(alpha).sum(-1) / alpha + y.pow(alpha).sum(-1) / (alpha * (alpha - 1)) - mul_where_zero(y, u).sum(-1)
         # Rounding can leave a tiny negative where the loss is 0 (y = p*): the loss is ≥ 0.
         loss = loss.clamp_min(0)
         ctx.labels, ctx.alpha, ctx.shannon = labels, alpha, shannon
@@ -370,8 +374,12 @@ class _FYLoss(torch.autograd.Function):
         if not ctx.labels and ctx.needs_input_grad[1]:
             u = saved[2]
             y = target
+            # At y_j = 0 a -inf u_j (a -inf-masked score) counts as 0, and for Shannon the -inf
+            # derivative of y log y is replaced by 0 (see _numerics.xlogx): finite, and exact once
+            # chained through whatever produced the zero.
+            u = torch.where((y == 0) & torch.isinf(u), torch.zeros_like(u), u)
             if ctx.shannon:  # ∂/∂y [Σ y log y − ⟨log p, y⟩]
-                dy = torch.log(y) + 1 - u
+                dy = torch.where(y > 0, torch.log(torch.where(y > 0, y, torch.ones_like(y))) + 1, torch.zeros_like(y)) - u
             else:  # ∂/∂y [Σ y^α/(α(α−1)) − ⟨u, y⟩]
                 dy = y.pow(ctx.alpha - 1) / (ctx.alpha - 1) - u
             grad_target = g * dy
@@ -666,6 +674,7 @@ def entmax_bisect_loss(
     Reference: Peters, Niculae & Martins, "Sparse Sequence-to-Sequence Models", ACL 2019.
     """
     alpha = _check_alpha(alpha)
+    check_hyper_magnitude("alpha", alpha, scores)
     n_iter = _check_n_iter(n_iter)
     return _fy_loss(scores, target, alpha, "bisect", n_iter, sample_weight, reduction)
 

@@ -122,6 +122,7 @@ class Link:
     # -- coordinates -----------------------------------------------------------------
     def x(self, z: torch.Tensor) -> torch.Tensor:
         """The reparametrised variable ``alpha * (z - beta)``."""
+        _check_params_for(self, z)
         if self.alpha == 1.0 and self.beta == 0.0:
             return z
         return (z - self.beta) * self.alpha
@@ -709,3 +710,39 @@ class _ByValue:
 
     def __deepcopy__(self, memo):
         return self.fn
+
+
+
+def _check_params_for(link: Link, z: torch.Tensor) -> None:
+    """A link is built without a dtype; on first contact with a tensor, reject parameters that
+    tensor's dtype cannot carry (1e308 is inf in float32; H = G(x)/alpha overflows for a tiny
+    alpha), naming the parameter, instead of returning inf/NaN from deep inside the loss."""
+    from ._validate import check_hyper_magnitude
+
+    if link.alpha != 1.0:
+        check_hyper_magnitude("alpha", check_hyper_magnitude("alpha", link.alpha, z), z, reciprocal=True)
+    if link.beta != 0.0:
+        check_hyper_magnitude("beta", link.beta, z)
+    if link.cap is not None:
+        check_hyper_magnitude("cap", link.cap, z)
+    for name, value in link.params:
+        if name in ("c", "delta") and isinstance(value, float):  # SmeLU's c and Huber's delta divide and scale
+            check_hyper_magnitude(name, check_hyper_magnitude(name, value, z), z, reciprocal=True)
+    if link.name == "power" and link.cap is None:
+        _check_power_range(link, z)
+
+
+def _check_power_range(link: Link, z: torch.Tensor) -> None:
+    """The power link's primitive |x|^(d+1) must stay finite: past that its matching loss is inf - inf."""
+    from ._validate import value_checks_enabled
+
+    d = dict(link.params)["d"]
+    if not value_checks_enabled(z) or z.numel() == 0 or not z.is_floating_point():
+        return
+    top = float((z.detach() - link.beta).abs().max()) * link.alpha
+    limit = math.log(torch.finfo(z.dtype).max) / 2  # headroom for the divergence's sums
+    if top > 0 and (d + 1) * math.log(top) > limit:
+        raise ValueError(
+            f"the power link with d={d!r}, alpha={link.alpha!r}, beta={link.beta!r} overflows {z.dtype}: "
+            f"|alpha*(z - beta)|^(d+1) reaches {top!r}^{d + 1!r}; use a smaller d or alpha, or rescale the inputs"
+        )

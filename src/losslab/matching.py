@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from . import registry
 from ._reduce import _reduce
+from ._validate import check_hyper_magnitude
 from ._validate import (
     old_weight_keyword,
     check_dim,
@@ -206,6 +207,7 @@ def composite_sigmoid(z: torch.Tensor, scaling: Link, *, gamma: float = 1.0) -> 
     check_floating("z", z)
     _check_link("scaling", scaling)
     gamma = check_positive("gamma", gamma)
+    check_hyper_magnitude("gamma", check_hyper_magnitude("gamma", gamma, z), z, reciprocal=True)
     return torch.sigmoid(scaling.primitive(z) / gamma)
 
 
@@ -280,6 +282,8 @@ def composite_sigmoid_loss(
     pred, target = promote_floating(pred, target)
     _check_pair(pred, target)
     _check_link("scaling", scaling)
+    g = check_hyper_magnitude("gamma", check_positive("gamma", gamma), pred)
+    check_hyper_magnitude("gamma", g, pred, reciprocal=True)
     return matching_loss(pred, target, composite_sigmoid_link(scaling, gamma), sample_weight=sample_weight, reduction=reduction)
 
 
@@ -308,6 +312,7 @@ def composite_softmax(scores: torch.Tensor, scaling: Link, *, gamma: float = 1.0
     check_floating("scores", scores)
     _check_link("scaling", scaling)
     gamma = check_positive("gamma", gamma)
+    check_hyper_magnitude("gamma", check_hyper_magnitude("gamma", gamma, scores), scores, reciprocal=True)
     dim = check_dim("dim", dim, scores)
     return torch.softmax(scaling.primitive(scores) / gamma, dim)
 
@@ -468,6 +473,7 @@ def composite_softmax_loss(
     _check_pair(pred, target)
     _check_link("scaling", scaling)
     gamma = check_positive("gamma", gamma)
+    check_hyper_magnitude("gamma", check_hyper_magnitude("gamma", gamma, pred), pred, reciprocal=True)
     check_reduction(reduction)
     if pred.dim() == 0:
         raise ValueError("pred must have a class dimension; got a 0-dim tensor")

@@ -249,6 +249,11 @@ def _ranking_rows(scores, labels, mask):
     s = scores.detach().reshape(-1, L).double().cpu().numpy()
     y = labels.detach().reshape(-1, L).double().cpu().numpy()
     m = np.ones_like(s, dtype=bool) if mask is None else mask.detach().reshape(-1, L).cpu().numpy()
+    # A NaN sorts arbitrarily and compares False: on a valid item it would give a silently wrong metric.
+    for name, v in (("scores", s), ("labels", y)):
+        bad = m & ~np.isfinite(v)
+        if bad.any():
+            raise ValueError(f"{name} of valid items must be finite; got {float(v[bad][0])!r}")
     return [(s[i][m[i]], y[i][m[i]]) for i in range(s.shape[0])], scores.shape[:-1], scores.dtype
 
 
@@ -316,6 +321,13 @@ def ndcg_at_k(scores, labels, k, mask=None, *, gain="linear", ignore_ties=False)
     if gain not in ("linear", "exp2"):
         raise ValueError(f"gain must be 'linear' or 'exp2'; got {gain!r}")
     rows, batch, dtype = _ranking_rows(scores, labels, mask)
+    # Grades must be >= 0 (a negative gain can push NDCG outside [0, 1]) and, for exp2 gains,
+    # small enough that the ideal DCG, a sum of up to L gains 2^l - 1, stays finite in float64.
+    top = _math.log2(np.finfo(np.float64).max / max(scores.shape[-1], 1)) if gain == "exp2" else _math.inf
+    for _, y in rows:
+        if len(y) and (y.min() < 0 or y.max() > top):
+            bad = y.min() if y.min() < 0 else y.max()
+            raise ValueError(f"labels must be grades in [0, {top:.6g}] for gain={gain!r}; got {float(bad)!r}")
     out = []
     for s, y in rows:
         g = y if gain == "linear" else np.exp2(y) - 1

@@ -39,6 +39,8 @@ import torch.nn.functional as F
 
 from . import registry
 from ._reduce import _reduce
+from ._validate import check_hyper_magnitude
+from ._validate import check_exp_finite
 from ._validate import (
     old_weight_keyword,
     check_choice,
@@ -197,7 +199,12 @@ def pointwise_sigmoid_ce(
     _check_bool("normalize", normalize)
     s, lab, m, batch = _prepare(scores, labels, mask)
     if max_grade is not None:
-        lab = lab / check_positive("max_grade", max_grade)
+        top = check_positive("max_grade", max_grade)
+        if value_checks_enabled(lab) and bool((m & ((lab < 0) | (lab > top))).any()):
+            # a grade past max_grade gives a target t = l / g_max outside [0, 1]: not a probability
+            bad = lab[m & ((lab < 0) | (lab > top))].flatten()[0].item()
+            raise ValueError(f"labels must lie in [0, max_grade={top!r}]; got {bad!r}")
+        lab = lab / top
     elif value_checks_enabled(lab) and lab.numel() > 0:
         outside = m & ((lab < 0) | (lab > 1))
         if bool(outside.any()):
@@ -297,6 +304,7 @@ def ranknet(
     """
     check_reduction(reduction)
     sigma = check_positive("sigma", sigma)
+    check_hyper_magnitude("sigma", sigma, scores)
     _check_bool("normalize", normalize)
     s, lab, m, batch = _prepare(scores, labels, mask)
     P = _pairs(lab, m)
@@ -401,6 +409,7 @@ def pairwise_hinge(
     """
     check_reduction(reduction)
     margin = check_nonnegative("margin", margin)
+    check_hyper_magnitude("margin", margin, scores)
     _check_bool("normalize", normalize)
     s, lab, m, batch = _prepare(scores, labels, mask)
     P = _pairs(lab, m)
@@ -588,9 +597,12 @@ def lambda_loss(
     check_reduction(reduction)
     check_choice("weighting", weighting, ("ndcg_loss2", "lambdarank"))
     sigma = check_positive("sigma", sigma)
+    check_hyper_magnitude("sigma", sigma, scores)
     s, lab, m, batch = _prepare(scores, labels, mask)
     if value_checks_enabled(lab) and bool((m & (lab < 0)).any()):
         raise ValueError(f"labels must be grades >= 0 for lambda_loss; got {lab[m & (lab < 0)][0].item()!r}")
+    # the gains 2^l − 1 and their per-list sum (the ideal DCG) must stay finite
+    check_exp_finite("labels", lab, base2=True, terms=lab.shape[-1], mask=m, what="the gain 2^l summed over a list")
     G = torch.where(m, _gains(lab), lab.new_zeros(()))
     L = s.shape[-1]
     disc = 1.0 / torch.log2(torch.arange(2, L + 2, device=s.device, dtype=s.dtype))
@@ -806,6 +818,7 @@ def selective_listwise(
     check_reduction(reduction)
     scaling = _link_or_default("scaling", scaling, _default_listwise_scaling)
     gamma = check_positive("gamma", gamma)
+    check_hyper_magnitude("gamma", check_hyper_magnitude("gamma", gamma, scores), scores, reciprocal=True)
     s, lab, m, batch = _prepare(scores, labels, mask)
     Qh = scaling.primitive(s) / gamma
     Qs = scaling.primitive(lab) / gamma

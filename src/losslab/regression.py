@@ -16,6 +16,8 @@ from . import registry
 from ._catalogue import check_at_least
 from ._numerics import softplus
 from ._reduce import _reduce
+from ._validate import check_hyper_magnitude
+from ._validate import check_exp_finite, check_finite_values
 from ._validate import check_finite_scalar, check_floating, check_nonnegative, check_positive, check_same_shape
 from ._validate import check_bool, legacy_reduction, old_weight_keyword, promote_floating
 
@@ -125,6 +127,7 @@ def huber(
     """
     _pair(pred, target)
     d = check_positive("delta", delta)
+    check_hyper_magnitude("delta", d, pred, power=2)
     a = (pred - target).abs()
     quad = a.clamp_max(d)
     # ½ q² + δ (|a| − q): the two branches joined without a where (one smooth formula).
@@ -162,6 +165,7 @@ def smooth_l1(
     """
     _pair(pred, target)
     b = check_nonnegative("beta", beta)
+    check_hyper_magnitude("beta", check_hyper_magnitude("beta", b, pred), pred, reciprocal=True)
     a = (pred - target).abs()
     if b == 0:
         return _reduce(a, reduction, sample_weight)
@@ -270,6 +274,7 @@ def mape(
     """
     _pair(pred, target)
     e = check_positive("eps", eps)
+    check_hyper_magnitude("eps", check_hyper_magnitude("eps", e, pred), pred, reciprocal=True)
     return _reduce((pred - target).abs() / target.abs().clamp_min(e), reduction, sample_weight)
 
 
@@ -358,7 +363,9 @@ def poisson_nll(
     check_bool("log_input", log_input)
     check_bool("full", full)
     check_at_least("target", target, 0.0)
+    check_finite_values("target", target)
     if log_input:
+        check_exp_finite("input", input, what="the rate exp(input)")
         loss = torch.exp(input) - target * input
     else:
         check_at_least("input", input, 0.0)

@@ -11,7 +11,9 @@ import torch
 
 from . import registry
 from ._catalogue import check_target_shape, check_values_in
+from ._numerics import mul_where_zero
 from ._reduce import _reduce
+from ._validate import check_hyper_magnitude
 from ._validate import check_choice, check_class_indices, check_finite_scalar, check_floating, check_integer, check_nonnegative, check_positive
 from ._validate import old_weight_keyword, promote_floating
 
@@ -97,6 +99,9 @@ def td_loss(
         raise ValueError(f"next_values must have shape {tuple(batch)} or {tuple(batch)} + (A,); got {tuple(next_values.shape)}")
     check_target_shape("dones", dones, batch, "the batch shape")
     check_values_in("dones", dones, (0, 1))
+    # A terminal state's next value is never used: select it out (not ×0) so that whatever a
+    # buffer holds there (NaN, inf for an unreachable state) cannot reach the target.
+    boot = torch.where(dones.bool(), torch.zeros_like(boot), boot)
     target = (rewards + g * (1 - dones.to(q_values.dtype)) * boot).detach()
     u = q_values.gather(-1, a.unsqueeze(-1)).squeeze(-1) - target.to(q_values.dtype)
     if loss == "squared":
@@ -152,6 +157,7 @@ def policy_gradient_loss(
     if logits.dim() < 1:
         raise ValueError("logits must have shape [..., A]; got a 0-dim tensor")
     beta = check_nonnegative("entropy_coef", entropy_coef)
+    check_hyper_magnitude("entropy_coef", beta, logits)
     a = _actions(actions, logits)
     check_floating("advantages", advantages)
     check_target_shape("advantages", advantages, logits.shape[:-1], "the batch shape")
@@ -159,7 +165,7 @@ def policy_gradient_loss(
     logp = torch.log_softmax(logits, -1)
     value = -advantages.detach().to(logits.dtype) * logp.gather(-1, a.unsqueeze(-1)).squeeze(-1)
     if beta > 0:
-        entropy = -(logp.exp() * logp).sum(-1)
+        entropy = -mul_where_zero(logp.exp(), logp).sum(-1)  # -inf logits (masked actions) add 0
         value = value - beta * entropy
     return _reduce(value, reduction, sample_weight)
 

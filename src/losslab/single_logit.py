@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from . import registry
 from ._reduce import _reduce
+from ._validate import check_hyper_magnitude
 from ._validate import (
     old_weight_keyword,
     check_class_indices,
@@ -133,6 +134,7 @@ def max_margin(
     """
     _check_logits_labels(logits, labels)
     gamma = check_positive("margin", margin)
+    check_hyper_magnitude("margin", gamma, logits)
     check_reduction(reduction)
     true = _true_logit(logits, labels)
     worst_false = logits.masked_fill(~_false_mask(logits, labels), float("-inf")).amax(-1)
@@ -361,6 +363,7 @@ def self_normalization(
     """
     _check_logits_labels(logits, labels)
     alpha = check_positive("alpha", alpha)
+    check_hyper_magnitude("alpha", alpha, logits)
     check_reduction(reduction)
     lse = torch.logsumexp(logits, -1)
     loss = lse - _true_logit(logits, labels) + alpha * lse.square()
@@ -628,6 +631,7 @@ def batch_max_margin(
     """
     _check_logits_labels(logits, labels, batch=True, name="batch_max_margin")
     gamma = check_positive("margin", margin)
+    check_hyper_magnitude("margin", gamma, logits)
     _no_weight("batch_max_margin", sample_weight)
     check_reduction(reduction)
     if reduction == "none":
