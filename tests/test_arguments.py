@@ -542,3 +542,9 @@ def test_ge2e_learnable_w_b_are_differentiated():
     b = torch.tensor(-2.0, dtype=torch.float64, requires_grad=True)
     kw = {k: v for k, v in kw.items() if k not in ("w", "b")}
     assert torch.autograd.gradcheck(lambda w, b: ll.ge2e(emb, w=w, b=b, **kw), (w, b))
+
+
+@pytest.mark.parametrize("bad", ["no", 0, None])
+def test_custom_link_monotone_flag_must_be_a_bool(bad):
+    with pytest.raises(TypeError, match="monotone"):
+        links.custom(torch.tanh, monotone=bad)

@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 
 from . import _numerics as nm
-from ._validate import check_finite_scalar, check_positive, check_in_open_interval
+from ._validate import check_bool, check_finite_scalar, check_in_open_interval, check_positive
 
 TensorFn = Callable[[torch.Tensor], torch.Tensor]
 DivergenceFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -656,6 +656,7 @@ def custom(
     for nm_, fn in (("derivative", derivative), ("primitive", primitive), ("inverse", inverse)):
         if fn is not None and not callable(fn):
             raise TypeError(f"{nm_} must be callable or None, got {type(fn).__name__}")
+    check_bool("monotone", monotone)
     recipe = _recipe("custom", f=f, derivative=derivative, primitive=primitive, inverse=inverse, name=name, monotone=monotone)
     return Link(name, f, derivative, primitive, inverse, None, monotone=monotone, recipe=recipe, **_params(alpha, beta, cap))
 
