@@ -788,3 +788,27 @@ def test_neg_inf_mask_differs_per_row(name):
         (gr,) = torch.autograd.grad(want.sum(), xr)
         assert gm[i, c] == 0
         torch.testing.assert_close(gm[i:i + 1, keep], gr, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("target_kind", ["labels", "labels+smoothing", "probabilities"])
+def test_zero_class_weight_on_a_masked_class_equals_removing_it(target_kind):
+    # 0·(-inf) must be 0 here too: a class that is both masked and weighted 0 is simply absent.
+    inf = float("inf")
+    x = torch.tensor([[1.0, 0.0, -inf, 0.3], [0.5, -inf, 2.0, -1.0]], dtype=torch.float64, requires_grad=True)
+    w = torch.tensor([1.0, 0.5, 0.0, 2.0], dtype=torch.float64)
+    keep = [[0, 1, 3], [0, 2, 3]]
+    kw = {"label_smoothing": 0.1} if target_kind == "labels+smoothing" else {}
+    if target_kind == "probabilities":
+        t = torch.tensor([[0.6, 0.3, 0.0, 0.1], [0.2, 0.0, 0.5, 0.3]], dtype=torch.float64)
+    else:
+        t = torch.tensor([0, 3])
+    loss = ll.cross_entropy(x, t, weight=w, reduction="none", **kw)
+    loss.sum().backward()
+    assert torch.isfinite(x.grad).all()
+    for i, cols in enumerate(keep):
+        xi = x.detach()[i : i + 1, cols].clone().requires_grad_(True)
+        ti = t[i : i + 1, cols] if target_kind == "probabilities" else torch.tensor([cols.index(int(t[i]))])
+        ref = ll.cross_entropy(xi, ti, weight=w[cols], reduction="none", **kw)
+        ref.sum().backward()
+        torch.testing.assert_close(loss[i], ref[0])
+        torch.testing.assert_close(x.grad[i, cols], xi.grad[0])

@@ -175,7 +175,7 @@ def cross_entropy(
     cw = check_class_weight(class_weight, K, x, "weight")
     if isinstance(target, torch.Tensor) and target.is_floating_point():
         logp = torch.log_softmax(x, -1)
-        wlogp = logp if cw is None else logp * cw
+        wlogp = logp if cw is None else mul_where_zero(cw, logp)  # a zero class weight on a -inf class: 0
         check_same_shape("input", logits, "target", target)
         t = target.movedim(check_dim("dim", dim, logits), -1)
         check_at_least("target", t, 0.0)
@@ -188,7 +188,7 @@ def cross_entropy(
     # Select ignored rows out before log_softmax: their logits (NaN padding) would otherwise
     # reach the gradient through softmax's backward, where ×0 keeps a NaN.
     logp = torch.log_softmax(torch.where(valid.unsqueeze(-1), x, torch.zeros_like(x)), -1)
-    wlogp = logp if cw is None else logp * cw
+    wlogp = logp if cw is None else mul_where_zero(cw, logp)
     loss = -wlogp.gather(-1, y.unsqueeze(-1)).squeeze(-1)
     if eps > 0:
         loss = (1 - eps) * loss - eps * mul_where_zero(_smoothing_share(x), wlogp).sum(-1)
