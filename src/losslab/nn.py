@@ -1241,7 +1241,7 @@ class SelectivePairwiseLoss(_RankingLoss):
 
     Args:
         reduction: ``'none'`` | ``'mean'`` | ``'sum'`` (default ``'mean'``).
-        link: a :class:`losslab.links.Link`; ``None`` (default): the function's default link.
+        link: a :class:`losslab.links.Link`; ``None`` (default): capped sinh link.
         normalize: divide each list's sum by its number of pairs (default ``False``).
 
     ``forward(scores, labels, mask=None, sample_weight=None, **overrides)``: ``scores`` and ``labels`` ``[..., L]``
