@@ -255,3 +255,126 @@ def test_piecewise_constructor_validation():
         links.piecewise_linear([0.0, 0.0], [0.0, 1.0])
     with pytest.raises(ValueError, match=r"knots\[1\].*nan"):
         links.piecewise_linear([0.0, float("nan")], [0.0, 1.0])
+
+
+# ---------------------------------------------------------------------------------
+# The other link shapes of Table H.1 (seed 000, Appendix H.1): sin, arctan, arcsin,
+# arctanh, tan, sign·log1p, −log(1−z), log z. Each against autograd (h' and H' = h),
+# scipy quadrature, its inverse, and the matching loss it defines (eq. 2).
+
+import losslab as ll  # noqa: E402
+
+_SIN_EDGE = math.pi / 2 / 1.3  # |x| = π/2 for alpha = 1.3
+
+
+# (name, link, interval of z inside the domain, breakpoints, interval where the inverse holds)
+TABLE_H1 = [
+    ("sin", links.sin(alpha=1.3, beta=0.2), (-4, 4), [0.2 - _SIN_EDGE, 0.2 + _SIN_EDGE], (0.2 - 0.95 * _SIN_EDGE, 0.2 + 0.95 * _SIN_EDGE)),
+    ("sin_uncapped", links.sin(alpha=0.8, beta=-0.3, cap=None), (-4, 4), [], (-0.3 - 1.9, -0.3 + 1.9)),
+    ("arctan", links.arctan(alpha=1.5, beta=0.5), (-4, 4), [], (-4, 4)),
+    ("arcsin", links.arcsin(alpha=0.5, beta=0.2), (-1.7, 2.1), [], (-1.7, 2.1)),  # x in (-1, 1): z in (-1.8, 2.2)
+    ("arctanh", links.arctanh(alpha=0.4, beta=-0.5), (-2.9, 1.9), [], (-2.9, 1.9)),  # z in (-3, 2)
+    ("tan", links.tan(alpha=0.5, beta=0.3), (-2.7, 3.3), [], (-2.7, 3.3)),  # z in 0.3 ± π
+    ("sign_log1p", links.sign_log1p(alpha=1.5, beta=0.5), (-4, 4), [0.5], (-4, 4)),
+    ("neg_log1m", links.neg_log1m(alpha=0.5, beta=-1.0), (-4, 0.9), [], (-4, 0.9)),  # x < 1: z < 1
+    ("log", links.log(alpha=2.0, beta=-1.0), (-0.95, 4), [], (-0.95, 4)),  # x > 0: z > -1
+]
+H1_IDS = [c[0] for c in TABLE_H1]
+
+
+def _grid_off(interval, breaks, n=41):
+    z = torch.linspace(*interval, n, dtype=F64)
+    keep = torch.ones_like(z, dtype=torch.bool)
+    for b in breaks:
+        keep &= (z - b).abs() > 1e-3
+    return z[keep]
+
+
+def test_every_table_h1_shape_has_a_constructor():
+    for name in ("sin", "arctan", "arcsin", "arctanh", "tan", "sign_log1p", "neg_log1m", "log"):
+        assert name in links.__all__ and isinstance(getattr(links, name)(), links.Link)
+    assert {c[0].split("_uncapped")[0] for c in TABLE_H1} >= {"sin", "arctan", "arcsin", "arctanh", "tan", "sign_log1p", "neg_log1m", "log"}
+
+
+@pytest.mark.parametrize("name,link,interval,breaks,inv", TABLE_H1, ids=H1_IDS)
+def test_h1_derivative_and_primitive_by_autograd(name, link, interval, breaks, inv):
+    z = _grid_off(interval, breaks).requires_grad_(True)
+    (dh,) = torch.autograd.grad(link(z).sum(), z)
+    torch.testing.assert_close(link.derivative(z.detach()), dh, rtol=1e-10, atol=1e-12)  # f' = df/dz
+    (dH,) = torch.autograd.grad(link.primitive(z).sum(), z)
+    torch.testing.assert_close(dH, link(z.detach()), rtol=1e-10, atol=1e-12)  # F' = f
+    assert link.has_primitive
+
+
+@pytest.mark.parametrize("name,link,interval,breaks,inv", TABLE_H1, ids=H1_IDS)
+def test_h1_primitive_matches_quadrature(name, link, interval, breaks, inv):
+    lo, hi = interval
+    for a, b in [(lo, hi), (lo + 0.3 * (hi - lo), lo + 0.8 * (hi - lo)), (hi - 0.1, lo + 0.05)]:
+        got = float(link.primitive(_t(b)) - link.primitive(_t(a)))
+        assert got == pytest.approx(_quad(link, a, b, breaks), rel=1e-8, abs=1e-9), (name, a, b)
+
+
+@pytest.mark.parametrize("name,link,interval,breaks,inv", TABLE_H1, ids=H1_IDS)
+def test_h1_inverse_round_trip(name, link, interval, breaks, inv):
+    z = torch.linspace(*inv, 33, dtype=F64)
+    torch.testing.assert_close(link.inverse(link(z)), z, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("name,link,interval,breaks,inv", TABLE_H1, ids=H1_IDS)
+def test_h1_matching_loss_nonnegative_zero_at_target_and_gradcheck(name, link, interval, breaks, inv):
+    z = torch.linspace(*interval, 25, dtype=F64)
+    s_hat, s = z.repeat_interleave(25), z.repeat(25)
+    loss = ll.matching_loss(s_hat, s, link, reduction="none")
+    if link.monotone:  # a non-decreasing link gives a Bregman divergence >= 0 (eq. 2)
+        assert (loss >= -1e-12).all(), (name, float(loss.min()))
+    torch.testing.assert_close(ll.matching_loss(z, z, link, reduction="none"), torch.zeros_like(z), rtol=0, atol=1e-12)
+    # closed form against quadrature of h(t) − h(s) for a few pairs
+    for a, b in [(interval[0] + 0.1, interval[1] - 0.1), (interval[1] - 0.2, interval[0] + 0.3)]:
+        expected = _quad(link, a, b, breaks) - (b - a) * _h_float(link, a)
+        assert float(link.bregman(_t(b), _t(a))) == pytest.approx(expected, rel=1e-8, abs=1e-10), name
+    g = torch.Generator().manual_seed(0)
+    lo, hi = interval
+    pred = (lo + (hi - lo) * torch.rand(6, generator=g, dtype=F64)).requires_grad_(True)
+    target = (lo + (hi - lo) * torch.rand(6, generator=g, dtype=F64)).requires_grad_(True)
+    for b in breaks:  # keep finite differences off the kinks
+        assert ((pred - b).abs() > 1e-3).all() and ((target - b).abs() > 1e-3).all()
+    assert torch.autograd.gradcheck(lambda p, t: ll.matching_loss(p, t, link, reduction="sum"), (pred, target))
+
+
+@pytest.mark.parametrize(
+    "link,good,bad,interval",
+    [
+        (links.arcsin(), 0.25, 1.0, r"\(-1\.0, 1\.0\)"),
+        (links.arcsin(alpha=0.5), 0.25, -2.5, r"\(-1\.0, 1\.0\)"),
+        (links.arctanh(), 0.25, -1.0, r"\(-1\.0, 1\.0\)"),
+        (links.tan(), 0.25, 2.0, r"\(-1\.5707"),
+        (links.neg_log1m(), 0.25, 1.0, r"\(-inf, 1\.0\)"),
+        (links.log(), 2.0, 0.0, r"\(0\.0, inf\)"),
+        (links.log(beta=1.0), 2.0, 0.5, r"\(0\.0, inf\)"),
+    ],
+    ids=["arcsin", "arcsin_alpha", "arctanh", "tan", "neg_log1m", "log", "log_beta"],
+)
+def test_h1_outside_domain_raises_with_link_interval_and_value(link, good, bad, interval):
+    x = torch.tensor([good, bad], dtype=F64)
+    bad_x = link.alpha * (bad - link.beta)  # the message reports x = α(z − β)
+    for call in (link, link.derivative, link.primitive):
+        with pytest.raises(ValueError, match=rf"{link.name} link.*{interval}.*{bad_x!r}"):
+            call(x)
+    with pytest.raises(ValueError, match=rf"{link.name} link.*{interval}"):
+        ll.matching_loss(x, torch.full_like(x, good), link)
+
+
+def test_sin_is_increasing_only_on_half_period_and_capped_there_by_default():
+    capped, free = links.sin(alpha=2.0, beta=0.5), links.sin(alpha=2.0, beta=0.5, cap=None)
+    edge = math.pi / 2 / 2.0  # |z - β| = π/(2α)
+    inside = torch.linspace(0.5 - edge, 0.5 + edge, 51, dtype=F64)
+    assert (capped.derivative(inside[1:-1]) > 0).all() and (free.derivative(inside[1:-1]) > 0).all()
+    outside = torch.linspace(0.5 + edge + 0.05, 0.5 + 3 * edge, 20, dtype=F64)
+    assert (free.derivative(outside) < 0).all() and not free.monotone  # the periodic sine turns down
+    torch.testing.assert_close(capped(outside), torch.ones_like(outside))  # the cap holds it at 1
+    assert (capped.derivative(outside) == 0).all() and capped.monotone
+    assert not links.sin(cap=2.0).monotone
+    z = torch.linspace(-6, 6, 121, dtype=F64)
+    assert ll.analysis.check_convexity(capped, "matching", (-6.0, 6.0)).convex
+    assert not ll.analysis.check_convexity(free, "matching", (-6.0, 6.0)).convex
+    assert (ll.matching_loss(z, torch.zeros_like(z), capped, reduction="none") >= 0).all()

@@ -62,6 +62,14 @@ LINK_EXAMPLES = {
     "piecewise_linear": [dict(knots=[-2.0, 0.0, 1.0, 3.0], values=[-1.0, 0.0, 2.0, 2.5])],
     "logit": [dict(alpha=0.25, beta=-2.0)],
     "power": [dict(d=3.0, alpha=0.5), dict(d=0.5, beta=0.05)],
+    "sin": [dict(alpha=0.9, beta=0.2), dict(alpha=0.5, cap=None)],
+    "arctan": [dict(alpha=1.5, beta=-0.5)],
+    "arcsin": [dict(alpha=0.5)],  # x in (-0.95, 0.95)
+    "arctanh": [dict(alpha=0.5, beta=0.05)],
+    "tan": [dict(alpha=0.7)],  # |x| <= 1.33 < π/2
+    "sign_log1p": [dict(alpha=2.0, beta=0.3)],
+    "neg_log1m": [dict(alpha=0.4, beta=-0.5)],  # x <= 0.96 < 1
+    "log": [dict(alpha=0.5, beta=-2.0)],  # x >= 0.05 > 0
     "custom": [
         dict(f=_cubic_plus, derivative=_cubic_plus_prime, alpha=2.0),
         dict(f=lambda x: x + torch.sin(x) / 2, name="sin_plus"),

@@ -661,6 +661,187 @@ def custom(
     return Link(name, f, derivative, primitive, inverse, None, monotone=monotone, recipe=recipe, **_params(alpha, beta, cap))
 
 
+
+# ---------------------------------------------------------------------------------
+# More link shapes of Table H.1 (seed 000, Appendix H.1), by sensitivity type:
+#   low norm (sigmoid-like): sin on |x| <= π/2, arctan;
+#   high norm (sinh-like): arcsin, arctanh, tan;
+#   high score (exp-like): −log(1−x);  low score (anti-exp-like): log x.
+# sign(x)·log(1+|x|) is listed under high norms in Table H.1, but its derivative
+# 1/(1+|x|) peaks at 0: it is sigmoid-shaped (low norm); its inverse is the sinh shape.
+
+__all__ += ["sin", "arctan", "arcsin", "arctanh", "tan", "sign_log1p", "neg_log1m", "log"]
+
+_HALF_PI = math.pi / 2
+
+
+def _sin_divergence(xh: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    # −cos(x+d) + cos x − d sin x = cos x · 2 sin²(d/2) + sin x (sin d − d): no cancellation
+    # of the O(d²) term between two cosines of nearly equal arguments.
+    d = xh - x
+    return torch.cos(x) * 2 * torch.sin(d / 2) ** 2 + torch.sin(x) * (torch.sin(d) - d)
+
+
+def sin(alpha: float = 1.0, beta: float = 0.0, cap: float | None = _HALF_PI) -> Link:
+    """``h(z) = sin(α(z−β))``, ``H(z) = −cos(α(z−β))/α``: low-norm sensitivity (Table H.1).
+
+    ``sin`` is increasing only on ``|x| ≤ π/2``, i.e. on ``z ∈ [β − π/(2α), β + π/(2α)]``.
+    The default ``cap=π/2`` clamps ``x`` there, so ``h`` is ``−1`` below and ``1`` above that
+    interval (``h' = 0``, the loss grows linearly, like a SmeLU gradient's flat ends) and the
+    matching loss is convex on all of ℝ. With ``cap=None`` (or a cap above ``π/2``) the link
+    is the periodic sine, not monotone (``monotone=False``), and its matching loss is not convex
+    outside ``|x| ≤ π/2``. The inverse is the principal ``arcsin`` (values in ``|x| ≤ π/2``).
+    """
+    return Link(
+        "sin",
+        torch.sin,
+        torch.cos,
+        lambda x: -torch.cos(x),
+        torch.asin,
+        _sin_divergence,
+        monotone=cap is not None and cap <= _HALF_PI,
+        recipe=_recipe("sin", cap=cap), **_params(alpha, beta, cap),
+    )
+
+
+def _half_log1p_square(x: torch.Tensor) -> torch.Tensor:
+    # ½ log(1 + x²): log1p keeps small x exact; log(hypot(x, 1)) does not overflow x² for huge x.
+    small = x.abs() < 1
+    xs = torch.where(small, x, torch.zeros_like(x))
+    return torch.where(small, 0.5 * torch.log1p(xs * xs), torch.log(torch.hypot(x, torch.ones_like(x))))
+
+
+def arctan(alpha: float = 1.0, beta: float = 0.0) -> Link:
+    """``h(z) = arctan(α(z−β))``, ``H = [x·arctan(x) − ½ log(1+x²)]/α``: low-norm sensitivity (Table H.1).
+
+    Bounded in ``(−π/2, π/2)`` like a sigmoid, with heavier (``1/(1+x²)``) sensitivity tails.
+    The inverse ``tan`` is defined on ``(−π/2, π/2)``.
+    """
+    return Link(
+        "arctan",
+        torch.atan,
+        lambda x: 1 / (1 + x * x),
+        lambda x: x * torch.atan(x) - _half_log1p_square(x),
+        torch.tan,
+        recipe=_recipe("arctan"), **_params(alpha, beta, None),
+    )
+
+
+def _sqrt_one_minus_square(x: torch.Tensor) -> torch.Tensor:
+    # sqrt(1 − x²) as sqrt((1 − x)(1 + x)): no cancellation near |x| = 1.
+    return torch.sqrt((1 - x) * (1 + x))
+
+
+def arcsin(alpha: float = 1.0, beta: float = 0.0) -> Link:
+    """``h(z) = arcsin(α(z−β))`` for ``x = α(z−β) ∈ (−1, 1)``: high-norm sensitivity (Table H.1).
+
+    ``h' = α/sqrt(1−x²)``, ``H = [x·arcsin(x) + sqrt(1−x²)]/α``, inverse ``sin``.
+    Inputs with ``x`` outside ``(−1, 1)`` raise ``ValueError``.
+    """
+    return Link(
+        "arcsin",
+        torch.asin,
+        lambda x: torch.rsqrt((1 - x) * (1 + x)),
+        lambda x: x * torch.asin(x) + _sqrt_one_minus_square(x),
+        torch.sin,
+        domain=(-1.0, 1.0),
+        recipe=_recipe("arcsin"), **_params(alpha, beta, None),
+    )
+
+
+def arctanh(alpha: float = 1.0, beta: float = 0.0) -> Link:
+    """``h(z) = arctanh(α(z−β))`` for ``x = α(z−β) ∈ (−1, 1)``: high-norm sensitivity (Table H.1).
+
+    ``h' = α/(1−x²)``, ``H = [x·arctanh(x) + ½ log(1−x²)]/α``, inverse ``tanh``.
+    Inputs with ``x`` outside ``(−1, 1)`` raise ``ValueError``.
+    """
+    return Link(
+        "arctanh",
+        torch.atanh,
+        lambda x: 1 / ((1 - x) * (1 + x)),
+        lambda x: x * torch.atanh(x) + 0.5 * (torch.log1p(-x) + torch.log1p(x)),
+        torch.tanh,
+        domain=(-1.0, 1.0),
+        recipe=_recipe("arctanh"), **_params(alpha, beta, None),
+    )
+
+
+def tan(alpha: float = 1.0, beta: float = 0.0) -> Link:
+    """``h(z) = tan(α(z−β))`` for ``x = α(z−β) ∈ (−π/2, π/2)``: high-norm sensitivity (Table H.1).
+
+    ``h' = α(1 + tan²x)``, ``H = −log(cos x)/α``, inverse ``arctan``.
+    Inputs with ``x`` outside ``(−π/2, π/2)`` raise ``ValueError``.
+    """
+    return Link(
+        "tan",
+        torch.tan,
+        lambda x: 1 + torch.tan(x) ** 2,
+        lambda x: -torch.log(torch.cos(x)),
+        torch.atan,
+        domain=(-_HALF_PI, _HALF_PI),
+        recipe=_recipe("tan"), **_params(alpha, beta, None),
+    )
+
+
+def sign_log1p(alpha: float = 1.0, beta: float = 0.0) -> Link:
+    """``h(z) = sign(x)·log(1+|x|)``, ``H = [(1+|x|)·log(1+|x|) − |x|]/α``, ``x = α(z−β)``.
+
+    ``h' = α/(1+|x|)`` is largest at ``x = 0``: despite its row in Table H.1 (high norms) this
+    is a sigmoid-like, *low-norm* shape (unbounded, like ``arcsinh``). Its inverse
+    ``sign(y)·(e^{|y|} − 1)`` is the sinh-like high-norm shape.
+    """
+    return Link(
+        "sign_log1p",
+        lambda x: torch.sign(x) * torch.log1p(x.abs()),
+        lambda x: 1 / (1 + x.abs()),
+        lambda x: (1 + x.abs()) * torch.log1p(x.abs()) - x.abs(),
+        lambda y: torch.sign(y) * torch.expm1(y.abs()),
+        recipe=_recipe("sign_log1p"), **_params(alpha, beta, None),
+    )
+
+
+def _gen_kl(uh: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    # Bregman divergence of u·log u − u: the generalised KL uh·log(uh/u) − uh + u, with xlogy's 0·log 0 = 0.
+    return nm.xlogy(uh, uh / u) - uh + u
+
+
+def neg_log1m(alpha: float = 1.0, beta: float = 0.0) -> Link:
+    """``h(z) = −log(1 − x)`` for ``x = α(z−β) < 1``: high-score (exp-like) sensitivity (Table H.1).
+
+    ``h' = α/(1−x)`` grows without bound as ``x → 1``; ``H = [(1−x)·log(1−x) + x]/α``, so the
+    matching loss is the generalised KL divergence of ``1 − x̂`` from ``1 − x`` (divided by α);
+    inverse ``1 − e^{−y}``. Inputs with ``x ≥ 1`` raise ``ValueError``.
+    """
+    return Link(
+        "neg_log1m",
+        lambda x: -torch.log1p(-x),
+        lambda x: 1 / (1 - x),
+        lambda x: nm.xlogy(1 - x, 1 - x) + x,
+        lambda y: -torch.expm1(-y),
+        lambda xh, x: _gen_kl(1 - xh, 1 - x),
+        domain=(-math.inf, 1.0),
+        recipe=_recipe("neg_log1m"), **_params(alpha, beta, None),
+    )
+
+
+def log(alpha: float = 1.0, beta: float = 0.0) -> Link:
+    """``h(z) = log(x)`` for ``x = α(z−β) > 0``: low-score (anti-exp-like) sensitivity (Table H.1).
+
+    ``h' = α/x`` is largest for small ``x``; ``H = [x·log(x) − x]/α``, so the matching loss is the
+    generalised KL divergence ``x̂ log(x̂/x) − x̂ + x`` (divided by α); inverse ``e^y``.
+    Inputs with ``x ≤ 0`` raise ``ValueError``.
+    """
+    return Link(
+        "log",
+        torch.log,
+        lambda x: 1 / x,
+        lambda x: nm.xlogy(x, x) - x,
+        torch.exp,
+        _gen_kl,
+        domain=(0.0, math.inf),
+        recipe=_recipe("log"), **_params(alpha, beta, None),
+    )
+
 # ---------------------------------------------------------------------------------
 # Pickling: a Link travels as its recipe (constructor name, shape keywords, scale
 # factors) plus alpha, beta and cap, and is rebuilt by calling the constructor again.
