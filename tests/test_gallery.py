@@ -118,3 +118,62 @@ def test_guide_code_blocks_run(tmp_path, monkeypatch):
     for code in blocks:
         exec(compile(code, "designing-a-selective-loss.md", "exec"), namespace)
     assert (tmp_path / "report" / "design" / "panel.png").stat().st_size > 10_000
+
+
+def _column_curves(fig, s):
+    """Per column, left to right: (top-row title, the loss curve for observed s as (x, y))."""
+    link_axes = sorted((ax for ax in fig.axes if any(line.get_gid() == "link" for line in ax.lines)),
+                       key=lambda ax: ax.get_position().x0)
+    out = []
+    for top in link_axes:
+        x0 = top.get_position().x0
+        below = [ax for ax in fig.axes if abs(ax.get_position().x0 - x0) < 1e-6 and ax is not top]
+        curves = [line for ax in below for line in ax.lines if line.get_gid() == f"loss:matching:s={s:g}"]
+        assert len(curves) == 1, top.get_title()
+        out.append((top.get_title(), curves[0].get_xdata(), curves[0].get_ydata()))
+    return out
+
+
+def _at(x, y, v):
+    i = min(range(len(x)), key=lambda j: abs(x[j] - v))
+    assert x[i] == pytest.approx(v, abs=0.03)
+    return y[i]
+
+
+@pytest.mark.parametrize(
+    "filename,column,s,sign",
+    [
+        ("scalar_high_score.png", None, 3.0, +1),
+        ("scalar_overview.png", "high score", 3.0, +1),
+        ("scalar_low_score.png", None, -3.0, -1),
+        ("scalar_overview.png", "low score", -3.0, -1),
+    ],
+)
+def test_gallery_high_score_designs_penalise_over_estimation_of_s3_more(filename, column, s, sign):
+    # Seed 000, Section 2: a high-score link is "steep on both sides of high observed scores,
+    # penalizing overestimation higher than underestimation" (low score: the mirror image).
+    # Read from the drawn curves: loss(s + sign·δ) > loss(s − sign·δ) for δ = 1, 2, 3 (the SmeLU
+    # is linear within 0.5 of s, where its loss is symmetric, so δ starts past that).
+    entry = next(e for e in gallery.GALLERY if e.filename == filename)
+    fig = entry.make()
+    cols = [c for c in _column_curves(fig, s) if column is None or c[0].startswith(column)]
+    assert cols and (column is None or len(cols) == 1)
+    for title, x, y in cols:
+        for delta in (1.0, 2.0, 3.0):
+            away, back = _at(x, y, s + sign * delta), _at(x, y, s - sign * delta)
+            assert away > back > 0, (filename, title, delta, away, back)
+
+
+def test_gallery_high_score_sigmoid_and_smelu_put_s3_on_the_convex_side():
+    # The same property from the links themselves: h convex (h' increasing) around s = 3,
+    # which is what makes over-estimation cost more (the loss is the area between h and h(s)).
+    import torch
+
+    import losslab as ll
+
+    for title, h in gallery._high_score_links():
+        s = torch.full((3,), 3.0, dtype=torch.float64)
+        d = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
+        over = ll.matching_loss(s + d, s, h, reduction="none")
+        under = ll.matching_loss(s - d, s, h, reduction="none")
+        assert (over > under).all(), (title, over.tolist(), under.tolist())

@@ -33,7 +33,12 @@ class GalleryEntry:
 
 # Link parameters: steep enough that the selective shape shows on ŝ ∈ [-6, 6], with s ∈ {-3, 0, 3}.
 _A = 1.5  # sigmoid slope
-_B = 2.0  # sigmoid shift
+# Sigmoid and SmeLU shift. The high-score picture (seed 000, Section 2: "steep losses on both
+# sides of high observed scores, penalizing overestimation higher than underestimation") needs
+# s = 3 on the convex, left part of the link: β > 3 for the sigmoid (inflection at β), and
+# β + c > 4.5 for the SmeLU gradient (c = 1.5; linear, so symmetric about β, on [β − c, β + c]).
+# β = 4: a 3 predicted as 6 costs 1.35 with the sigmoid, as 0 costs 0.41 (SmeLU: 1.46 vs 0.46).
+_B = 4.0
 
 
 def _scalar_overview():
@@ -151,7 +156,7 @@ GALLERY: tuple[GalleryEntry, ...] = (
     GalleryEntry(
         "scalar_overview.png",
         "The four sensitivity types, scalar (Figure 2)",
-        "Shifted sigmoid links (low norm, high score, low score) and sinh (high norm): "
+        "Sigmoid links shifted by β = 0, 4, −4 (low norm, high score, low score) and sinh (high norm): "
         "link h and sensitivity h′ (top), matching loss vs ŝ for s = −3 (red), 0 (green), 3 (blue) (bottom).",
         _scalar_overview,
     ),
@@ -165,14 +170,17 @@ GALLERY: tuple[GalleryEntry, ...] = (
     GalleryEntry(
         "scalar_high_score.png",
         "High score sensitivity: exp-shaped links",
-        "right-shifted sigmoid, exp, right-shifted SmeLU gradient (caps very high scores), left-shifted sinh: "
-        "sharp losses around s = 3, flat under-estimation of low scores.",
+        "right-shifted sigmoid (β = 4), exp, right-shifted SmeLU gradient (β = 4, c = 1.5: caps scores above 5.5), "
+        "left-shifted sinh: s = 3 sits on the convex part of each link, so its loss (blue) is steeper when "
+        "over-estimated than when under-estimated by the same amount (sigmoid: 1.35 for 6 vs 0.41 for 0); "
+        "low scores (red, green) cost little when under-estimated and a lot when over-estimated.",
         _scalar_type(_high_score_links, [None, 20.0, None, 20.0], "High score"),
     ),
     GalleryEntry(
         "scalar_low_score.png",
         "Low score sensitivity: anti-exp-shaped links",
-        "left-shifted sigmoid, −e^{−x}, left-shifted SmeLU gradient, right-shifted sinh: the mirror image of high score.",
+        "left-shifted sigmoid (β = −4), −e^{−x}, left-shifted SmeLU gradient (β = −4), right-shifted sinh: the mirror "
+        "image of high score; s = −3 (red) costs more when under-estimated than when over-estimated.",
         _scalar_type(_low_score_links, [None, 20.0, None, 20.0], "Low score"),
     ),
     GalleryEntry(
