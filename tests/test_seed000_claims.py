@@ -175,6 +175,7 @@ MULTICLASS = [
     ("H.5: q linear gives high norm", _q_scaled(links.identity(alpha=0.2)), "composite", "high norm", (0.0,)),
     ("H.5: q = cosh, shifted, gives high norm", _q_scaled(links.cosh(alpha=0.3, beta=2.0)), "composite", "high norm", (0.0,)),
     ("H.3: q = cosh, α = 1, gives high score", links.cosh(), "composite", "high score", (0.0,)),
+    ("Table H.2 failing: square loss", links.identity(), "decomposed", "none", (0.0,)),
 ]
 
 
@@ -278,6 +279,26 @@ def test_section5_low_norm_composite_softmax_escape_needs_a_non_convex_loss():
     d = ll.analysis.composite_sensitivity(_t([-3.0, 0.0, 3.0]), q)
     assert sensitivity_type(d) == "low norm"
     assert not ll.analysis.check_convexity(q, "composite_softmax", (-5.0, 5.0)).convex
+
+
+RANKING = [
+    # (design, link/scaling, the score, a partner that ranks it first, a partner that ranks it last)
+    ("high score: e^z", links.exp(alpha=0.5), 3.0, 1.0, 5.0),
+    ("low score: -e^-z", links.anti_exp(alpha=0.5), -3.0, -1.0, -5.0),
+    ("high norm: sinh", links.sinh(alpha=0.5), 3.0, 1.0, 5.0),
+]
+
+
+@pytest.mark.parametrize("name,h,score,weaker,stronger", RANKING, ids=[r[0] for r in RANKING])
+def test_table_H2_ranking_decomposed_fails_composite_softmax_satisfies(name, h, score, weaker, stronger):
+    """Table H.2, row 'ranking': decomposed losses h(z_k) = e^z, -e^-z, sinh fail (Δ_k = h'(s_k) whatever
+    the other scores), composite Softmax with the same shape as q gives the same score high
+    sensitivity when it ranks first for the design and low sensitivity when it ranks last."""
+    first, last = _t([score, weaker]), _t([score, stronger])
+    torch.testing.assert_close(_decomposed_sensitivity(first, h)[0], _decomposed_sensitivity(last, h)[0])
+    d_first = ll.analysis.composite_sensitivity(first, h)[0]
+    d_last = ll.analysis.composite_sensitivity(last, h)[0]
+    assert d_first > 10 * d_last, (float(d_first), float(d_last))
 
 
 def test_section5_decomposed_loss_lacks_ranking_sensitivity():
