@@ -155,7 +155,7 @@ class LossCard:
         if not self.cost or self.cost.get("time_ratio") is None:
             return "cost: " + self.cost.get("note", "not measured")
         return (f"cost: x{self.cost['time_ratio']:.2g} time, x{self.cost['memory_ratio']:.2g} memory saved for "
-                f"backward vs cross-entropy on {self.cost['shape']} (indicative: {self.cost['repeats']} repeats)")
+                f"backward vs cross-entropy on {self.cost['ce_shape']} (input {self.cost['shape']}; indicative: {self.cost['repeats']} repeats)")
 
     def __str__(self) -> str:
         head = f"{self.name} ({self.kind}; preset {self.settings.get('preset')}, seed {self.settings.get('seed')})"
@@ -387,7 +387,7 @@ def _check_out(sub, out, batch) -> torch.Tensor:
     if not isinstance(out, torch.Tensor):
         raise _Inconclusive(f"the loss returned {type(out).__name__}, not a tensor")
     if tuple(out.shape) != tuple(batch):
-        raise _Inconclusive(f"reduction='none' returned shape {tuple(out.shape)} for a batch of shape {tuple(batch)}")
+        raise _Inconclusive(f"the loss returned {tuple(out.shape)} for reduction='none' on a batch of shape {tuple(batch)}")
     return out
 
 
@@ -583,7 +583,7 @@ def _prop_convex(sub: _Subject, cfg, g) -> tuple[Property, Property]:
         except Exception as e:
             raise _Inconclusive(f"the loss raised {type(e).__name__} on sampled inputs: {_short(e)}") from None
         if not bool(torch.isfinite(H).all()):
-            raise _Inconclusive(f"the Hessian is not finite at input {_pt(xi)}")
+            raise _Inconclusive(f"the Hessian is not finite (nan/inf) at input {_pt(xi)}")
         eig = torch.linalg.eigvalsh((H + H.T) / 2)
         scale = max(1.0, float(eig.abs().max()))
         if worst is None or float(eig[0]) / scale < worst_eig / max(scale_at, 1.0):
@@ -1227,9 +1227,6 @@ def _cost(sub, cfg, g):
 
     B, K = 256, 16
     repeats = cfg["cost_repeats"]
-    labels = torch.randint(0, K, (B,), generator=g)
-    logits = torch.randn(B, K, generator=g)
-    t_ce, m_ce = _measure(lambda z: F.cross_entropy(z, labels), logits, repeats)
     try:
         if sub.kind == "other":
             from . import registry
@@ -1255,8 +1252,14 @@ def _cost(sub, cfg, g):
         tl, ml = _measure(call, x, repeats)
     except Exception as e:
         return {"time_ratio": None, "memory_ratio": None, "note": f"not measured: {type(e).__name__}: {_short(e)}"}
+    # Cross-entropy on the same logits shape ([N, K] inputs), else on [numel/4, 4].
+    ce_shape = tuple(shape) if len(shape) == 2 and sub.kind in ("classification", "ranking") \
+        else (max(x.numel() // 4, 1), 4)
+    labels = torch.randint(0, ce_shape[1], ce_shape[:1], generator=g)
+    logits = torch.randn(*ce_shape, generator=g)
+    t_ce, m_ce = _measure(lambda z: F.cross_entropy(z, labels), logits, repeats)
     return {"time_ratio": tl / t_ce, "memory_ratio": ml / max(m_ce, 1), "shape": list(shape),
-            "ce_shape": [B, K], "repeats": repeats,
+            "ce_shape": list(ce_shape), "repeats": repeats,
             "note": "indicative: median of a few forward+backward runs on this machine, float32, one thread"}
 
 
