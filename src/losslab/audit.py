@@ -616,10 +616,16 @@ def _prop_convex(sub: _Subject, cfg, g) -> tuple[Property, Property]:
                           a[j].reshape(-1).tolist())
     if convex.verdict == "holds":
         return convex, Property("quasi_convex", "holds", "convex, hence quasi-convex", how)
-    # Quasi-convexity: L(λa + (1-λ)b) <= max(L(a), L(b)) on the same pairs, λ in a grid.
+    # Quasi-convexity: L(λa + (1-λ)b) <= max(L(a), L(b)) on the same pairs, λ in a grid. One
+    # example at a time where the loss has a per-example form: a sum of quasi-convex
+    # functions need not be quasi-convex.
+    single = bool(sub.none_ok)
+    if single:
+        la, lb = _losses(sub, a, tt), _losses(sub, b, tt)
     worst_q, at = -math.inf, None
     for lam in (0.1, 0.25, 0.5, 0.75, 0.9):
-        lc = _pair_losses(sub, lam * a + (1 - lam) * b, lam * c + (1 - lam) * d, tt)
+        lc = _losses(sub, lam * a + (1 - lam) * b, tt) if single else \
+            _pair_losses(sub, lam * a + (1 - lam) * b, lam * c + (1 - lam) * d, tt)
         ex = (lc - torch.maximum(la, lb)) / (la.abs() + lb.abs() + 1.0)
         k = int(ex.argmax())
         if float(ex[k]) > worst_q:

@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         targets = [target]
     preset = "quick" if args.quick else "full"
     out = command_dir(args)
-    bar = progress(len(targets), "audit", enabled=not args.no_progress and len(targets) > 1, unit="loss")
+    bar = progress(len(targets), "audit", enabled=not args.no_progress, unit="loss")
     cards = []
     for target in targets:
         try:
