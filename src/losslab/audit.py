@@ -48,8 +48,10 @@ PROPERTIES = (
 
 #: Sample counts per preset. ``quick`` keeps a whole-registry audit inside CI's budget.
 PRESETS: dict[str, dict[str, int]] = {
-    "quick": {"points": 12, "pairs": 128, "dists": 4, "reg_dists": 16, "grid": 401, "pols_steps": 150, "cost_repeats": 3, "profile": 41},
-    "full": {"points": 64, "pairs": 1024, "dists": 16, "reg_dists": 64, "grid": 2001, "pols_steps": 150, "cost_repeats": 15, "profile": 161},
+    "quick": {"points": 12, "pairs": 128, "dists": 4, "reg_dists": 16, "grid": 401, "pols_steps": 150,
+              "cost_repeats": 3, "profile": 41},
+    "full": {"points": 64, "pairs": 1024, "dists": 16, "reg_dists": 64, "grid": 2001, "pols_steps": 150,
+             "cost_repeats": 15, "profile": 161},
 }
 
 _FAMILY_KIND = {
@@ -155,7 +157,8 @@ class LossCard:
         if not self.cost or self.cost.get("time_ratio") is None:
             return "cost: " + self.cost.get("note", "not measured")
         return (f"cost: x{self.cost['time_ratio']:.2g} time, x{self.cost['memory_ratio']:.2g} memory saved for "
-                f"backward vs cross-entropy on {self.cost['ce_shape']} (input {self.cost['shape']}; indicative: {self.cost['repeats']} repeats)")
+                f"backward vs cross-entropy on {self.cost['ce_shape']} (input {self.cost['shape']}; indicative: "
+                f"{self.cost['repeats']} repeats)")
 
     def __str__(self) -> str:
         head = f"{self.name} ({self.kind}; preset {self.settings.get('preset')}, seed {self.settings.get('seed')})"
@@ -191,7 +194,8 @@ class LossCard:
         md += ["| property | verdict | evidence | how it was tested |", "|---|---|---|---|"]
         for n, p in self.properties.items():
             md.append(f"| {n} | {p.verdict} | {_md(p.evidence)} | {_md(p.method)} |")
-        md += ["", self._cost_line().capitalize() + ".", ""]
+        cost = self._cost_line()
+        md += ["", cost[:1].upper() + cost[1:] + ".", ""]
         md += ["Verdicts are numerical probes on sampled points (see `docs/auditing-a-loss.md`), not proofs.", ""]
         if image:
             md += [f"![sensitivity and gradient profiles of {self.name}]({image})", ""]
@@ -387,7 +391,8 @@ def _check_out(sub, out, batch) -> torch.Tensor:
     if not isinstance(out, torch.Tensor):
         raise _Inconclusive(f"the loss returned {type(out).__name__}, not a tensor")
     if tuple(out.shape) != tuple(batch):
-        raise _Inconclusive(f"the loss returned {tuple(out.shape)} for reduction='none' on a batch of shape {tuple(batch)}")
+        raise _Inconclusive(f"the loss returned {tuple(out.shape)} for reduction='none' on a batch of shape "
+                            f"{tuple(batch)}")
     return out
 
 
@@ -463,8 +468,7 @@ def _label_target(sub: _Subject, labels: torch.Tensor) -> torch.Tensor:
         neg, pos = sub.label_values
         return torch.where(labels > 0, torch.tensor(pos), torch.tensor(neg)).double()
     if sub.targets == "probs":
-        p = torch.nn.functional.one_hot(labels, _K).double()
-        return p if sub.name != "kl_divergence" else p
+        return torch.nn.functional.one_hot(labels, _K).double()
     return labels
 
 
@@ -596,7 +600,8 @@ def _prop_convex(sub: _Subject, cfg, g) -> tuple[Property, Property]:
     tt = _targets(sub, m, g)
     c, d = _inputs(sub, m, g), _inputs(sub, m, g)
     # Each example is a batch of two, (a, c) and (b, d): batch losses are judged as a whole.
-    la, lb, lm = _pair_losses(sub, a, c, tt), _pair_losses(sub, b, d, tt), _pair_losses(sub, (a + b) / 2, (c + d) / 2, tt)
+    la, lb = _pair_losses(sub, a, c, tt), _pair_losses(sub, b, d, tt)
+    lm = _pair_losses(sub, (a + b) / 2, (c + d) / 2, tt)
     excess = lm - (la + lb) / 2
     rel = excess / (la.abs() + lb.abs() + 1.0)
     j = int(rel.argmax())
@@ -802,7 +807,7 @@ def _prop_proper_classification(sub, cfg, g):
         p = _random_distribution(_K, g)
         zs.append(_expected_loss_min(sub, targets, p, _K, g)), ps.append(p)
     how = (f"argmin over logits z in R^{_K} of Σ_k p_k L(z, k) (L-BFGS, float64) for {M} random distributions p; "
-           "softmax / sigmoid / sparsemax of the minimiser compared with p")
+           "softmax / sigmoid / sparsemax / entmax of the minimiser compared with p")
     best, label = math.inf, None
     for name in _maps(zs[0], sub):
         err = max(float((_maps(z, sub)[name] - p).abs().max()) for z, p in zip(zs, ps))
@@ -1339,7 +1344,10 @@ def audit(loss, *, kind: str | None = None, domain=None, samples: int | None = N
     finally:
         torch.set_num_threads(torch_threads)
     props, profiles, statistic, cost = card
-    settings = {"preset": preset, "seed": seed, "domain": list(sub.domain), "target_domain": list(sub.target_domain),
+    targets = {"regression": list(sub.target_domain), "ranking": f"grades 0..{_GRADES - 1}",
+               "classification": "labels" if not sub.binary else f"labels {sub.label_values}"}
+    targets = targets.get(sub.kind, "registry samples")
+    settings = {"preset": preset, "seed": seed, "domain": list(sub.domain), "target_domain": targets,
                 "hyper": ", ".join(f"{k}={v!r}" for k, v in sub.hyper.items()), "samples": cfg["points"]}
     return LossCard(name=sub.name, kind=sub.kind, properties={k: props[k] for k in PROPERTIES}, statistic=statistic,
                     cost=cost, settings=settings, profiles=profiles)
@@ -1435,7 +1443,8 @@ def _other_convex(sub, cfg, g):
             scale = max(1.0, float(eig.abs().max()))
             if float(eig[0]) / scale < (worst_eig if worst is not None else math.inf):
                 worst, worst_eig = x0, float(eig[0]) / scale
-        how = f"least eigenvalue (relative to the largest) of the Hessian of the summed loss in its first input ({method}) at {n} registry samples"
+        how = (f"least eigenvalue (relative to the largest) of the Hessian of the summed loss in its first input "
+               f"({method}) at {n} registry samples")
         tol = 1e-8 if method == "torch.func.hessian" else 1e-5
         verdict = "holds" if worst_eig >= -tol else "fails"
         convex = Property("convex", verdict, f"least relative eigenvalue {worst_eig:.3g}", how, worst_eig)

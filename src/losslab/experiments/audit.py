@@ -53,7 +53,7 @@ def _resolve(text: str):
 
 def run(args: argparse.Namespace) -> int:
     from losslab import registry
-    from losslab.audit import audit, properties_table
+    from losslab.audit import audit
     from losslab.cli import CLIError, command_dir
     from losslab.experiments._common import draw, progress
 
