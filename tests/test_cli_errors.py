@@ -167,6 +167,9 @@ _add("softmax-family", "--noise", ["-1", "nan"])
 _add("softmax-family", "--repeats", ["1", "0"])
 _add("softmax-family", "--losses", ["bogus", "softmax (full),bogus", ""])
 _add("softmax-family", "--seed", ["-2"])
+# audit
+_add("audit", "--kind", ["bogus", ""])
+_add("audit", "--seed", ["-2", "x"])
 # shared options of every verb that has them
 for verb in cli.COMMANDS:
     if verb != "list":
@@ -177,7 +180,8 @@ DATA_FILES["out-is-a-file"] = lambda t: _write(t, "afile", "x")
 DATA_FILES["out-under-a-file"] = lambda t: _write(t, "afile", "x") / "sub"
 
 # options whose every value is fine, or that take no value: nothing to test
-NO_BAD_VALUE = {("demo", "--no-gallery"), ("demo", "--no-speed")}
+NO_BAD_VALUE = {("demo", "--no-gallery"), ("demo", "--no-speed"),
+                ("audit", "--all"), ("audit", "--quick"), ("audit", "--no-plots")}
 
 
 def _resolve(value: str, tmp_path: Path) -> str:

@@ -25,6 +25,7 @@ SMOKE = {
                        ["softmax_family.json", "softmax_family.md", "softmax_family_training.png",
                         "softmax_family_bias_variance.png"]),
     "plot": (["--only", "scalar_low_norm.png", "--dpi", "30"], ["plot.json", "index.md", "scalar_low_norm.png"]),
+    "audit": (["mse", "--quick"], ["mse.json", "mse.md", "mse.png"]),
     "demo": (["--epochs", "1", "--no-speed", "--no-gallery"],
              ["demo.json", "README.md", "slc.json", "slc.md", "figures/slc_table1.png"]),
 }

@@ -202,4 +202,6 @@ def __getattr__(name: str):
 
     if name in {"analysis", "metrics", "slc", "plots", "experiments", "data", "distributed"}:
         return importlib.import_module(f".{name}", __name__)
+    if name in {"audit", "LossCard"}:  # the loss auditor lives in the lab (losslab.audit)
+        return getattr(importlib.import_module(".audit", __name__), name)
     raise AttributeError(f"module 'losslab' has no attribute {name!r}")

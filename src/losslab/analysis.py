@@ -649,3 +649,8 @@ def gradient_bias_variance(hidden, out_weight, out_bias, labels, loss_fn, num_sa
     return rows
 
 __all__ += ["gradient_bias_variance"]
+
+# -- the loss auditor: one card of properties per loss --------------------------
+from .audit import LossCard, audit  # noqa: E402
+
+__all__ += ["audit", "LossCard"]
