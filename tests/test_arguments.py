@@ -155,6 +155,7 @@ def test_function_table_lists_the_public_mappings_metrics_and_analysis():
         "analysis.pols_alignment": "a loss callable and ints; an experiment driver",
         "analysis.counter_example": "a name and a float; builds its own tensors",
         "analysis.gradient_bias_variance": "an experiment driver over a loss callable",
+        "analysis.audit": "takes a loss callable or name and never raises on bad losses; tested in tests/test_audit.py",
     }
     registered = set(registry.names())
     public = {n for n in ll.__all__ if callable(getattr(ll, n)) and not inspect.ismodule(getattr(ll, n))}
