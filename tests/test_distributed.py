@@ -411,3 +411,24 @@ def test_group_without_init_process_group_raises(call):
     assert not dist.is_initialized()
     with pytest.raises(ValueError, match="group=.*not initialised"):
         call(object())
+
+
+@pytest.mark.slow
+def test_ddp_example_runs_under_torchrun(tmp_path):
+    """examples/ddp_slc.py under torchrun with 2 processes (1 epoch, ~11 s) prints both Table-1 rows."""
+    import shutil
+    import subprocess
+    import sys
+
+    torchrun = shutil.which("torchrun") or os.path.join(os.path.dirname(sys.executable), "torchrun")
+    if not os.path.exists(torchrun):
+        pytest.skip("torchrun not found next to the interpreter")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=os.path.join(root, "src") + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run([torchrun, "--nproc-per-node", "2", "--master-port", str(_free_port()),
+                          os.path.join(root, "examples", "ddp_slc.py"), "--epochs", "1"],
+                         capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.splitlines()
+    rows = {line.split()[0]: [float(v) for v in line.split()[1:]] for line in lines if line.startswith(("global", "per-rank"))}
+    assert set(rows) == {"global", "per-rank"} and all(len(v) == 3 and all(0 <= x <= 1 for x in v) for v in rows.values())

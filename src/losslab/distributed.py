@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import math
 import importlib
+import warnings
 
 import torch
 import torch.distributed as dist
@@ -152,7 +153,12 @@ def _all_reduce_diff(t: torch.Tensor, group) -> torch.Tensor:
     from torch.distributed.nn.functional import all_reduce
 
     _count(t)
-    return _CountBackward.apply(all_reduce(t, op=dist.ReduceOp.SUM, group=group))
+    with warnings.catch_warnings():
+        # torch 2.13 marks it deprecated in favour of _functional_collectives.all_reduce,
+        # which has no autograd; this one's backward is the all-reduce of the gradients.
+        warnings.filterwarnings("ignore", category=FutureWarning, message=".*all_reduce is deprecated")
+        summed = all_reduce(t, op=dist.ReduceOp.SUM, group=group)
+    return _CountBackward.apply(summed)
 
 
 class _CountBackward(torch.autograd.Function):
