@@ -268,6 +268,27 @@ def _check_vocab_composite(sizes):
     return max(errs)
 
 
+def _check_comm_counts(sizes):
+    """The documented bytes per step (docs/distributed.md): batch cross-entropy reduces 3 tiny
+    tensors forward and one number backward, whatever B and K; InfoNCE gathers the keys once.
+    Returns 0 when the counts match, else inf."""
+    rank, world = dist.get_rank(), dist.get_world_size()
+    z = _split(_data(1, sum(sizes), 4), sizes, rank).requires_grad_()
+    y = _split(torch.randint(4, (sum(sizes),), generator=_rng(2)), sizes, rank)
+    lld.reset_communication()
+    loss = lld.batch_cross_entropy(z, y)
+    fwd = lld.communication()
+    loss.backward()
+    bwd = lld.communication()
+    ok = fwd == {"collectives": 3, "bytes": 16 + 8 + 8} and bwd == {"collectives": 4, "bytes": 16 + 8 + 8 + 8}
+    q = _split(_data(5, sum(sizes), 3), sizes, rank).requires_grad_()
+    lld.reset_communication()
+    lld.info_nce(q, q).backward()
+    n_max = max(sizes)
+    ok &= lld.communication() == {"collectives": 3, "bytes": 16 + n_max * 3 * 8 + world * n_max * 3 * 8}
+    return 0.0 if ok else float("inf")
+
+
 def _raises(fn, word) -> str:
     """'ok' if fn raises a ValueError whose message names ``word``, else what happened."""
     try:
@@ -316,6 +337,7 @@ CHECKS = {
     "vocab_parallel_cross_entropy": _check_vocab_ce,
     "vocab_parallel_self_normalization": _check_vocab_selfnorm,
     "vocab_parallel_composite_softmax_loss": _check_vocab_composite,
+    "communication_counts": _check_comm_counts,
     "per_rank_loss": _check_per_rank_differs,
     "bad_inputs": _check_bad_inputs,
 }

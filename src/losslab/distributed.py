@@ -162,17 +162,20 @@ def _all_reduce_diff(t: torch.Tensor, group) -> torch.Tensor:
 
 
 class _CountBackward(torch.autograd.Function):
-    """Identity whose backward counts one collective of the gradient's size (the
-    differentiable collectives' backward communicates a tensor of that size)."""
+    """Identity whose backward counts one collective of ``factor ×`` the gradient's size (the
+    differentiable all-reduce sends its gradient; the all-gather's backward, an all-to-all,
+    sends one gradient-sized part to each of the ``W`` ranks)."""
 
     @staticmethod
-    def forward(ctx, t):
+    def forward(ctx, t, factor=1):
+        ctx.factor = factor
         return t.view_as(t)
 
     @staticmethod
     def backward(ctx, g):
         _count(g)
-        return g
+        _COMM["bytes"] += (ctx.factor - 1) * g.numel() * g.element_size()
+        return g, None
 
 
 def _gather_table(values: list[int], device, group) -> list[list[int]]:
@@ -196,7 +199,7 @@ def _gather_rows(x: torch.Tensor, sizes: list[int], group) -> torch.Tensor:
     pad = n_max - x.shape[0]
     xp = torch.cat([x, x.new_zeros((pad,) + tuple(x.shape[1:]))], 0) if pad else x
     _count(xp)
-    parts = all_gather(_CountBackward.apply(xp), group=group)
+    parts = all_gather(_CountBackward.apply(xp, dist.get_world_size(group)), group=group)
     return torch.cat([p[:n] for p, n in zip(parts, sizes)], 0)
 
 
@@ -365,7 +368,7 @@ def batch_max_margin(logits, labels, *, margin=1.0, group=None, sample_weight=No
     else:  # a rank without rows takes no part in the extremes
         ext = logits.new_tensor([float("inf"), float("-inf")])
     _count(ext)
-    parts = torch.stack(all_gather(_CountBackward.apply(ext), group=g))  # [W, 2]
+    parts = torch.stack(all_gather(_CountBackward.apply(ext, world), group=g))  # [W, 2]
     z_plus, z_minus = parts[:, 0].amin(), parts[:, 1].amax()
     batch_term = torch.clamp_min(gamma - z_plus + z_minus, 0.0)
     per_example = torch.clamp_min(gamma - true + false.amax(-1), 0.0) if logits.shape[0] else true
