@@ -435,6 +435,16 @@ def test_group_without_init_process_group_raises(call):
         call(object())
 
 
+def test_class_parallel_argument_errors_without_a_group():
+    z, y = torch.randn(3, 4), torch.tensor([0, 1, 3])
+    with pytest.raises(TypeError, match="validate_args"):
+        lld.vocab_parallel_cross_entropy(z, y, group=None, validate_args="yes")
+    with pytest.raises(ValueError, match="class_start"):
+        lld.vocab_parallel_cross_entropy(z, y, group=None, class_start=4)
+    with pytest.raises(ValueError, match="labels"):
+        lld.vocab_parallel_self_normalization(z, torch.tensor([0, 1, 4]), group=None)
+
+
 @pytest.mark.slow
 def test_ddp_example_runs_under_torchrun(tmp_path):
     """examples/ddp_slc.py under torchrun with 2 processes (1 epoch, ~11 s) prints both Table-1 rows."""

@@ -714,7 +714,13 @@ class _VocabParallelLSE(torch.autograd.Function):
         return grad, None, None, None, None, None
 
 
+def _check_validate_args(validate_args) -> None:
+    if validate_args is not None and not isinstance(validate_args, bool):
+        raise TypeError(f"validate_args must be None, True or False; got {validate_args!r}")
+
+
 def _vocab_lse_loss(name, local_logits, labels, group, class_start, alpha, sample_weight, reduction, validate_args):
+    _check_validate_args(validate_args)
     check_floating("local_logits", local_logits)
     check_integer("labels", labels)
     check_reduction(reduction)
@@ -903,6 +909,7 @@ def vocab_parallel_composite_softmax_loss(local_pred, local_target, scaling, *, 
     _matching._check_link("scaling", scaling)
     gamma = check_positive("gamma", gamma)
     check_reduction(reduction)
+    _check_validate_args(validate_args)
     if local_pred.dim() != 2:
         raise ValueError(f"local_pred must have shape [B, K_local]; got {tuple(local_pred.shape)}")
     if validate_args:
