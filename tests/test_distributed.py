@@ -106,6 +106,8 @@ def _check_info_nce(sizes):
     errs = [_global_check(lld.info_nce, ll.info_nce, [q, k], [sizes, sizes], reduction=r) for r in ("mean", "none")]
     errs.append(_global_check(lambda a, b, **kw: lld.info_nce(a, b, sample_weight=_split(w, sizes, dist.get_rank()), **kw),
                               lambda a, b, **kw: ll.info_nce(a, b, sample_weight=w, **kw), [q, k], [sizes, sizes]))
+    neg = _data(18, B, 2, D)  # per-query negatives: no in-batch coupling, the mean is global
+    errs.append(_global_check(lld.info_nce, ll.info_nce, [q, k, neg], [sizes, sizes, sizes]))
     return max(errs)
 
 
@@ -345,8 +347,13 @@ CHECKS = {
 
 def _worker(rank, world, port, out_dir):
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
-                            timeout=datetime.timedelta(seconds=20))
+    try:
+        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
+                                timeout=datetime.timedelta(seconds=20))
+    except Exception:  # noqa: BLE001 - e.g. the free port was taken meanwhile: the parent retries
+        with open(os.path.join(out_dir, f"rank{rank}.init_error"), "w") as f:
+            f.write(traceback.format_exc())
+        return
     results = {}
     for name, check in CHECKS.items():
         try:
@@ -364,19 +371,28 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _spawn(world, out_dir, timeout=120.0):
-    ctx = mp.start_processes(_worker, args=(world, _free_port(), str(out_dir)), nprocs=world, join=False,
-                             start_method="spawn")
-    deadline = time.monotonic() + timeout
-    try:
-        while not ctx.join(timeout=max(0.1, deadline - time.monotonic())):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"distributed workers (world size {world}) did not finish in {timeout} s")
-    finally:
-        for p in ctx.processes:
-            if p.is_alive():
-                p.terminate()
-    return [pickle.load(open(os.path.join(out_dir, f"rank{r}.pkl"), "rb")) for r in range(world)]
+def _spawn(world, out_dir, timeout=120.0, attempts=3):
+    """Run the workers; a start-up failure (the rendezvous port taken by another process
+    between picking and binding it) is retried on a new port, nothing else is."""
+    for attempt in range(attempts):
+        run_dir = os.path.join(out_dir, f"attempt{attempt}")
+        os.makedirs(run_dir)
+        ctx = mp.start_processes(_worker, args=(world, _free_port(), run_dir), nprocs=world, join=False,
+                                 start_method="spawn")
+        deadline = time.monotonic() + timeout
+        try:
+            while not ctx.join(timeout=max(0.1, deadline - time.monotonic())):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"distributed workers (world size {world}) did not finish in {timeout} s")
+        finally:
+            for p in ctx.processes:
+                if p.is_alive():
+                    p.terminate()
+        init_errors = [f for f in os.listdir(run_dir) if f.endswith(".init_error")]
+        if not init_errors:
+            return [pickle.load(open(os.path.join(run_dir, f"rank{r}.pkl"), "rb")) for r in range(world)]
+    raise RuntimeError(f"the process group did not start in {attempts} attempts: "
+                       + open(os.path.join(run_dir, init_errors[0])).read())
 
 
 @pytest.fixture(scope="module", params=[2, 3], ids=lambda w: f"world{w}")
