@@ -291,6 +291,36 @@ def _check_comm_counts(sizes):
     return 0.0 if ok else float("inf")
 
 
+def _check_vocab_sampled(sizes):
+    """Class-parallel sampled softmax: value on every rank, the local weight/bias rows and the
+    hidden gradient summed over ranks equal the unsharded layer's."""
+    world, rank = dist.get_world_size(), dist.get_rank()
+    ks = _k_sizes(world)
+    B, K, d = 6, sum(ks), 3
+    start = sum(ks[:rank])
+    h, W, b = _data(50, B, d), _data(51, K, d), _data(52, K)
+    y = torch.randint(K, (B,), generator=_rng(53))
+    cases = [dict(sampled=torch.tensor([0, 3, 3, 7, int(y[0])])),  # duplicates and an accidental hit
+             dict(num_sampled=4, proposal="log_uniform", generator=7),
+             dict(sampled=torch.randint(K, (B, 3), generator=_rng(54)), logq_correction=False)]
+    errs = []
+    for kw in cases:
+        hf, Wf, bf = (t.clone().requires_grad_() for t in (h, W, b))
+        ref = ll.sampled_softmax_loss(hf, Wf, bf, y, **kw)
+        ref.backward()
+        hl = h.clone().requires_grad_()
+        Wl, bl = (t[start:start + ks[rank]].clone().requires_grad_() for t in (W, b))
+        lld.reset_communication()
+        out = lld.vocab_parallel_sampled_softmax_loss(hl, Wl, bl, y, group=None, class_start=start, num_classes=K, **kw)
+        comm = lld.communication()
+        out.backward()
+        if comm["collectives"] != 2 or lld.communication() != comm:
+            return float("inf")
+        errs += [_err(out, ref), _err(_avg(hl.grad) * world, hf.grad),
+                 _err(Wl.grad, Wf.grad[start:start + ks[rank]]), _err(bl.grad, bf.grad[start:start + ks[rank]])]
+    return max(errs)
+
+
 def _raises(fn, word) -> str:
     """'ok' if fn raises a ValueError whose message names ``word``, else what happened."""
     try:
@@ -339,6 +369,7 @@ CHECKS = {
     "vocab_parallel_cross_entropy": _check_vocab_ce,
     "vocab_parallel_self_normalization": _check_vocab_selfnorm,
     "vocab_parallel_composite_softmax_loss": _check_vocab_composite,
+    "vocab_parallel_sampled_softmax_loss": _check_vocab_sampled,
     "communication_counts": _check_comm_counts,
     "per_rank_loss": _check_per_rank_differs,
     "bad_inputs": _check_bad_inputs,

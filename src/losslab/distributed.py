@@ -33,8 +33,8 @@ the global loss), so
 **Class-parallel (vocabulary-parallel) losses.** :func:`vocab_parallel_cross_entropy`,
 :func:`vocab_parallel_self_normalization` and :func:`vocab_parallel_composite_softmax_loss`
 take each rank's contiguous slice ``[class_start, class_start + K_local)`` of the
-``[B, K]`` logits (every rank holds all ``B`` rows) and return the unsharded loss on every
-rank. A forward issues two all-reduces of ``O(B)`` numbers (a MAX, then one fused SUM);
+``[B, K]`` logits (every rank holds all ``B`` rows), :func:`vocab_parallel_sampled_softmax_loss`
+the same slice of the output weight, and return the unsharded loss on every rank. A forward issues two all-reduces of ``O(B)`` numbers (a MAX, then one fused SUM);
 the backward is local (the forward saved the global normalisers) and the gradient of
 the local logits is the matching slice of the unsharded gradient. Logits are never
 gathered. The gradient of a hidden state replicated across the class-parallel group
@@ -89,6 +89,7 @@ __all__ = [
     "vocab_parallel_cross_entropy",
     "vocab_parallel_self_normalization",
     "vocab_parallel_composite_softmax_loss",
+    "vocab_parallel_sampled_softmax_loss",
     "communication",
     "reset_communication",
 ]
@@ -648,22 +649,7 @@ def _shard_start(name: str, local: torch.Tensor, class_start, group, validate: b
         if not validate:
             return class_start
     table = _gather_table([-1 if class_start is None else class_start, k_local, rows], local.device, group)
-    starts = [0]
-    for row in table[:-1]:
-        starts.append(starts[-1] + row[1])
-    if class_start is not None:
-        given = sorted((row[0], row[1]) for row in table)
-        end = 0
-        for s, k in given:
-            if s != end:
-                raise ValueError(
-                    f"class_start: the class shards do not tile [0, K) contiguously; per rank (class_start, K_local) = "
-                    f"{[(row[0], row[1]) for row in table]}"
-                )
-            end = s + k
-    if any(row[2] != table[0][2] for row in table):
-        raise ValueError(f"{name}: every rank must hold the same rows; rows per rank = {[row[2] for row in table]}")
-    return class_start if class_start is not None else starts[dist.get_rank(group)]
+    return _shard_start_from_table(table, class_start, dist.get_rank(group))
 
 
 class _VocabParallelLSE(torch.autograd.Function):
@@ -675,7 +661,7 @@ class _VocabParallelLSE(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, logits, labels, start, alpha, group, check):
+    def forward(ctx, logits, labels, start, alpha, group, check, owned=None):
         B, k = logits.shape
         z = logits.detach()
         m = z.amax(-1) if k else z.new_full((B,), float("-inf"))
@@ -684,7 +670,8 @@ class _VocabParallelLSE(torch.autograd.Function):
         s = z.new_empty(B)
         for sl in _row_chunks(B, k):
             s[sl] = torch.exp(z[sl] - m[sl, None]).sum(-1)
-        owned = (labels >= start) & (labels < start + k)
+        if owned is None:
+            owned = (labels >= start) & (labels < start + k)
         idx = (labels - start).clamp(0, max(k - 1, 0))
         zt = z.gather(1, idx.unsqueeze(1)).squeeze(1) if k else z.new_zeros(B)
         buf = torch.stack([s, torch.where(owned, zt, torch.zeros_like(zt)), owned.to(z.dtype)], 1)
@@ -711,7 +698,7 @@ class _VocabParallelLSE(torch.autograd.Function):
         rows = owned.nonzero().flatten()
         if k and rows.numel():
             grad[rows, idx[rows]] -= g[rows]
-        return grad, None, None, None, None, None
+        return grad, None, None, None, None, None, None
 
 
 def _check_validate_args(validate_args) -> None:
@@ -916,3 +903,110 @@ def vocab_parallel_composite_softmax_loss(local_pred, local_target, scaling, *, 
         _shard_start("local_pred", local_pred, None, g, True)
     loss = _VocabParallelCompositeSoftmax.apply(local_pred, local_target, scaling, gamma, g)
     return _reduce(loss, reduction, sample_weight)
+
+
+def vocab_parallel_sampled_softmax_loss(hidden, local_weight, local_bias, labels, *, group, class_start=None,
+                                        num_classes=None, num_sampled=None, proposal="uniform", counts=None,
+                                        power=1.0, remove_accidental_hits=True, logq_correction=True,
+                                        replacement=True, generator=None, sampled=None, sample_weight=None,
+                                        reduction="mean", validate_args=None):
+    r"""Sampled softmax (:func:`losslab.sampled_softmax_loss`) with the output layer split over the classes.
+
+    Rank ``r`` holds the rows ``[class_start, class_start + K_local)`` of the output weight
+    (and bias); ``hidden [B, d]`` and ``labels`` (global ids) are the same on every rank. The
+    ``S`` negatives are drawn identically on every rank (``generator=`` an int seed, or an
+    explicit ``sampled=`` set of global ids); each rank computes the logits of the true class
+    and of the negatives it owns, and the ``S + 1``-way log-sum-exp is reduced as in
+    :func:`vocab_parallel_cross_entropy` (MAX of ``B``, SUM of ``3B`` numbers; local backward).
+    Returns the loss of the unsharded layer on every rank; ``local_weight``/``local_bias``
+    get their rows of the unsharded gradient, and ``hidden`` this rank's part of it (sum it
+    over the group, as for any tensor-parallel layer).
+
+    Args:
+        hidden: ``[B, d]``; local_weight ``[K_local, d]``; local_bias ``[K_local]`` or ``None``;
+            labels ``[B]`` global class ids.
+        group, class_start, validate_args: as in :func:`vocab_parallel_cross_entropy`.
+        num_classes: ``K``; ``None``: the sum of the ranks' ``K_local`` (read from the layout
+            all-gather, which then always runs).
+        num_sampled, proposal, counts, power, remove_accidental_hits, logq_correction,
+        replacement, sampled, sample_weight, reduction: as in :func:`losslab.sampled_softmax_loss`.
+        generator: an int seed (or ``torch.Generator`` seeded alike on every rank); required
+            unless ``sampled`` is given, so that every rank draws the same negatives.
+
+    Returns:
+        ``[B]`` for ``'none'``, else a scalar (identical on every rank).
+
+    Reference: Jean, Cho, Memisevic & Bengio, 2015.
+    """
+    g = global_batch_group(group)
+    if g is None:
+        return _sampled.sampled_softmax_loss(
+            hidden, local_weight, local_bias, labels, num_sampled=num_sampled, proposal=proposal, counts=counts,
+            power=power, remove_accidental_hits=remove_accidental_hits, logq_correction=logq_correction,
+            replacement=replacement, generator=generator, sampled=sampled, sample_weight=sample_weight,
+            reduction=reduction)
+    _check_validate_args(validate_args)
+    hidden, local_weight, local_bias, proposal = promote_floating(hidden, local_weight, local_bias, proposal)
+    _sampled._check_options(power, replacement=replacement, remove_accidental_hits=remove_accidental_hits,
+                            logq_correction=logq_correction)
+    check_floating("hidden", hidden)
+    check_integer("labels", labels)
+    check_reduction(reduction)
+    if hidden.dim() != 2 or local_weight.dim() != 2 or local_weight.shape[1] != hidden.shape[1]:
+        raise ValueError(f"hidden must be [B, d] and local_weight [K_local, d]; got {tuple(hidden.shape)} and {tuple(local_weight.shape)}")
+    if local_bias is not None and local_bias.shape != local_weight.shape[:1]:
+        raise ValueError(f"local_bias must have shape {tuple(local_weight.shape[:1])}; got {tuple(local_bias.shape)}")
+    if labels.shape != hidden.shape[:1]:
+        raise ValueError(f"labels must have shape {tuple(hidden.shape[:1])}; got {tuple(labels.shape)}")
+    if sampled is None and generator is None:
+        raise ValueError("generator=None: every rank must draw the same negatives; pass generator= an int seed "
+                         "(the same on every rank) or an explicit sampled= set")
+    k = local_weight.shape[0]
+    if num_classes is None or class_start is None or validate_args:
+        table = _gather_table([-1 if class_start is None else class_start, k, hidden.shape[0]], hidden.device, g)
+        start = _shard_start_from_table(table, class_start, dist.get_rank(g))
+        K = sum(row[1] for row in table)
+        if num_classes is not None and num_classes != K:
+            raise ValueError(f"num_classes={num_classes} but the ranks' shards hold {K} classes")
+    else:
+        start, K = class_start, num_classes
+    check = value_checks_enabled(labels) if validate_args is None else validate_args
+    if check and labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= K):
+        raise ValueError(f"labels must be global class ids in [0, {K}); got min {int(labels.min())}, max {int(labels.max())}")
+    idx, log_q, S = _sampled._candidates(hidden, K, labels, num_sampled, proposal, counts, power, replacement,
+                                         generator, sampled)
+    # Columns: [true class, S negatives]; each is owned by exactly one rank, the others
+    # hold -inf there (no mass in the log-sum-exp, no gradient).
+    cls = torch.cat([labels.unsqueeze(1), idx.expand(hidden.shape[0], S) if idx.dim() == 1 else idx], 1)  # [B, S+1]
+    owned = (cls >= start) & (cls < start + k)
+    local = (cls - start).clamp(0, max(k - 1, 0))
+    w = local_weight.index_select(0, local.reshape(-1)).reshape(local.shape + (hidden.shape[1],))
+    z = torch.einsum("bd,bsd->bs", hidden, w)
+    if local_bias is not None:
+        z = z + local_bias.index_select(0, local.reshape(-1)).reshape(local.shape)
+    if logq_correction:
+        corr = log_q + math.log(S)
+        z = torch.cat([z[:, :1], z[:, 1:] - (corr if corr.dim() == 2 else corr.unsqueeze(0))], 1)
+    mask = ~owned
+    if remove_accidental_hits:
+        mask[:, 1:] |= cls[:, 1:] == labels.unsqueeze(1)
+    z = z.masked_fill(mask, float("-inf"))
+    loss = _VocabParallelLSE.apply(z, torch.zeros_like(labels), 0, 0.0, g, False, owned[:, 0])
+    return _reduce(loss, reduction, sample_weight)
+
+
+def _shard_start_from_table(table, class_start, rank) -> int:
+    """This rank's first class from the gathered ``(class_start or -1, K_local, rows)`` table;
+    raises on every rank when the layout does not tile ``[0, K)`` or the rows differ."""
+    if class_start is not None:
+        end = 0
+        for s, k in sorted((row[0], row[1]) for row in table):
+            if s != end:
+                raise ValueError(
+                    f"class_start: the class shards do not tile [0, K) contiguously; per rank (class_start, K_local) = "
+                    f"{[(row[0], row[1]) for row in table]}"
+                )
+            end = s + k
+    if any(row[2] != table[0][2] for row in table):
+        raise ValueError(f"every rank must hold the same rows; rows per rank = {[row[2] for row in table]}")
+    return class_start if class_start is not None else sum(row[1] for row in table[:rank])
