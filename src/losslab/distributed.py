@@ -148,6 +148,18 @@ def _all_reduce_(t: torch.Tensor, op, group) -> torch.Tensor:
     return t
 
 
+def _diff_all_gather(t: torch.Tensor, group) -> list[torch.Tensor]:
+    """Differentiable all-gather (counted, its backward all-to-all too): the gradient of each
+    gathered part returns to the rank that sent it."""
+    from torch.distributed.nn.functional import all_gather
+
+    _count(t)
+    with warnings.catch_warnings():
+        # Deprecated in torch 2.13 like all_reduce below; its replacement has no autograd.
+        warnings.filterwarnings("ignore", category=FutureWarning, message=".*all_gather is deprecated")
+        return list(all_gather(_CountBackward.apply(t, dist.get_world_size(group)), group=group))
+
+
 def _all_reduce_diff(t: torch.Tensor, group) -> torch.Tensor:
     """Differentiable SUM all-reduce: its backward all-reduces the gradients, so the
     gradient of a global sum reaches every rank's summands (counted, backward too)."""
@@ -194,13 +206,10 @@ def _gather_rows(x: torch.Tensor, sizes: list[int], group) -> torch.Tensor:
     The collective needs equal shapes: pad to the largest part, gather, drop the padding.
     The backward routes each part's gradient to the rank that owns it.
     """
-    from torch.distributed.nn.functional import all_gather
-
     n_max = max(sizes)
     pad = n_max - x.shape[0]
     xp = torch.cat([x, x.new_zeros((pad,) + tuple(x.shape[1:]))], 0) if pad else x
-    _count(xp)
-    parts = all_gather(_CountBackward.apply(xp, dist.get_world_size(group)), group=group)
+    parts = _diff_all_gather(xp, group)
     return torch.cat([p[:n] for p, n in zip(parts, sizes)], 0)
 
 
@@ -350,8 +359,6 @@ def batch_max_margin(logits, labels, *, margin=1.0, group=None, sample_weight=No
     g = global_batch_group(group)
     if g is None:
         return _single_logit.batch_max_margin(logits, labels, margin=margin, sample_weight=sample_weight, reduction=reduction)
-    from torch.distributed.nn.functional import all_gather
-
     _check_rows_logits("batch_max_margin", logits, labels)
     gamma = check_positive("margin", margin)
     _single_logit._no_weight("batch_max_margin", sample_weight)
@@ -368,8 +375,7 @@ def batch_max_margin(logits, labels, *, margin=1.0, group=None, sample_weight=No
         ext = torch.stack([true.amin(), false.amax()])
     else:  # a rank without rows takes no part in the extremes
         ext = logits.new_tensor([float("inf"), float("-inf")])
-    _count(ext)
-    parts = torch.stack(all_gather(_CountBackward.apply(ext, world), group=g))  # [W, 2]
+    parts = torch.stack(_diff_all_gather(ext, g))  # [W, 2]
     z_plus, z_minus = parts[:, 0].amin(), parts[:, 1].amax()
     batch_term = torch.clamp_min(gamma - z_plus + z_minus, 0.0)
     per_example = torch.clamp_min(gamma - true + false.amax(-1), 0.0) if logits.shape[0] else true
