@@ -428,7 +428,9 @@ def info_nce(query, positive_key, negative_keys=None, *, temperature=0.1, group=
     t = check_positive("temperature", temperature)
     check_reduction(reduction)
     query, positive_key = promote_floating(query, positive_key)
-    sizes, offset, world, _ = _rows_layout("query", query, [query.shape[1]], g)
+    # The flag makes ranks that disagree on in-batch vs explicit negatives raise together
+    # instead of waiting in different collectives.
+    sizes, offset, world, _ = _rows_layout("query", query, [query.shape[1], int(negative_keys is None)], g)
     if negative_keys is not None:
         terms = _contrastive.info_nce(query, positive_key, negative_keys, temperature=temperature, reduction="none")
     else:
