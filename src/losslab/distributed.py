@@ -649,13 +649,11 @@ def _row_chunks(rows: int, k: int):
 
 def _shard_start(name: str, local: torch.Tensor, class_start, group, validate: bool) -> int:
     """This rank's first class. ``class_start=None``: the prefix sum of the ranks' sizes
-    (one all-gather of two integers, which also checks the layout)."""
+    (one all-gather of three integers per rank, which also checks the layout)."""
     k_local, rows = local.shape[-1], local.shape[:-1].numel()
-    if class_start is not None:
-        if isinstance(class_start, bool) or not isinstance(class_start, int) or class_start < 0:
-            raise ValueError(f"class_start must be a non-negative int; got {class_start!r}")
-        if not validate:
-            return class_start
+    _check_class_start(class_start)
+    if class_start is not None and not validate:
+        return class_start
     table = _gather_table([-1 if class_start is None else class_start, k_local, rows], local.device, group)
     return _shard_start_from_table(table, class_start, dist.get_rank(group))
 
@@ -970,6 +968,7 @@ def vocab_parallel_sampled_softmax_loss(hidden, local_weight, local_bias, labels
         raise ValueError("generator=None: every rank must draw the same negatives; pass generator= an int seed "
                          "(the same on every rank) or an explicit sampled= set")
     k = local_weight.shape[0]
+    _check_class_start(class_start)
     if num_classes is None or class_start is None or validate_args:
         table = _gather_table([-1 if class_start is None else class_start, k, hidden.shape[0]], hidden.device, g)
         start = _shard_start_from_table(table, class_start, dist.get_rank(g))
@@ -1001,6 +1000,15 @@ def vocab_parallel_sampled_softmax_loss(hidden, local_weight, local_bias, labels
     z = z.masked_fill(mask, float("-inf"))
     loss = _VocabParallelLSE.apply(z, torch.zeros_like(labels), 0, 0.0, g, False, owned[:, 0])
     return _reduce(loss, reduction, sample_weight)
+
+
+def _check_class_start(class_start) -> None:
+    if class_start is None:
+        return
+    if isinstance(class_start, bool) or not isinstance(class_start, int):
+        raise TypeError(f"class_start must be an int or None; got {class_start!r}")
+    if class_start < 0:
+        raise ValueError(f"class_start must be >= 0; got {class_start}")
 
 
 def _shard_start_from_table(table, class_start, rank) -> int:
