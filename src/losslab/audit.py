@@ -1515,14 +1515,16 @@ def _other_convex(sub, cfg, g):
 
 
 def _score_link(sub):
-    """``(h, label)``: the multi-class link the minimiser should satisfy ``h(z*) = E h(S)``
+    """``(h, label, short)``: the multi-class link the minimiser should satisfy ``h(z*) = E h(S)``
     for (seed 000 Prop. 1): the loss's known link, else the one read off its gradient,
     ``h(z) = ∇_z L(z, s₀)`` -- for a Bregman divergence ``∇_z L(z, s) = h(z) - h(s)``
     (eq. 27), so this is ``h`` up to the constant ``h(s₀)``, which cancels."""
     if sub.vlink is not None:
         if sub.scaling is not None:
-            return sub.vlink, f"h_k(z) = q(z_k) p_k(z), the composite Softmax link (eq. C.5) of q = {sub.scaling.name}"
-        return sub.vlink, f"h = {getattr(sub.link, 'name', 'its link')} per class (eq. 28)"
+            return (sub.vlink, f"h_k(z) = q(z_k) p_k(z), the composite Softmax link (eq. C.5) of q = "
+                    f"{sub.scaling.name}", f"h_k = q(z_k) p_k(z), q = {sub.scaling.name}")
+        name = getattr(sub.link, "name", "its link")
+        return sub.vlink, f"h = {name} per class (eq. 28)", f"h = {name} per class"
     s0 = torch.full((_K,), sum(sub.target_domain) / 2, dtype=torch.float64)
 
     def h(z):
@@ -1530,7 +1532,8 @@ def _score_link(sub):
         (gz,) = torch.autograd.grad(_losses(sub, flat, s0.expand_as(flat)).sum(), flat)
         return gz.reshape(z.shape)
 
-    return h, "h(z) = ∇_z L(z, s₀) read off the loss's gradient (eq. 27: ∇L = h(z) - h(s))"
+    return (h, "h(z) = ∇_z L(z, s₀) read off the loss's gradient (eq. 27: ∇L = h(z) - h(s))",
+            "h read off its gradient")
 
 
 def _prop_proper_scores(sub, cfg, g):
@@ -1541,7 +1544,7 @@ def _prop_proper_scores(sub, cfg, g):
     lo, hi = sub.target_domain
     span = hi - lo
     a, b = lo + span / 4, hi - span / 4  # the middle half: keeps exp-type links well conditioned
-    h, hlabel = _score_link(sub)
+    h, hlabel, hshort = _score_link(sub)
     worst_link, worst_mean, apart, first = 0.0, 0.0, 0.0, None
     for _ in range(M):
         S = _uniform((n, _K), a, b, g)
@@ -1563,7 +1566,7 @@ def _prop_proper_scores(sub, cfg, g):
     if worst_link <= 1e-5:
         ev = (f"h(z*) = E h(S) to relative {worst_link:.2g} over {M} distributions: z* = h⁻¹(E h(S)); "
               f"z* differs from E S by up to {apart:.3g}")
-        return Property("proper", "holds", ev, how, worst_link), "h⁻¹(E h(S)) of its link (seed 000 Prop. 1)"
+        return Property("proper", "holds", ev, how, worst_link), f"h⁻¹(E h(S)), {hshort} (seed 000 Prop. 1)"
     if worst_mean <= 2e-3 * span:
         return Property("proper", "holds", f"z* = E S to {worst_mean:.2g} over {M} distributions", how,
                         worst_mean), "mean"
@@ -1657,9 +1660,10 @@ def _sensitivity_scores(sub, cfg, profiles):
     r = hi_ / lo_
     j = int(r.argmax())
     rank_ratio = float(r[j])
+    ratio_text = f"ratio {rank_ratio:.3g}" if float(lo_[j]) > tiny else "one of them ~0"
     rank = Property("rank_sensitive", "holds" if rank_ratio > 1.5 else "fails",
                     f"at s_k = {float(v[j]):.3g}: Δ_k = {float(d_top[j]):.3g} ranked first vs {float(d_bot[j]):.3g} "
-                    f"ranked last (ratio {rank_ratio:.3g})", how, rank_ratio)
+                    f"ranked last ({ratio_text})", how, rank_ratio)
     return region, rank
 
 
