@@ -61,8 +61,8 @@ _FAMILY_KIND = {
     "fenchel_young": "classification",
     "ranking": "ranking",
 }
-# Registered losses whose kind is not their family's (scalar scores vs scalar targets;
-# vector-valued or embedding losses are audited on their registry samples only).
+# Registered losses whose kind is not their family's (scalar scores vs scalar targets, score
+# vectors vs score vectors; embedding losses are audited on their registry samples only).
 _NAME_KIND = {
     "matching_loss": "regression",
     "composite_sigmoid_loss": "regression",
