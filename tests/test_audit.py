@@ -486,3 +486,21 @@ def test_aliases_are_audited_as_themselves():
     kl = audit(ll.kl_div, preset="quick")  # elementwise 'none', summed per distribution
     assert kl.verdicts["per_example"] == "holds" and kl.verdicts["convex"] == "holds"
     assert "inconclusive" not in kl.verdicts.values(), kl.verdicts
+
+
+def test_identity_scaling_is_convex_and_even_high_norm_sensitive():
+    """q(z) = z: Q = z²/2, p = softmax(z²/(2γ)), h_k = z_k p_k. Convex (Thm 4: q' = 1), not
+    shift-invariant, and even, L(-ŝ, -s) = L(ŝ, s): a class ranked first at score v is as
+    sensitive as one ranked last at -v (high-norm sensitivity, seed 000 Table 1)."""
+    q = links.identity()
+    g = torch.Generator().manual_seed(2)
+    x, s = torch.randn(5, 4, generator=g, dtype=torch.float64), torch.randn(5, 4, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(ll.composite_softmax_loss(-x, -s, q, reduction="none"),
+                               ll.composite_softmax_loss(x, s, q, reduction="none"))
+    card = audit(ll.nn.CompositeSoftmaxLoss(q), preset="quick")
+    v = card.verdicts
+    assert (v["convex"], v["proper"], v["shift_invariant"]) == ("holds", "holds", "fails")
+    assert (v["region_sensitive"], v["rank_sensitive"]) == ("holds", "holds")
+    first = torch.tensor(card.profiles["sens_y"]["ranked first"], dtype=torch.float64)
+    last = torch.tensor(card.profiles["sens_y"]["ranked last (of 4)"], dtype=torch.float64)
+    torch.testing.assert_close(first, last.flip(0), rtol=1e-4, atol=1e-8)
