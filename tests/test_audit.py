@@ -70,6 +70,14 @@ KNOWN = [
     ("binary_cross_entropy", "shift_invariant", "fails"),
     ("binary_cross_entropy", "proper", "holds"),  # through σ, one-vs-all
     ("pointwise_mse", "ranking_calibrated", "holds"),
+    # score vectors vs score vectors (seed 000 Sect. 5); the registry's scaling is sinh (Table 1: high norms)
+    ("composite_softmax_loss", "convex", "holds"),  # Thm 4: q non-decreasing
+    ("composite_softmax_loss", "proper", "holds"),  # h⁻¹(E h(S)), Prop. 1 with h_k = q(z_k) p_k(z)
+    ("composite_softmax_loss", "rank_sensitive", "holds"),
+    ("composite_softmax_loss", "shift_invariant", "fails"),
+    ("decomposed_matching_loss", "proper", "holds"),
+    ("decomposed_matching_loss", "region_sensitive", "holds"),
+    ("decomposed_matching_loss", "rank_sensitive", "fails"),  # eq. (28): no ranking sensitivity
 ]
 
 
@@ -356,3 +364,143 @@ def test_cli_audits_a_user_function(tmp_path, capsys):
     data = json.loads((tmp_path / "audit" / "l1_loss.json").read_text())
     assert data["statistic"] == "median" and data["verdicts"]["bounded_gradient"] == "holds"
     assert "l1_loss" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- score vectors (seed 000 Sect. 5)
+
+
+def soft_cross_entropy(input, target, reduction="mean"):
+    """Cross-entropy against the soft targets softmax(s): the distillation form of CE."""
+    return ll.cross_entropy(input, torch.softmax(target, -1), reduction=reduction)
+
+
+def constant_scaling():
+    return links.custom(torch.ones_like, torch.zeros_like, lambda z: z)  # q = 1, Q(z) = z
+
+
+def test_composite_softmax_with_exp_scaling_is_convex_proper_rank_sensitive_not_shift_invariant():
+    q = links.exp()
+    card = audit(functools.partial(ll.composite_softmax_loss, scaling=q), preset="quick")
+    assert card.kind == "scores"  # inferred from the partial's registered function
+    v = card.verdicts
+    assert v["convex"] == "holds", card["convex"].evidence
+    assert ll.analysis.check_convexity(q, "composite_softmax", (-5, 5)).sufficient  # Thm 4: q non-decreasing
+    assert v["proper"] == "holds" and "Prop. 1" in card.statistic, card["proper"].evidence
+    assert v["rank_sensitive"] == "holds" and v["region_sensitive"] == "holds"
+    assert v["shift_invariant"] == "fails" and v["symmetric"] == "fails"
+    assert v["classification_calibrated"] == "n/a" and v["pols_aligned"] == "n/a"
+    # the sensitivity profile is eq. (C.6): Δ_k = p_k (q' + (1 - p_k) q²) at the probed constellations
+    s = torch.tensor(card.profiles["sens_x"], dtype=torch.float64)
+    offs = 1.0 * torch.arange(1, 4, dtype=torch.float64)  # 0.1 x the span of (-5, 5)
+    for label, sign in (("ranked first", -1), ("ranked last (of 4)", 1)):
+        const = torch.cat([s[:, None], s[:, None] + sign * offs], 1)
+        ref = ll.analysis.composite_sensitivity(const, q)[:, 0]
+        torch.testing.assert_close(torch.tensor(card.profiles["sens_y"][label], dtype=torch.float64), ref,
+                                   rtol=1e-3, atol=1e-6 * float(ref.max()))
+
+
+def test_constant_scaling_is_softmax_kl_shift_invariant_and_only_rank_sensitive():
+    """q = 1 makes H(z) = γ log Σ e^{z_k/γ}, so eq. (29) is γ KL(softmax(s/γ) ‖ softmax(ŝ/γ)):
+    cross-entropy on the soft targets softmax(s/γ) less their entropy. Shift-invariant, no
+    region sensitivity, but ranking sensitivity p_k(1 - p_k)/γ (seed 000 App. E)."""
+    q = constant_scaling()
+    g = torch.Generator().manual_seed(1)
+    x, s = torch.randn(6, 4, generator=g, dtype=torch.float64), torch.randn(6, 4, generator=g, dtype=torch.float64)
+    for gamma in (1.0, 2.0):
+        kl = torch.nn.functional.kl_div(torch.log_softmax(x / gamma, -1), torch.softmax(s / gamma, -1),
+                                        reduction="none").sum(-1)
+        torch.testing.assert_close(ll.composite_softmax_loss(x, s, q, gamma=gamma, reduction="none"), gamma * kl)
+    card = audit(functools.partial(ll.composite_softmax_loss, scaling=q), preset="quick")
+    ce = audit(soft_cross_entropy, kind="scores", preset="quick")
+    for c in (card, ce):
+        v = c.verdicts
+        assert (v["convex"], v["proper"], v["shift_invariant"]) == ("holds", "holds", "holds"), c.name
+        assert (v["region_sensitive"], v["rank_sensitive"]) == ("fails", "holds"), c["region_sensitive"].evidence
+    # cross-entropy's link is read off its gradient softmax(ŝ) - softmax(s): the same Prop. 1 statistic
+    assert "Prop. 1" in ce.statistic
+    assert "gradient" in ce["proper"].method and "composite Softmax link" in card["proper"].method
+
+
+def test_decomposed_matching_loss_lacks_ranking_sensitivity_whatever_its_link():
+    card = audit(functools.partial(ll.decomposed_matching_loss, link=links.exp(alpha=0.5)), preset="quick")
+    assert card.verdicts["rank_sensitive"] == "fails" and card.verdicts["region_sensitive"] == "holds"
+    assert card.verdicts["proper"] == "holds" and card.verdicts["convex"] == "holds"
+    composite = audit(functools.partial(ll.composite_softmax_loss, scaling=links.exp(alpha=0.5)), preset="quick")
+    assert composite.verdicts["rank_sensitive"] == "holds"  # the same q as a composite Softmax: ranking appears
+
+
+def shifted_composite(input, target, reduction="mean"):
+    """Improper: the minimiser satisfies h(z* + 0.3) = E h(S), so z* = h⁻¹(E h(S)) - 0.3."""
+    return ll.composite_softmax_loss(input + 0.3, target, links.exp(alpha=0.5), reduction=reduction)
+
+
+def halved_target(input, target, reduction="mean"):
+    """Improper: a Bregman divergence to s/2, so h(z*) = E h(S/2), not E h(S)."""
+    return ll.composite_softmax_loss(input, 0.5 * target, links.exp(alpha=0.5), reduction=reduction)
+
+
+@pytest.mark.parametrize("fn", [shifted_composite, halved_target])
+def test_improper_score_losses_are_caught(fn):
+    card = audit(fn, kind="scores", preset="quick")
+    assert card.verdicts["proper"] == "fails", card["proper"].evidence
+    assert card.verdicts["convex"] == "holds"  # still convex: properness is a separate property
+    assert card.statistic is None
+
+
+# ---------------------------------------------------------------- kind of modules and aliases
+
+
+@pytest.mark.parametrize("loss,kind,registered", [
+    (ll.mse_loss, "regression", "mse"),
+    (ll.l1_loss, "regression", "mae"),
+    (ll.kl_div, "classification", "kl_divergence"),
+    (ll.soft_margin_loss, "classification", "hinge"),
+    (ll.multi_margin_loss, "classification", "multiclass_hinge"),
+    (ll.nn.MSELoss(), "regression", "mse"),
+    (ll.nn.CrossEntropyLoss(), "classification", "cross_entropy"),
+    (ll.nn.ListNetLoss(), "ranking", "listnet"),
+    (ll.nn.CompositeSoftmaxLoss(links.exp()), "scores", "composite_softmax_loss"),
+    (ll.nn.DecomposedMatchingLoss(links.sigmoid()), "scores", "decomposed_matching_loss"),
+    (functools.partial(ll.mse_loss), "regression", "mse"),
+])
+def test_kind_is_inferred_for_modules_aliases_and_partials(loss, kind, registered):
+    from losslab.audit import _subject
+
+    sub = _subject(loss, None, None)
+    assert (sub.kind, sub.spec.name) == (kind, registered)
+
+
+def test_a_module_is_audited_with_its_own_hyper_parameters():
+    module = ll.nn.QuantileLoss(q=0.2)
+    card = audit(module, preset="quick")
+    assert card.name == "QuantileLoss" and card.statistic == "quantile 0.2"  # not the registry's 0.8
+    assert module.reduction == "mean"  # restored after the audit's reduction='none' calls
+    exp = audit(ll.nn.CompositeSoftmaxLoss(links.exp()), preset="quick")
+    assert exp.verdicts == audit(functools.partial(ll.composite_softmax_loss, scaling=links.exp()),
+                                 preset="quick").verdicts
+
+
+def test_aliases_are_audited_as_themselves():
+    l1 = audit(ll.l1_loss, preset="quick")
+    assert (l1.name, l1.statistic) == ("l1_loss", "median")
+    kl = audit(ll.kl_div, preset="quick")  # elementwise 'none', summed per distribution
+    assert kl.verdicts["per_example"] == "holds" and kl.verdicts["convex"] == "holds"
+    assert "inconclusive" not in kl.verdicts.values(), kl.verdicts
+
+
+def test_identity_scaling_is_convex_and_even_high_norm_sensitive():
+    """q(z) = z: Q = z²/2, p = softmax(z²/(2γ)), h_k = z_k p_k. Convex (Thm 4: q' = 1), not
+    shift-invariant, and even, L(-ŝ, -s) = L(ŝ, s): a class ranked first at score v is as
+    sensitive as one ranked last at -v (high-norm sensitivity, seed 000 Table 1)."""
+    q = links.identity()
+    g = torch.Generator().manual_seed(2)
+    x, s = torch.randn(5, 4, generator=g, dtype=torch.float64), torch.randn(5, 4, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(ll.composite_softmax_loss(-x, -s, q, reduction="none"),
+                               ll.composite_softmax_loss(x, s, q, reduction="none"))
+    card = audit(ll.nn.CompositeSoftmaxLoss(q), preset="quick")
+    v = card.verdicts
+    assert (v["convex"], v["proper"], v["shift_invariant"]) == ("holds", "holds", "fails")
+    assert (v["region_sensitive"], v["rank_sensitive"]) == ("holds", "holds")
+    first = torch.tensor(card.profiles["sens_y"]["ranked first"], dtype=torch.float64)
+    last = torch.tensor(card.profiles["sens_y"]["ranked last (of 4)"], dtype=torch.float64)
+    torch.testing.assert_close(first, last.flip(0), rtol=1e-4, atol=1e-8)

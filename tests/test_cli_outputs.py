@@ -27,7 +27,10 @@ SMOKE = {
     "plot": (["--only", "scalar_low_norm.png", "--dpi", "30"], ["plot.json", "index.md", "scalar_low_norm.png"]),
     "audit": (["mse", "--quick"], ["mse.json", "mse.md", "mse.png"]),
     "demo": (["--epochs", "1", "--no-speed", "--no-gallery"],
-             ["demo.json", "README.md", "slc.json", "slc.md", "figures/slc_table1.png"]),
+             ["demo.json", "README.md", "slc.json", "slc.md", "figures/slc_table1.png",
+              "cards/cross_entropy_soft_targets.md", "cards/cross_entropy_soft_targets.png",
+              "cards/composite_softmax_loss.md", "cards/composite_softmax_loss.png",
+              "cards/composite_softmax_loss.json"]),
 }
 
 @pytest.fixture(autouse=True)

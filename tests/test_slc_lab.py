@@ -271,7 +271,17 @@ def test_demo_smoke_writes_a_self_contained_report(tmp_path, capsys):
             target = line[line.index("(") + 1 : line.rindex(")")]
             assert (tmp_path / "report" / target).is_file(), target
     assert (tmp_path / "report" / "figures" / "slc_table1.png").stat().st_size > 1000
-    assert "== 3/3 selective-loss gallery" in capsys.readouterr().out
+    assert "== 3/4 selective-loss gallery" in capsys.readouterr().out
+    # section 4: the two loss cards, one comparison table, both pictures side by side
+    assert "## 4. Loss cards" in text and text.count("| `") >= 2
+    names = [c["card"].name for c in out["cards"]]
+    assert names == ["cross_entropy_soft_targets", "composite_softmax_loss"]
+    for name in names:
+        assert (tmp_path / "report" / "cards" / f"{name}.md").read_text().startswith(f"# Loss card: `{name}`")
+        assert f"![{name}](cards/{name}.png)" in text
+    ce, cs = (c["card"].verdicts for c in out["cards"])
+    assert (ce["shift_invariant"], cs["shift_invariant"]) == ("holds", "fails")
+    assert (ce["region_sensitive"], cs["region_sensitive"]) == ("fails", "holds")
 
 
 @pytest.mark.parametrize("momentum", [0.0, 0.9])

@@ -24,7 +24,7 @@ import torch
 
 __all__ = ["audit", "LossCard", "Property", "PROPERTIES", "KINDS", "VERDICTS", "properties_table"]
 
-KINDS = ("regression", "classification", "ranking")
+KINDS = ("regression", "classification", "ranking", "scores")
 VERDICTS = ("holds", "fails", "n/a", "inconclusive")
 
 #: The properties on every card, in the order they are printed.
@@ -61,13 +61,13 @@ _FAMILY_KIND = {
     "fenchel_young": "classification",
     "ranking": "ranking",
 }
-# Registered losses whose kind is not their family's (scalar scores vs scalar targets;
-# vector-valued or embedding losses are audited on their registry samples only).
+# Registered losses whose kind is not their family's (scalar scores vs scalar targets, score
+# vectors vs score vectors; embedding losses are audited on their registry samples only).
 _NAME_KIND = {
     "matching_loss": "regression",
     "composite_sigmoid_loss": "regression",
-    "composite_softmax_loss": "other",
-    "decomposed_matching_loss": "other",
+    "composite_softmax_loss": "scores",  # score vectors vs score vectors (distillation form)
+    "decomposed_matching_loss": "scores",
     "ge2e": "other",
     "arcface": "other",  # cosines in [-1, 1], not free logits
     "soft_dice": "other",
@@ -127,8 +127,9 @@ class LossCard:
 
     Attributes:
         name: the loss's name.
-        kind: ``"regression"``, ``"classification"``, ``"ranking"`` or ``"other"`` (a
-            registered loss of another shape, audited on its registry samples only).
+        kind: ``"regression"``, ``"classification"``, ``"ranking"``, ``"scores"`` (score
+            vectors vs score vectors, seed 000 Sect. 5) or ``"other"`` (a registered loss of
+            another shape, audited on its registry samples only).
         properties: ``{name: Property}`` for every name in :data:`PROPERTIES`.
         statistic: what the minimiser of the expected loss recovers (``"mean"``,
             ``"median"``, ``"quantile 0.8"``, ``"softmax probabilities"``, ...), or ``None``.
@@ -227,6 +228,11 @@ class LossCard:
         if "sens_x" in pr:
             if pr.get("sens_bar"):
                 ax.bar([str(x) for x in pr["sens_x"]], pr["sens_y"])
+            elif isinstance(pr["sens_y"], dict):  # one curve per rank: ranking sensitivity is their gap
+                for label, ys in pr["sens_y"].items():
+                    ax.plot(pr["sens_x"], ys, label=label)
+                ax.set_yscale("symlog", linthresh=1e-3)
+                ax.legend(fontsize=6)
             else:
                 ax.plot(pr["sens_x"], pr["sens_y"])
             ax.set_xlabel(pr.get("sens_xlabel", ""))
@@ -286,6 +292,9 @@ class _Subject:
     log_input: bool = False  # the prediction is a log-rate (exp link)
     hyper: dict = field(default_factory=dict)
     none_ok: bool | None = None
+    vlink: Any = None  # scores: the multi-class link z [..., K] -> h(z) [..., K], when known
+    scaling: Any = None  # scores: the composite Softmax scaling q and its γ, when known
+    gamma: float = 1.0
 
 
 def _lookup_spec(loss):
@@ -320,14 +329,29 @@ def _bind_registered(spec) -> tuple[Callable, dict, Any]:
     def bound(x, t, **kw):
         return fn(x, t, *extra, **{**kwargs, **kw})
 
-    link = None
-    if spec.name == "matching_loss":
-        link = extra[0]
-    elif spec.name == "composite_sigmoid_loss":
-        from .matching import composite_sigmoid_link
+    return bound, hyper, _links_of(spec, hyper)
 
-        link = composite_sigmoid_link(extra[0], kwargs.get("gamma", 1.0))
-    return bound, hyper, link
+
+def _links_of(spec, hyper: dict) -> dict:
+    """The link a registered matching loss is proper for (seed 000 Prop. 1), from its
+    hyper-parameters: ``link`` (scalar h), ``vlink`` (multi-class h, eq. C.5), ``scaling``
+    and ``gamma``; ``{}`` for other losses or when the hyper-parameters are not given."""
+    from .links import Link
+
+    name = getattr(spec, "name", None)
+    gamma = hyper.get("gamma", 1.0)
+    if name in ("matching_loss", "decomposed_matching_loss") and isinstance(hyper.get("link"), Link):
+        h = hyper["link"]
+        return {"link": h, "vlink": h if name == "decomposed_matching_loss" else None}
+    if name in ("composite_sigmoid_loss", "composite_softmax_loss") and isinstance(hyper.get("scaling"), Link):
+        from .matching import composite_sigmoid_link, composite_softmax_link
+
+        q = hyper["scaling"]
+        if name == "composite_sigmoid_loss":
+            return {"link": composite_sigmoid_link(q, gamma), "scaling": q, "gamma": gamma}
+        dim = hyper.get("dim", -1)
+        return {"vlink": lambda z: composite_softmax_link(z, q, gamma=gamma, dim=dim), "scaling": q, "gamma": gamma}
+    return {}
 
 
 def _subject(loss, kind, domain) -> _Subject:
@@ -342,6 +366,9 @@ def _subject(loss, kind, domain) -> _Subject:
             raise ValueError(f"loss: {e.args[0]}") from None
     elif callable(loss):
         spec = _lookup_spec(loss)
+        wrapped = None if spec is not None else _resolve_wrapper(loss)
+        if wrapped is not None:
+            spec = wrapped[0]
     else:
         raise TypeError(f"loss must be a callable (input, target, **kw) -> loss or a registered name; "
                         f"got {type(loss).__name__}")
@@ -353,19 +380,24 @@ def _subject(loss, kind, domain) -> _Subject:
         if kind is None:
             name = getattr(loss, "__name__", type(loss).__name__)
             raise ValueError(f"kind is required for a loss that is not registered ({name!r}): pass "
-                             f"kind='regression', 'classification' or 'ranking'")
+                             f"kind='regression', 'classification', 'ranking' or 'scores'")
         name = getattr(loss, "__name__", None) or getattr(getattr(loss, "func", None), "__name__", None) \
             or type(loss).__name__
         dom = domain or _DEFAULT_DOMAIN
         return _Subject(name=str(name), kind=kind, fn=loss, domain=dom, target_domain=dom)
     inferred = _NAME_KIND.get(spec.name) or _FAMILY_KIND.get(spec.family, "other")
     kind = kind or inferred
-    fn, hyper, link = _bind_registered(spec) if kind != "other" else (spec.fn, {}, None)
+    name = spec.name
+    if isinstance(loss, str) or spec.fn is loss or kind == "other":
+        fn, hyper, links = _bind_registered(spec) if kind != "other" else (spec.fn, {}, {})
+    else:  # a module, partial or alias of a registered loss: audit it with its own hyper-parameters
+        _, fn, hyper, name = wrapped
+        links = _links_of(spec, hyper)
     dom, tdom = _DOMAINS.get(spec.name, (_DEFAULT_DOMAIN, _DEFAULT_DOMAIN))
     if domain is not None:
         dom = tdom = domain
-    sub = _Subject(name=spec.name, kind=kind, fn=fn, domain=dom, target_domain=tdom, spec=spec, link=link,
-                   hyper=hyper)
+    sub = _Subject(name=name, kind=kind, fn=fn, domain=dom, target_domain=tdom, spec=spec, hyper=hyper,
+                   **{k: v for k, v in links.items() if v is not None})
     if spec.name in _BINARY:
         sub.binary = True
         g = torch.Generator().manual_seed(0)
@@ -456,6 +488,8 @@ def _targets(sub: _Subject, n: int, g) -> torch.Tensor:
         return _uniform((n,), lo, hi, g)
     if sub.kind == "ranking":
         return torch.randint(0, _GRADES, (n, _L), generator=g).double()
+    if sub.kind == "scores":
+        return _uniform((n, _K), lo, hi, g)
     if sub.binary:
         neg, pos = sub.label_values
         return torch.where(torch.rand(n, generator=g) < 0.5, torch.tensor(neg), torch.tensor(pos)).double()
@@ -927,6 +961,8 @@ def _prop_invariances(sub, cfg, g):
             out["symmetric"] = _probe("symmetric", _invariance, "symmetric", sub, x, t, t, x,
                                       f"L(s, z) vs L(z, s), {n} points", "when input and target swap")
         return out
+    if sub.kind == "scores":
+        return _invariances_scores(sub, x, t, n, g)
     if sub.kind == "classification" and sub.binary:
         for k, why in (("shift_invariant", "one score per example"), ("scale_invariant", "one score per example"),
                        ("permutation_invariant", "one score per example")):
@@ -986,6 +1022,8 @@ def _prop_sensitivity(sub, cfg, g, profiles):
         ev = f"Δ ranges {float(delta.min()):.3g} .. {float(delta.max()):.3g} (max at s = {float(s[i]):.3g})"
         region = Property("region_sensitive", "holds" if ratio > 1.5 else "fails", ev, how, ratio)
         return region, _na("rank_sensitive", "a scalar prediction has no ranks")
+    if sub.kind == "scores":
+        return _sensitivity_scores(sub, cfg, profiles)
     # margins of the true class / relevant item: the loss and |gradient| as it is under- or over-scored
     m = torch.linspace(-10, 10, G, dtype=torch.float64)
     if sub.kind == "classification" and sub.binary:
@@ -1054,10 +1092,11 @@ def _prop_bounded(sub):
             neg, pos = sub.label_values
             x = torch.tensor([-e, e], dtype=torch.float64)
             t = torch.tensor([pos, neg], dtype=torch.float64)
-        elif sub.kind == "classification":
+        elif sub.kind in ("classification", "scores"):
             x = torch.zeros(1, _K, dtype=torch.float64)
             x[0, 0], x[0, 1] = -e / 2, e / 2
-            t = _label_target(sub, torch.zeros(1, dtype=torch.long))
+            t = torch.zeros(1, _K, dtype=torch.float64) if sub.kind == "scores" else \
+                _label_target(sub, torch.zeros(1, dtype=torch.long))
         else:
             x = torch.zeros(1, _L, dtype=torch.float64)
             x[0, 0] = -e
@@ -1083,7 +1122,8 @@ def _prop_bounded(sub):
         raise _Inconclusive(f"the gradient is not finite at errors {errors}: {rows}")
     ratio = max(rows[1:]) / max(rows[0], 1e-300)
     how = ("|∂L/∂prediction| at errors 1, 10, 100, 1000 (prediction pushed away from the target; for "
-           "classes, a wrong logit above the true one); bounded iff it grows less than 10x over the range")
+           "classes, a wrong logit above the true one; for score vectors, two scores pulled apart around 0 "
+           "targets); bounded iff it grows less than 10x over the range")
     ev = "gradient norm " + ", ".join(f"{r:.3g}" for r in rows) + f" at errors {', '.join(f'{e:g}' for e in errors)}"
     return Property("bounded_gradient", "holds" if ratio < 10 * (errors[-1] / 1000) ** 0.5 else "fails", ev, how,
                     ratio)
@@ -1106,6 +1146,8 @@ def _extreme_inputs(sub, g):
     x = torch.zeros(4, dim, dtype=torch.float64)
     x[0, 0], x[1, 1], x[2, :] = big, big, -big
     x[3, 0], x[3, 1] = -big, big
+    if sub.kind == "scores":
+        return x, x[[1, 0, 3, 2]].clone()
     if sub.kind == "classification":
         lo, hi = sub.domain
         if lo >= -1 and hi <= 1:  # bounded inputs (cosines): the domain's edges are the extremes
@@ -1264,7 +1306,7 @@ def _cost(sub, cfg, g):
     except Exception as e:
         return {"time_ratio": None, "memory_ratio": None, "note": f"not measured: {type(e).__name__}: {_short(e)}"}
     # Cross-entropy on the same logits shape ([N, K] inputs), else on [numel/4, 4].
-    ce_shape = tuple(shape) if len(shape) == 2 and sub.kind in ("classification", "ranking") \
+    ce_shape = tuple(shape) if len(shape) == 2 and sub.kind in ("classification", "ranking", "scores") \
         else (max(x.numel() // 4, 1), 4)
     labels = torch.randint(0, ce_shape[1], ce_shape[:1], generator=g)
     logits = torch.randn(*ce_shape, generator=g)
@@ -1289,14 +1331,18 @@ def audit(loss, *, kind: str | None = None, domain=None, samples: int | None = N
     * ``proper``: the minimiser of the expected loss over random target distributions
       recovers the mean (regression; or, for a matching loss, its link's
       ``h⁻¹(E h(S))``, seed 000 Prop. 1), or the probabilities (classification: softmax,
-      sigmoid or sparsemax of the minimising logits equals the distribution);
+      sigmoid or sparsemax of the minimising logits equals the distribution); for score
+      vectors, ``h(z*) = E h(S)`` with the multi-class link (eq. C.5), or the link read off
+      the loss's gradient for a loss of unknown link;
       :attr:`LossCard.statistic` names what it recovers (``"median"``, ``"quantile 0.8"``).
       ``classification_calibrated``: argmax of the minimiser is the distribution's;
       ``ranking_calibrated``: the minimiser orders a list by expected grade (or gain).
     * ``pols_aligned``: seed 001's probe (:func:`losslab.analysis.pols_alignment`).
     * ``shift_invariant``, ``scale_invariant``, ``permutation_invariant``, ``symmetric``.
     * ``region_sensitive`` (local sensitivity ``2L(s+δ, s)/δ²`` over the target range) and
-      ``rank_sensitive`` (Hessian diagonal of the expected loss by class rank, eq. C.6).
+      ``rank_sensitive`` (Hessian diagonal of the expected loss by class rank, eq. C.6); for
+      score vectors, ``Δ_k = ∂²L/∂ŝ_k²`` at ``ŝ = s`` as the constellation shifts (region)
+      and as class k moves from first to last rank at the same score (ranking).
     * ``bounded_gradient`` (outlier robustness), ``finite_at_extremes`` (±1e4 in float32
       and bfloat16), ``per_example`` (``reduction='none'`` independence).
     * cost: time and memory saved for backward relative to cross-entropy (indicative).
@@ -1305,8 +1351,11 @@ def audit(loss, *, kind: str | None = None, domain=None, samples: int | None = N
         loss: a callable ``loss(input, target, *, reduction=...)`` (``reduction='none'``
             is used when accepted; otherwise one example per call), or a registered name.
         kind: ``"regression"`` (input ``[B]`` vs target ``[B]``), ``"classification"``
-            (logits ``[B, K]`` vs integer labels ``[B]``) or ``"ranking"`` (scores ``[B, L]``
-            vs grades ``[B, L]``). Inferred for a registered loss; required otherwise.
+            (logits ``[B, K]`` vs integer labels ``[B]``), ``"ranking"`` (scores ``[B, L]``
+            vs grades ``[B, L]``) or ``"scores"`` (scores ``[B, K]`` vs target scores
+            ``[B, K]``: composite Softmax, distillation). Inferred for a registered loss, a
+            ``functools.partial`` of one, its ``ll.nn`` module and the PyTorch-named
+            aliases (``ll.mse_loss``, ...); required otherwise.
         domain: ``(low, high)``, the prediction range sampled (default ``(-5, 5)``).
         samples: number of sampled points for the Hessian probe (default: the preset's).
         seed: seed of every sample.
@@ -1345,6 +1394,7 @@ def audit(loss, *, kind: str | None = None, domain=None, samples: int | None = N
         torch.set_num_threads(torch_threads)
     props, profiles, statistic, cost = card
     targets = {"regression": list(sub.target_domain), "ranking": f"grades 0..{_GRADES - 1}",
+               "scores": f"score vectors [{_K}] in {list(sub.target_domain)}",
                "classification": "labels" if not sub.binary else f"labels {sub.label_values}"}
     targets = targets.get(sub.kind, "registry samples")
     settings = {"preset": preset, "seed": seed, "domain": list(sub.domain), "target_domain": targets,
@@ -1387,6 +1437,14 @@ def _run_probes(sub, cfg, g, other, why_other):
                 msg = str(e) if isinstance(e, _Inconclusive) else f"{type(e).__name__}: {_short(e)}"
                 props["proper"] = Property("proper", "inconclusive", msg)
                 props["classification_calibrated"] = Property("classification_calibrated", "inconclusive", msg)
+        elif sub.kind == "scores":
+            try:
+                props["proper"], statistic = _prop_proper_scores(sub, cfg, g)
+            except Exception as e:
+                msg = str(e) if isinstance(e, _Inconclusive) else f"{type(e).__name__}: {_short(e)}"
+                props["proper"] = Property("proper", "inconclusive", msg)
+            props["classification_calibrated"] = _na("classification_calibrated",
+                                                     "the targets are score vectors, not labels")
         elif sub.kind == "ranking":
             props["proper"] = _na("proper", "a list has no single target statistic; see ranking_calibrated")
             props["classification_calibrated"] = _na("classification_calibrated", "not a classification loss")
@@ -1451,6 +1509,253 @@ def _other_convex(sub, cfg, g):
     except Exception as e:
         convex = Property("convex", "inconclusive", f"{type(e).__name__}: {_short(e)}")
     return convex, _na("quasi_convex", "judged for regression, classification and ranking losses only")
+
+
+# ---------------------------------------------------------------- score-vector losses (seed 000 Sect. 5)
+
+
+def _score_link(sub):
+    """``(h, label, short)``: the multi-class link the minimiser should satisfy ``h(z*) = E h(S)``
+    for (seed 000 Prop. 1): the loss's known link, else the one read off its gradient,
+    ``h(z) = ∇_z L(z, s₀)`` -- for a Bregman divergence ``∇_z L(z, s) = h(z) - h(s)``
+    (eq. 27), so this is ``h`` up to the constant ``h(s₀)``, which cancels."""
+    if sub.vlink is not None:
+        if sub.scaling is not None:
+            return (sub.vlink, f"h_k(z) = q(z_k) p_k(z), the composite Softmax link (eq. C.5) of q = "
+                    f"{sub.scaling.name}", f"h_k = q(z_k) p_k(z), q = {sub.scaling.name}")
+        name = getattr(sub.link, "name", "its link")
+        return sub.vlink, f"h = {name} per class (eq. 28)", f"h = {name} per class"
+    s0 = torch.full((_K,), sum(sub.target_domain) / 2, dtype=torch.float64)
+
+    def h(z):
+        flat = z.detach().reshape(-1, _K).clone().requires_grad_(True)
+        (gz,) = torch.autograd.grad(_losses(sub, flat, s0.expand_as(flat)).sum(), flat)
+        return gz.reshape(z.shape)
+
+    return (h, "h(z) = ∇_z L(z, s₀) read off the loss's gradient (eq. 27: ∇L = h(z) - h(s))",
+            "h read off its gradient")
+
+
+def _prop_proper_scores(sub, cfg, g):
+    """Seed 000 Prop. 1 for score vectors: the minimiser z* of Σ_j w_j L(z, S_j) satisfies
+    h(z*) = Σ_j w_j h(S_j), i.e. z* = h⁻¹(E h(S)); compared in link space, where a
+    shift-invariant link (q constant: plain Softmax) is compared without its free shift."""
+    M, n = cfg["dists"], 5
+    lo, hi = sub.target_domain
+    span = hi - lo
+    a, b = lo + span / 4, hi - span / 4  # the middle half: keeps exp-type links well conditioned
+    h, hlabel, hshort = _score_link(sub)
+    worst_link, worst_mean, apart, first = 0.0, 0.0, 0.0, None
+    for _ in range(M):
+        S = _uniform((n, _K), a, b, g)
+        w = -torch.log(torch.rand(n, dtype=torch.float64, generator=g))
+        w = w / w.sum()
+        z = _expected_loss_min(sub, S, w, _K, g)
+        m = w @ h(S)
+        dev = float((h(z) - m).abs().max() / (m.abs().max() + 1e-8))
+        mean = w @ S
+        dmean = float((z - mean).abs().max())
+        worst_mean = max(worst_mean, dmean)
+        apart = max(apart, dmean)
+        if dev >= worst_link:
+            worst_link, first = dev, (z, mean, h(z), m)
+    how = (f"argmin over z in R^{_K} of Σ_j w_j L(z, S_j) (L-BFGS, float64) for {M} random distributions of "
+           f"{n} score vectors on [{a:g}, {b:g}]^{_K}; h(z*) compared with E h(S) (seed 000 Prop. 1), "
+           f"{hlabel}; z* compared with E S")
+    z, mean, hz, m = first
+    if worst_link <= 1e-5:
+        ev = (f"h(z*) = E h(S) to relative {worst_link:.2g} over {M} distributions: z* = h⁻¹(E h(S)); "
+              f"z* differs from E S by up to {apart:.3g}")
+        return Property("proper", "holds", ev, how, worst_link), f"h⁻¹(E h(S)), {hshort} (seed 000 Prop. 1)"
+    if worst_mean <= 2e-3 * span:
+        return Property("proper", "holds", f"z* = E S to {worst_mean:.2g} over {M} distributions", how,
+                        worst_mean), "mean"
+    ev = (f"h(z*) deviates from E h(S) by relative {worst_link:.3g}: h(z*) = {_pt(hz)} vs E h(S) = {_pt(m)}; "
+          f"z* = {_pt(z)} vs E S = {_pt(mean)}")
+    return Property("proper", "fails", ev, how, worst_link, z.tolist()), None
+
+
+def _invariances_scores(sub, x, t, n, g):
+    out = {}
+    c = 0.37 * (sub.domain[1] - sub.domain[0])
+    out["shift_invariant"] = _probe("shift_invariant", _invariance, "shift_invariant", sub, x, t, x + c, t + c,
+                                    f"L(ŝ + c·1, s + c·1) vs L(ŝ, s) (a constellation shift), c = {c:g}, "
+                                    f"{n} points",
+                                    f"when all scores shift by {c:g}")
+    out["scale_invariant"] = _probe("scale_invariant", _invariance, "scale_invariant", sub, x, t, 2 * x, 2 * t,
+                                    f"L(2ŝ, 2s) vs L(ŝ, s), {n} points", "under ŝ, s *= 2")
+    perm = torch.randperm(_K, generator=g)
+    out["permutation_invariant"] = _probe("permutation_invariant", _invariance, "permutation_invariant", sub, x, t,
+                                          x[:, perm], t[:, perm], f"permute the classes of ŝ and s together "
+                                          f"({perm.tolist()}), {n} points", "under the permutation")
+    out["symmetric"] = _probe("symmetric", _invariance, "symmetric", sub, x, t, t, x,
+                              f"L(s, ŝ) vs L(ŝ, s), {n} points", "when prediction and target swap")
+    return out
+
+
+def _sensitivity_scores(sub, cfg, profiles):
+    """Seed 000 eq. (B.4)/(C.6): Δ_k(s) = ∂²L/∂ŝ_k² at ŝ = s, by symmetric second differences
+    of the loss, for class k ranked first (the others below it) and last (the others
+    above), as the whole constellation shifts. Region sensitivity: Δ_k changes along the
+    shift; ranking sensitivity: Δ_k at the same own score changes with the rank."""
+    G = cfg["profile"]
+    lo, hi = sub.target_domain
+    span = hi - lo
+    v = torch.linspace(lo, hi, G, dtype=torch.float64)
+    offs = 0.1 * span * torch.arange(1, _K, dtype=torch.float64)
+    eps = 1e-3 * span
+    e0 = torch.zeros(_K, dtype=torch.float64)
+    e0[0] = eps
+
+    def delta(s):  # L(s, s) need not be 0 (cross-entropy on soft targets keeps their entropy)
+        return (_losses(sub, s + e0, s) + _losses(sub, s - e0, s) - 2 * _losses(sub, s, s)) / eps ** 2
+
+    top = torch.cat([v[:, None], v[:, None] - offs], 1)
+    bottom = torch.cat([v[:, None], v[:, None] + offs], 1)
+    d_top, d_bot = delta(top), delta(bottom)
+    # the plot: seed 000 Fig. 4's projections, L vs ŝ_k with the other predictions at their targets
+    s_ref = lo + span * (torch.arange(_K, dtype=torch.float64) + 0.5) / _K
+    z = torch.linspace(sub.domain[0], sub.domain[1], G, dtype=torch.float64)
+    loss_y, grad_y = {}, {}
+    for k in range(_K):
+        xs = s_ref.repeat(G, 1)
+        xs[:, k] = z
+        ts = s_ref.repeat(G, 1)
+        loss_y[f"s_k={float(s_ref[k]):.3g}"] = _losses(sub, xs, ts).tolist()
+        xx = xs.clone().requires_grad_(True)
+        (gx,) = torch.autograd.grad(_losses(sub, xx, ts).sum(), xx)
+        grad_y[f"s_k={float(s_ref[k]):.3g}"] = gx[:, k].abs().tolist()
+    profiles.update({"loss_x": z.tolist(), "loss_xlabel": "prediction ŝ_k (the others at their targets)",
+                     "loss_y": loss_y, "grad_x": z.tolist(), "grad_y": grad_y, "sens_x": v.tolist(),
+                     "sens_y": {"ranked first": d_top.tolist(), f"ranked last (of {_K})": d_bot.tolist()},
+                     "sens_xlabel": f"own score s_k (the other {_K - 1} shift with it)",
+                     "sens_title": "sensitivity Δ_k = ∂²L/∂ŝ_k² at ŝ = s"})
+    how = (f"Δ_k = [L(s + δe_k, s) + L(s - δe_k, s) - 2L(s, s)]/δ², δ = {eps:.2g} (seed 000 eq. B.4), "
+           f"for class k ranked first and last among {_K} scores spaced {0.1 * span:g} apart, the constellation "
+           f"shifted over "
+           f"{sub.target_domain} ({G} points)")
+    ref = None
+    if sub.scaling is not None:
+        from .analysis import composite_sensitivity
+
+        ref = ("eq. (C.6), ll.analysis.composite_sensitivity",
+               torch.cat([composite_sensitivity(top, sub.scaling, sub.gamma)[:, 0],
+                          composite_sensitivity(bottom, sub.scaling, sub.gamma)[:, 0]]))
+    elif sub.vlink is not None and sub.link is not None:
+        ref = ("h'(s_k) of its link (eq. 28)", torch.cat([sub.link.derivative(v), sub.link.derivative(v)]))
+    agree = ""
+    if ref is not None:
+        both = torch.cat([d_top, d_bot])
+        err = float((both - ref[1]).abs().max() / ref[1].abs().max().clamp_min(1e-300))
+        profiles["sens_reference"] = ref[1].tolist()
+        agree = f"; matches {ref[0]} to relative {err:.2g}"
+    tiny = 1e-12 * float(torch.cat([d_top, d_bot]).abs().max())
+    region_ratio = max(float(d.max() / d.min().clamp_min(tiny)) if float(d.max()) > 0 else 1.0 for d in (d_top, d_bot))
+    i = int(d_top.argmax())
+    region = Property("region_sensitive", "holds" if region_ratio > 1.5 else "fails",
+                      f"ranked first, Δ_k ranges {float(d_top.min()):.3g} .. {float(d_top.max()):.3g} (max at "
+                      f"s_k = {float(v[i]):.3g}); ranked last, {float(d_bot.min()):.3g} .. {float(d_bot.max()):.3g}"
+                      + agree, how, region_ratio)
+    hi_, lo_ = torch.maximum(d_top, d_bot), torch.minimum(d_top, d_bot).clamp_min(tiny)
+    r = hi_ / lo_
+    j = int(r.argmax())
+    rank_ratio = float(r[j])
+    ratio_text = f"ratio {rank_ratio:.3g}" if float(lo_[j]) > tiny else "one of them ~0"
+    rank = Property("rank_sensitive", "holds" if rank_ratio > 1.5 else "fails",
+                    f"at s_k = {float(v[j]):.3g}: Δ_k = {float(d_top[j]):.3g} ranked first vs {float(d_bot[j]):.3g} "
+                    f"ranked last ({ratio_text})", how, rank_ratio)
+    return region, rank
+
+
+# PyTorch-named functions that wrap a registered loss with the same per-example value (up to
+# a constant factor): audited as themselves, with the registered loss's kind and domain.
+_ALIASES = {
+    "mse_loss": "mse",
+    "l1_loss": "mae",
+    "huber_loss": "huber",
+    "smooth_l1_loss": "smooth_l1",
+    "poisson_nll_loss": "poisson_nll",
+    "kl_div": "kl_divergence",  # elementwise terms: summed per distribution below
+    "multi_margin_loss": "multiclass_hinge",  # Weston-Watkins divided by C
+    "soft_margin_loss": "hinge",  # a binary score vs a ±1 label
+}
+
+
+def _alias_spec(fn):
+    """``(spec, callable)`` for a PyTorch-named alias of a registered loss, else ``None``."""
+    import losslab
+
+    from . import registry
+
+    for alias, target in _ALIASES.items():
+        if getattr(losslab, alias, None) is fn:
+            if alias == "kl_div":
+                def per_distribution(x, t, reduction="mean", _fn=fn):
+                    v = _fn(x, t, reduction="none").sum(-1)  # kl_div's 'batchmean' is the mean of these
+                    return v if reduction == "none" else v.sum() if reduction == "sum" else v.mean()
+
+                return registry.get(target), per_distribution
+            return registry.get(target), fn
+    return None
+
+
+def _resolve_wrapper(loss):
+    """``(spec, callable(input, target, reduction=...), hyper-parameters, name)`` for a loss
+    that wraps a registered one: a ``functools.partial`` of it, an ``ll.nn`` module (its
+    wrapped function ``_fn``, else the function its docstring's "Module form of" names) or
+    a PyTorch-named alias; ``None`` otherwise."""
+    import functools
+    import re
+
+    import losslab
+
+    if isinstance(loss, functools.partial):
+        inner = _lookup_spec(loss.func)
+        found = (inner, loss) if inner is not None else _alias_spec(loss.func)
+        if found is None:
+            return None
+        spec, _ = found
+        hyper = dict(loss.keywords)
+        try:
+            params = list(inspect.signature(loss.func).parameters)[2:]
+            hyper.update(zip(params, loss.args))
+        except (TypeError, ValueError):
+            pass
+        return spec, loss, hyper, getattr(loss.func, "__name__", spec.name)
+    if isinstance(loss, torch.nn.Module) and hasattr(loss, "reduction"):
+        fn = getattr(loss, "_fn", None)
+        if fn is None:
+            m = re.search(r"Module form of :func:`losslab\.(\w+)`", type(loss).__doc__ or "")
+            fn = getattr(losslab, m.group(1), None) if m else None
+        if fn is None:
+            return None
+        spec = _lookup_spec(fn)
+        if spec is None:
+            found = _alias_spec(fn)
+            if found is None:
+                return None
+            spec = found[0]
+        keys = getattr(loss, "_keys", None)
+        if keys is not None:
+            hyper = {k: getattr(loss, k) for k in keys}
+        else:
+            hyper = {k: v for k, v in vars(loss).items()
+                     if not k.startswith("_") and k not in ("training", "reduction")}
+
+        def call(x, t, reduction="mean", _m=loss):
+            # a module takes its reduction at construction: set it for the call
+            old = _m.reduction
+            _m.reduction = reduction
+            try:
+                return _m(x, t)
+            finally:
+                _m.reduction = old
+
+        return spec, call, hyper, type(loss).__name__
+    found = _alias_spec(loss)
+    if found is not None:
+        return found[0], found[1], {}, getattr(loss, "__name__", found[0].name)
+    return None
 
 
 class _CallableModule(type(json)):

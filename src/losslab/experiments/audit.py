@@ -117,7 +117,7 @@ def properties_page(cards, *, preset: str, seed: int) -> str:
         "for training; `report/audit/<loss>.md` holds each card with its evidence.",
         "",
         "✓ holds · ✗ fails · – not applicable · ? inconclusive (the card says why). Registered losses",
-        "of another shape (contrastive, sampled, RL, vector-valued matching) are kind `other`: only",
+        "of another shape (contrastive, sampled, RL, embeddings) are kind `other`: only",
         "convexity, finiteness at extremes, per-example form and cost are probed, on their registry",
         "samples. \"recovers\" is what the minimiser of the expected loss equals; \"time vs CE\" is",
         "forward+backward time relative to cross-entropy on the same logits shape (indicative).",

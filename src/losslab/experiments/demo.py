@@ -6,6 +6,8 @@ two CPU cores, with a self-contained report (markdown + PNG) under ``./report/de
    ``losslab slc``.
 2. The SLC speed-up (Table 3's shape) at small sizes.
 3. The selective-loss gallery (seed 000).
+4. Two loss cards side by side (``losslab audit``, quick preset): cross-entropy on soft
+   targets vs a selective composite-Softmax loss.
 """
 from __future__ import annotations
 
@@ -80,7 +82,7 @@ def run_demo(
     cfg = slc_config or slc_exp.SLCConfig(epochs=DEMO_EPOCHS, lrs=DEMO_LRS)
     timings: dict[str, float] = {}
 
-    _section("1/3 single-logit classification on digits (seed 001, Tables 1-2)")
+    _section("1/4 single-logit classification on digits (seed 001, Tables 1-2)")
     t = time.perf_counter()
     split = data.load_digits(seed=cfg.seed, limit=digits_limit)
     print(split.describe(), flush=True)
@@ -90,7 +92,7 @@ def run_demo(
     chart = bar_chart(results, fig_dir / "slc_table1.png")
     timings["slc"] = time.perf_counter() - t
 
-    _section("2/3 SLC speed-up (seed 001, Table 3 shape)")
+    _section("2/4 SLC speed-up (seed 001, Table 3 shape)")
     t = time.perf_counter()
     speed = None
     speed_png = None
@@ -102,7 +104,7 @@ def run_demo(
         speed_png = speed_chart(speed, fig_dir / "slc_speed.png")
     timings["speed"] = time.perf_counter() - t
 
-    _section("3/3 selective-loss gallery (seed 000)")
+    _section("3/4 selective-loss gallery (seed 000)")
     t = time.perf_counter()
     gallery_paths = None
     gallery_note = ""
@@ -119,12 +121,18 @@ def run_demo(
         print(f"NOTE: gallery {gallery_note}", flush=True)
     timings["gallery"] = time.perf_counter() - t
 
+    _section("4/4 loss cards: cross-entropy vs a selective composite-Softmax loss (losslab audit)")
+    t = time.perf_counter()
+    cards = write_cards(out / "cards")
+    timings["cards"] = time.perf_counter() - t
+
     wall = time.perf_counter() - t0
     report = out / "README.md"
     report.write_text(_report_markdown(results, chart, speed, speed_png, gallery_paths, gallery_note, out, timings, wall,
-                                       torch.__version__, torch.get_num_threads()))
+                                       torch.__version__, torch.get_num_threads(), cards))
     print(f"\nreport: {report}  (demo sections took {wall:.0f} s)", flush=True)
-    return {"report": report, "slc": results, "speed": speed, "gallery": gallery_paths, "seconds": wall}
+    return {"report": report, "slc": results, "speed": speed, "gallery": gallery_paths, "cards": cards,
+            "seconds": wall}
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -135,7 +143,7 @@ def _rel(path: Path, root: Path) -> str:
 
 
 def _report_markdown(results, chart, speed, speed_png, gallery_paths, gallery_note, out, timings, wall, torch_version,
-                     threads) -> str:
+                     threads, cards=None) -> str:
     from losslab.experiments import slc as slc_exp
     from losslab.experiments import slc_speed
 
@@ -145,7 +153,8 @@ def _report_markdown(results, chart, speed, speed_png, gallery_paths, gallery_no
         "# losslab demo report",
         "",
         f"Written by `losslab demo` in {wall:.0f} s (after imports) with torch {torch_version} on {threads} thread(s). "
-        f"Sections: SLC {timings['slc']:.0f} s, speed {timings['speed']:.0f} s, gallery {timings['gallery']:.0f} s.",
+        f"Sections: SLC {timings['slc']:.0f} s, speed {timings['speed']:.0f} s, gallery {timings['gallery']:.0f} s"
+        + (f", loss cards {timings['cards']:.0f} s." if "cards" in timings else "."),
         "",
         "## 1. Single-logit classification on digits",
         "",
@@ -186,6 +195,8 @@ def _report_markdown(results, chart, speed, speed_png, gallery_paths, gallery_no
         lines += [f"*Gallery {gallery_note}.*", ""]
     lines += ["The whole gallery (the multi-class overview of Figure 4, the scalar links of Table H.1, composite Sigmoid): "
               "`losslab plot` (into report/plot/).", ""]
+    if cards:
+        lines += cards_markdown(cards, out)
     lines += ["Raw results: `slc.json`, `slc.md`, `slc_speed.json` in this directory.", ""]
     return "\n".join(lines)
 
@@ -230,3 +241,76 @@ def run(args: argparse.Namespace) -> int:
     (out / "demo.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     print(f"demo done in {time.perf_counter() - start:.0f} s", file=sys.stderr)
     return 0
+
+
+# The two cards of section 4: seed 000's comparison (Sect. 5, App. E.3). Cross-entropy against the
+# soft targets softmax(s) is the Softmax matching loss up to the targets' entropy: shift-invariant,
+# with ranking but no region sensitivity. The composite Softmax with q = exp (Table 1: high scores)
+# adds region sensitivity and gives up shift invariance.
+CARD_PROPERTIES = ("convex", "proper", "shift_invariant", "region_sensitive", "rank_sensitive", "bounded_gradient")
+
+
+def cross_entropy_soft_targets(input, target, reduction="mean"):
+    """:func:`losslab.cross_entropy` of scores against the soft targets ``softmax(target)``."""
+    import torch
+
+    import losslab as ll
+
+    return ll.cross_entropy(input, torch.softmax(target, -1), reduction=reduction)
+
+
+def write_cards(folder: Path) -> list[dict]:
+    """Audit the two losses of section 4 (quick preset, seed 0) and write each card's
+    markdown, JSON and PNG under ``folder``; returns ``[{"card", "md", "png"}]``."""
+    import functools
+
+    import losslab as ll
+    from losslab.experiments._common import draw
+
+    folder.mkdir(parents=True, exist_ok=True)
+    selective = functools.partial(ll.composite_softmax_loss, scaling=ll.links.exp())
+    out = []
+    for fn, kind in ((cross_entropy_soft_targets, "scores"), (selective, None)):
+        card = ll.audit(fn, kind=kind, preset="quick")
+        png = draw(_plot_card, folder / f"{card.name}.png", card)
+        md = folder / f"{card.name}.md"
+        md.write_text(card.to_markdown(image=png.name if png else None))
+        (folder / f"{card.name}.json").write_text(card.to_json() + "\n")
+        print(card, flush=True)
+        out.append({"card": card, "md": md, "png": png})
+    return out
+
+
+def _plot_card(card, path):
+    import matplotlib.pyplot as plt
+
+    plt.close(card.plot(path))
+
+
+def cards_markdown(cards: list[dict], out: Path) -> list[str]:
+    """Section 4 of the report: one comparison table (:func:`losslab.audit.properties_table`),
+    the evidence of the properties that tell the two apart, and both pictures side by side."""
+    from losslab.audit import properties_table
+
+    cs = [c["card"] for c in cards]
+    lines = ["## 4. Loss cards: cross-entropy vs a selective composite-Softmax loss", "",
+             "`ll.audit` on two losses of score vectors against target score vectors (the distillation form; "
+             "quick preset, seed 0): cross-entropy against the soft targets softmax(s), and Shamir & Warmuth's "
+             "composite-Softmax matching loss with the scaling q = exp (Table 1: high-score sensitivity). "
+             "Both are convex and proper, each for its own link (Prop. 1); cross-entropy is shift-invariant and "
+             "equally sensitive wherever the scores lie, the composite Softmax is sensitive where the scores are "
+             "high and gives up shift invariance.", "",
+             properties_table(cs, columns=CARD_PROPERTIES), "",
+             "| property | " + " | ".join(f"`{c.name}`" for c in cs) + " |",
+             "|---|" + "---|" * len(cs)]
+    for prop in ("shift_invariant", "region_sensitive", "rank_sensitive"):
+        lines.append(f"| {prop} | " + " | ".join(f"{c[prop].verdict}: {c[prop].evidence}".replace("|", "\\|")
+                                                 for c in cs) + " |")
+    lines += ["", "Full cards: " + ", ".join(f"[{c['card'].name}]({_rel(c['md'], out)})" for c in cards)
+              + " (every property with its evidence and method; `losslab audit` writes them for any loss).", ""]
+    pngs = [c["png"] for c in cards if c["png"]]
+    if pngs:  # consecutive lines of one paragraph: the two pictures render side by side
+        lines += [f"![{p.stem}]({_rel(p, out)})" for p in pngs] + [""]
+    else:
+        lines += ["*(card pictures skipped: no matplotlib.)*", ""]
+    return lines
