@@ -27,6 +27,7 @@ from ._validate import (
     check_reduction,
 )
 from .links import Link, custom as _custom_link
+from . import kernels
 
 __all__ = [
     "matching_loss",
@@ -420,6 +421,7 @@ def composite_softmax_loss(
     gamma: float = 1.0,
     dim: int = -1,
     weight: torch.Tensor | None = None,
+    impl: str = "auto",
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""Multi-class selective matching loss of a composite Softmax (eq. 29-30, with γ of C.3-C.5).
@@ -442,6 +444,9 @@ def composite_softmax_loss(
         gamma: regularisation ``γ > 0``.
         dim: the class dimension.
         weight: optional per-example weights, shape of ``pred`` without ``dim``.
+        impl: ``'auto'`` (the fused CPU kernel of :mod:`losslab.kernels` where it exists for
+            the device, dtype and scaling, else the reference), ``'reference'`` (pure PyTorch)
+            or ``'fused'`` (the kernel, or a ``ValueError`` saying why it cannot run).
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -464,7 +469,11 @@ def composite_softmax_loss(
     if pred.dim() == 0:
         raise ValueError("pred must have a class dimension; got a 0-dim tensor")
     dim = check_dim("dim", dim, pred)
-    loss = _CompositeSoftmaxLoss.apply(pred, target, scaling, gamma, dim)
+    fused, spec = kernels.use_fused("composite_softmax_loss", impl, pred, scaling)
+    if fused and pred.shape[dim] > 0:
+        loss = kernels.composite_softmax_loss(pred, target, spec, gamma, dim)
+    else:
+        loss = _CompositeSoftmaxLoss.apply(pred, target, scaling, gamma, dim)
     return _reduce(loss, reduction, weight)
 
 
