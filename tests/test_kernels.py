@@ -283,3 +283,21 @@ def test_disabled_by_environment(monkeypatch):
     monkeypatch.setenv("LOSSLAB_KERNELS", "0")
     status = K.available()
     assert not status and "LOSSLAB_KERNELS" in status.reason
+
+
+def test_retain_graph_backward_twice(built):
+    # Without retain_graph the saved gradient is scaled in place and handed out as the
+    # input's gradient; with it, a second backward must still see the unscaled one.
+    g = torch.Generator().manual_seed(9)
+    pred = torch.randn(4, 6, generator=g, dtype=torch.float64, requires_grad=True)
+    target = torch.randn(4, 6, generator=g, dtype=torch.float64, requires_grad=True)
+    q = links.exp(alpha=0.5)
+    loss = ll.composite_softmax_loss(pred, target, q, impl="fused", reduction="sum")
+    loss.backward(retain_graph=True)
+    once = pred.grad.clone(), target.grad.clone()
+    (3 * loss).backward()
+    ref = _both(pred, target, q, "reference", torch.ones(4))
+    _close(once[0], ref[1], torch.float64)
+    _close(once[1], ref[2], torch.float64)
+    _close(pred.grad, 4 * ref[1], torch.float64)
+    _close(target.grad, 4 * ref[2], torch.float64)

@@ -172,23 +172,46 @@ def _register_python_rules() -> None:
     def setup_context(ctx, inputs, output):
         _, grad_pred, grad_target = output
         ctx.mark_non_differentiable(grad_pred, grad_target)
+        # No zero-filled [rows, K] gradients for those two outputs (backward ignores them).
+        ctx.set_materialize_grads(False)
         ctx.save_for_backward(grad_pred, grad_target)
 
     def backward(ctx, grad_loss, _grad_pred, _grad_target):
         grad_pred, grad_target = ctx.saved_tensors
+        if grad_loss is None:
+            return (None,) * 10
         g = grad_loss.unsqueeze(-1)
+        reuse = _saved_buffers_released(grad_pred, grad_target)
         out_pred = out_target = None
         if ctx.needs_input_grad[0]:
             if grad_pred.numel() == 0 and g.numel() != 0:
                 raise RuntimeError("composite_softmax_fwd was called with need_pred_grad=False; no gradient was saved")
-            out_pred = g * grad_pred
+            out_pred = grad_pred.mul_(g) if reuse else g * grad_pred
         if ctx.needs_input_grad[1]:
             if grad_target.numel() == 0 and g.numel() != 0:
                 raise RuntimeError("composite_softmax_fwd was called with need_target_grad=False; no gradient was saved")
-            out_target = g * grad_target
+            out_target = grad_target.mul_(g) if reuse else g * grad_target
         return (out_pred, out_target) + (None,) * 8
 
     torch.library.register_autograd("losslab::composite_softmax_fwd", backward, setup_context=setup_context)
+
+
+def _saved_buffers_released(*saved: torch.Tensor) -> bool:
+    """Whether autograd frees this backward's saved tensors once it returns.
+
+    Then the saved gradient ``[rows, K]`` is scaled in place and becomes the input's
+    gradient, so the peak stays at one ``[rows, K]`` tensor instead of two. With
+    ``retain_graph=True`` / ``create_graph=True`` (or while tracing for torch.compile) the
+    saved tensor must survive and a new one is made.
+    """
+    if torch.compiler.is_compiling() or torch._C._len_torch_dispatch_stack() > 0:
+        return False  # fake/proxy/functional tracing (torch.compile, opcheck, make_fx)
+    if any(type(t) is not torch.Tensor for t in saved):
+        return False
+    try:
+        return not torch._C._autograd._get_current_graph_task_keep_graph()
+    except Exception:  # no graph task (e.g. a functional-tensor trace): keep the saved tensor
+        return False
 
 
 # ---------------------------------------------------------------------------------
