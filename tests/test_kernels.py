@@ -48,7 +48,8 @@ def _close(a, b, dtype, scale=None):
     tol = dict(TOL[dtype])
     # Absolute tolerance relative to the magnitude of the reference (gradients of
     # sinh scalings reach 1e2-1e3 at |z| ~ 4).
-    tol["atol"] = tol["atol"] * max(1.0, float(b.abs().max()) if scale is None else scale)
+    big = float(b.abs().max()) if b.numel() else 0.0
+    tol["atol"] = tol["atol"] * max(1.0, big if scale is None else scale)
     torch.testing.assert_close(a, b, equal_nan=True, **tol)
 
 
@@ -301,3 +302,102 @@ def test_retain_graph_backward_twice(built):
     _close(once[1], ref[2], torch.float64)
     _close(pred.grad, 4 * ref[1], torch.float64)
     _close(target.grad, 4 * ref[2], torch.float64)
+
+
+# ---------------------------------------------------------------------------------
+# matching_loss with the sigmoid link
+
+
+def _both_matching(pred, target, link, impl, upstream):
+    p = pred.detach().clone().requires_grad_(True)
+    t = target.detach().clone().requires_grad_(True)
+    loss = ll.matching_loss(p, t, link, impl=impl, reduction="none")
+    (loss * upstream).sum().backward()
+    return loss.detach(), p.grad, t.grad
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("alpha,beta", [(1.0, 0.0), (1.5, 0.5), (0.3, -2.0)])
+@pytest.mark.parametrize("shape", [(6, 37), (2, 3, 5), (), (0, 4)])
+def test_matching_sigmoid_matches_reference(built, dtype, alpha, beta, shape):
+    g = torch.Generator().manual_seed(10)
+    pred = torch.randn(shape, generator=g, dtype=dtype) * 4
+    target = torch.randn(shape, generator=g, dtype=dtype) * 4
+    up = torch.randn(shape, generator=g, dtype=dtype)
+    h = links.sigmoid(alpha=alpha, beta=beta)
+    got = _both_matching(pred, target, h, "fused", up)
+    ref = _both_matching(pred, target, h, "reference", up)
+    for a, b in zip(got, ref):
+        assert a.shape == b.shape
+        _close(a, b, dtype)
+
+
+def test_matching_sigmoid_is_bce_difference(built):
+    # Independent identity: D_H(ŝ, s) = KL(Bern σ(s) || Bern σ(ŝ)) = BCE(ŝ; σ(s)) − BCE(s; σ(s)).
+    g = torch.Generator().manual_seed(11)
+    pred = torch.randn(50, generator=g, dtype=torch.float64) * 5
+    target = torch.randn(50, generator=g, dtype=torch.float64) * 5
+    y = torch.sigmoid(target)
+    F = torch.nn.functional
+    expected = F.binary_cross_entropy_with_logits(pred, y, reduction="none") - F.binary_cross_entropy_with_logits(target, y, reduction="none")
+    got = ll.matching_loss(pred, target, links.sigmoid(), impl="fused", reduction="none")
+    torch.testing.assert_close(got, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_matching_sigmoid_extremes_float32(built):
+    pred = torch.tensor([-1e4, -1e4, 1e4, 1e4, 0.0, 30.0, -30.0])
+    target = torch.tensor([1e4, -1e4, -1e4, 1e4, 1e4, -1e4, 1e4])
+    h = links.sigmoid(alpha=1.5, beta=0.5)
+    got = _both_matching(pred, target, h, "fused", torch.ones(7))
+    ref = _both_matching(pred, target, h, "reference", torch.ones(7))
+    for a, b in zip(got, ref):
+        assert torch.isfinite(a).all()
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-4)
+
+
+def test_matching_sigmoid_gradcheck_and_opcheck(built):
+    g = torch.Generator().manual_seed(12)
+    pred = torch.randn(3, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    target = torch.randn(3, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    h = links.sigmoid(alpha=1.3, beta=0.2)
+    assert torch.autograd.gradcheck(lambda p, t: ll.matching_loss(p, t, h, impl="fused", reduction="none"), (pred, target))
+    for need_p, need_t in [(True, False), (True, True), (False, False)]:
+        args = (pred.detach().requires_grad_(need_p), target.detach().requires_grad_(need_t), 1.3, 0.2, 1.0, need_p, need_t)
+        torch.library.opcheck(torch.ops.losslab.matching_sigmoid_fwd.default, args)
+
+
+def test_matching_sigmoid_impl_selection(built, monkeypatch):
+    calls = []
+    real = K.matching_sigmoid
+    monkeypatch.setattr(K, "matching_sigmoid", lambda *a: calls.append(1) or real(*a))
+    pred, target = torch.randn(4), torch.randn(4)
+    ll.matching_loss(pred, target, links.sigmoid())
+    assert calls == [1]
+    ll.matching_loss(pred, target, links.exp())  # no kernel: the reference
+    ll.matching_loss(pred, target, links.sigmoid(), impl="reference")
+    assert calls == [1]
+    with pytest.raises(ValueError, match=r"impl='fused'.*link"):
+        ll.matching_loss(pred, target, links.tanh(), impl="fused")
+    with pytest.raises(ValueError, match=r"impl='fused'.*float16.*cpu"):
+        ll.matching_loss(pred.half(), target.half(), links.sigmoid(), impl="fused")
+
+
+def test_matching_sigmoid_compile(built):
+    from torch._dynamo.utils import counters
+
+    h = links.sigmoid(alpha=1.5)
+    torch._dynamo.reset()
+    counters.clear()
+    compiled = torch.compile(lambda p, t: ll.matching_loss(p, t, h, impl="fused"), fullgraph=True, backend="aot_eager")
+    for n in (5, 7, 9):
+        pred = torch.randn(n, 3, requires_grad=True)
+        target = torch.randn(n, 3)
+        loss = compiled(pred, target)
+        loss.backward()
+        p2 = pred.detach().clone().requires_grad_(True)
+        ll.matching_loss(p2, target, h, impl="reference").backward()
+        torch.testing.assert_close(loss, ll.matching_loss(pred.detach(), target, h, impl="reference"))
+        torch.testing.assert_close(pred.grad, p2.grad)
+    assert counters["stats"]["unique_graphs"] <= 2
+    assert sum(counters["graph_break"].values()) == 0
+    torch._dynamo.reset()

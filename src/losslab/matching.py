@@ -90,6 +90,7 @@ def matching_loss(
     link: Link,
     *,
     weight: torch.Tensor | None = None,
+    impl: str = "auto",
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""Selective matching loss of a link: the Bregman divergence of its primitive (seed 000, eq. 2).
@@ -110,6 +111,9 @@ def matching_loss(
         target: observed scores ``s``, same shape and dtype as ``pred`` (may require grad).
         link: a :class:`losslab.links.Link`.
         weight: optional per-element weights, shape ``[...]``.
+        impl: ``'auto'`` (the fused CPU kernel of :mod:`losslab.kernels` for the sigmoid link
+            in float32/float64, else the reference), ``'reference'`` or ``'fused'`` (the kernel,
+            or a ``ValueError`` saying why it cannot run).
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -130,7 +134,11 @@ def matching_loss(
     _check_pair(pred, target)
     _check_link("link", link)
     check_reduction(reduction)
-    loss = _MatchingLoss.apply(pred, target, link)
+    fused, spec = kernels.use_fused("matching_loss", impl, pred, link)
+    if fused:
+        loss = kernels.matching_sigmoid(pred, target, spec)
+    else:
+        loss = _MatchingLoss.apply(pred, target, link)
     return _reduce(loss, reduction, weight)
 
 

@@ -42,7 +42,7 @@ __all__ = ["available", "Availability", "IMPLS"]
 IMPLS = ("auto", "reference", "fused")
 
 _CSRC = Path(__file__).resolve().parent / "csrc" / "losslab_kernels.cpp"
-_FUSED_LOSSES = ("composite_softmax_loss",)
+_FUSED_LOSSES = ("composite_softmax_loss", "matching_loss")
 _DTYPES = (torch.float32, torch.float64)
 
 # Compiler flags per CPU capability: the same instruction sets PyTorch's own kernels
@@ -118,7 +118,10 @@ def _build() -> Availability:
         )
         _register_python_rules()  # torch.library.register_fake/register_autograd: torch >= 2.4
     except Exception as exc:  # no compiler, no ninja, a failed build: warn once, use the reference
-        reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+        lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+        # A compiler's output is long: its first error line says most.
+        detail = next((ln for ln in lines if "error:" in ln), lines[-1] if lines else "")
+        reason = f"{type(exc).__name__}: {detail}"
         warnings.warn(
             f"losslab: the fused CPU kernels could not be built ({reason}); using the reference "
             "implementations (set LOSSLAB_KERNELS=0 to skip the attempt)",
@@ -162,38 +165,53 @@ def available() -> Availability:
 def _register_python_rules() -> None:
     @torch.library.register_fake("losslab::composite_softmax_fwd")
     def _(pred, target, shape, alpha, beta, cap, scale, gamma, need_pred_grad, need_target_grad):
-        empty = pred.new_empty((0,))
-        return (
-            pred.new_empty((pred.shape[0],)),
-            torch.empty_like(pred, memory_format=torch.contiguous_format) if need_pred_grad else empty,
-            torch.empty_like(pred, memory_format=torch.contiguous_format) if need_target_grad else empty.clone(),
-        )
+        return _fake_outputs(pred, pred.new_empty((pred.shape[0],)), need_pred_grad, need_target_grad)
+
+    @torch.library.register_fake("losslab::matching_sigmoid_fwd")
+    def _(pred, target, alpha, beta, scale, need_pred_grad, need_target_grad):
+        return _fake_outputs(pred, torch.empty_like(pred, memory_format=torch.contiguous_format), need_pred_grad, need_target_grad)
+
+    _register_loss_autograd("composite_softmax_fwd", n_inputs=10, per_row=True)
+    _register_loss_autograd("matching_sigmoid_fwd", n_inputs=7, per_row=False)
+
+
+def _fake_outputs(pred, loss, need_pred_grad, need_target_grad):
+    def grad(needed):
+        return torch.empty_like(pred, memory_format=torch.contiguous_format) if needed else pred.new_empty((0,))
+
+    return loss, grad(need_pred_grad), grad(need_target_grad)
+
+
+def _register_loss_autograd(name: str, n_inputs: int, per_row: bool) -> None:
+    """Autograd of an operator ``(pred, target, ...) -> (loss, grad_pred, grad_target)``.
+
+    The operator computes the gradients of ``loss`` in its forward pass; backward
+    multiplies them by the incoming gradient (one per row when ``per_row``, else one per
+    element).
+    """
 
     def setup_context(ctx, inputs, output):
         _, grad_pred, grad_target = output
         ctx.mark_non_differentiable(grad_pred, grad_target)
-        # No zero-filled [rows, K] gradients for those two outputs (backward ignores them).
+        # No zero-filled gradients for those two outputs (backward ignores them).
         ctx.set_materialize_grads(False)
         ctx.save_for_backward(grad_pred, grad_target)
 
     def backward(ctx, grad_loss, _grad_pred, _grad_target):
         grad_pred, grad_target = ctx.saved_tensors
         if grad_loss is None:
-            return (None,) * 10
-        g = grad_loss.unsqueeze(-1)
+            return (None,) * n_inputs
+        g = grad_loss.unsqueeze(-1) if per_row else grad_loss
         reuse = _saved_buffers_released(grad_pred, grad_target)
-        out_pred = out_target = None
-        if ctx.needs_input_grad[0]:
-            if grad_pred.numel() == 0 and g.numel() != 0:
-                raise RuntimeError("composite_softmax_fwd was called with need_pred_grad=False; no gradient was saved")
-            out_pred = grad_pred.mul_(g) if reuse else g * grad_pred
-        if ctx.needs_input_grad[1]:
-            if grad_target.numel() == 0 and g.numel() != 0:
-                raise RuntimeError("composite_softmax_fwd was called with need_target_grad=False; no gradient was saved")
-            out_target = grad_target.mul_(g) if reuse else g * grad_target
-        return (out_pred, out_target) + (None,) * 8
+        out = [None, None]
+        for i, (saved, flag) in enumerate(((grad_pred, "need_pred_grad"), (grad_target, "need_target_grad"))):
+            if ctx.needs_input_grad[i]:
+                if saved.numel() == 0 and g.numel() != 0:
+                    raise RuntimeError(f"{name} was called with {flag}=False; no gradient was saved")
+                out[i] = saved.mul_(g) if reuse else g * saved
+        return tuple(out) + (None,) * (n_inputs - 2)
 
-    torch.library.register_autograd("losslab::composite_softmax_fwd", backward, setup_context=setup_context)
+    torch.library.register_autograd(f"losslab::{name}", backward, setup_context=setup_context)
 
 
 def _saved_buffers_released(*saved: torch.Tensor) -> bool:
@@ -250,25 +268,50 @@ def scaling_spec(link) -> tuple[str, float, float, float, float] | None:
     return None
 
 
-def _unsupported(pred: torch.Tensor, spec) -> str:
+def sigmoid_link_spec(link) -> tuple[float, float, float] | None:
+    """``(alpha, beta, scale)`` of an uncapped ``links.sigmoid`` (possibly ``.scaled(c)``), else ``None``."""
+    if link.cap is not None:
+        return None
+    recipe = getattr(link, "recipe", None)
+    if recipe is not None:
+        ctor, kwargs, scales = recipe
+        if ctor == "sigmoid" and not kwargs:
+            return float(link.alpha), float(link.beta), float(math.prod(scales))
+        return None
+    from .._numerics import softplus
+
+    if link.g is torch.sigmoid and link.g_primitive is softplus:
+        return float(link.alpha), float(link.beta), 1.0
+    return None
+
+
+# What each loss's kernel covers, for the errors of impl="fused".
+_COVERS = {
+    "composite_softmax_loss": (scaling_spec, "this scaling (identity, exp, anti_exp, sinh, cosh only)"),
+    "matching_loss": (sigmoid_link_spec, "this link (the uncapped sigmoid link only)"),
+}
+
+
+def _unsupported(pred: torch.Tensor, spec, what: str) -> str:
     """Why the fused path cannot run ('' if it can)."""
     if pred.device.type != "cpu":
         return f"no fused kernel for device {pred.device} (CPU only; dtype {pred.dtype})"
     if pred.dtype not in _DTYPES:
         return f"no fused kernel for dtype {pred.dtype} on device {pred.device} (float32 and float64 only)"
     if spec is None:
-        return "no fused kernel for this scaling (identity, exp, anti_exp, sinh, cosh only)"
+        return f"no fused kernel for {what}"
     return ""
 
 
 def use_fused(loss_name: str, impl, pred: torch.Tensor, link) -> tuple[bool, tuple | None]:
-    """Resolve ``impl`` for one call: ``(use the kernel?, scaling spec)``; raises for bad ``impl``."""
+    """Resolve ``impl`` for one call: ``(use the kernel?, link spec)``; raises for bad ``impl``."""
     if impl not in IMPLS:
         raise ValueError(f"impl must be one of 'auto', 'reference', 'fused'; got {impl!r}")
     if impl == "reference":
         return False, None
-    spec = scaling_spec(link)
-    why = _unsupported(pred, spec)
+    spec_of, what = _COVERS[loss_name]
+    spec = spec_of(link)
+    why = _unsupported(pred, spec, what)
     if not why:
         if _loaded():
             return True, spec
@@ -307,3 +350,19 @@ def composite_softmax_loss(pred: torch.Tensor, target: torch.Tensor, spec: tuple
     K = pred_m.shape[-1]
     loss = composite_softmax_rows(pred_m.reshape(-1, K), target_m.reshape(-1, K), spec, gamma)
     return loss.reshape(batch_shape)
+
+
+def matching_sigmoid(pred: torch.Tensor, target: torch.Tensor, spec: tuple) -> torch.Tensor:
+    """Elementwise eq. (2) of the sigmoid link (already validated), gradients saved for backward."""
+    alpha, beta, scale = spec
+    grad_on = torch.is_grad_enabled()
+    loss, _, _ = torch.ops.losslab.matching_sigmoid_fwd(
+        pred.contiguous(),
+        target.contiguous(),
+        alpha,
+        beta,
+        scale,
+        grad_on and pred.requires_grad,
+        grad_on and target.requires_grad,
+    )
+    return loss.view(pred.shape)

@@ -323,14 +323,96 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> composite_softmax_fwd(
 }
 
 
+// matching_sigmoid_fwd: the matching loss of the sigmoid link h = c*sigma(x),
+// x = alpha (z - beta) (seed 000, eq. 2-4), elementwise, with its gradients:
+//
+//   loss       = c/alpha * KL(Bern sigma(x) || Bern sigma(x_hat))
+//              = c/alpha * { sigma(x) [min(x,0) - min(x_hat,0)] + sigma(-x) [min(-x,0) - min(-x_hat,0)]
+//                            + sp(x_hat) - sp(x) },   sp(u) = log1p(e^{-|u|})
+//   d/d pred   = c [sigma(x_hat) - sigma(x)]                      (eq. 1)
+//   d/d target = -c alpha (pred - target) sigma(x) sigma(-x)
+//
+// (log sigma(u) = min(u,0) - sp(u), and sigma(x) + sigma(-x) = 1.) One exp and one
+// log1p per element per input: e = e^{-|u|} gives sigma(|u|) = 1/(1+e), sigma(-|u|) = e/(1+e).
+template <typename scalar_t>
+void matching_sigmoid_kernel(
+    const scalar_t* pred, const scalar_t* target, scalar_t* loss, scalar_t* gp, scalar_t* gt, int64_t n,
+    double alpha_, double beta_, double scale_) {
+  using Vec = Vectorized<scalar_t>;
+  constexpr int64_t W = Vec::size();
+  const Vec alpha = Vec(scalar_t(alpha_)), beta = Vec(scalar_t(beta_)), one = Vec(scalar_t(1)), zero = Vec(scalar_t(0));
+  const Vec c = Vec(scalar_t(scale_)), c_over_a = Vec(scalar_t(scale_ / alpha_)), c_alpha = Vec(scalar_t(scale_ * alpha_));
+  // sigma(u), sigma(-u) and sp(u) = log1p(e^{-|u|}) of one vector.
+  auto parts = [&](const Vec& u, Vec& s_pos, Vec& s_neg, Vec& sp) {
+    Vec e = u.abs().neg().exp();
+    Vec r = one / (one + e);  // sigma(|u|)
+    Vec re = e * r;           // sigma(-|u|)
+    Vec pos = u >= zero;      // all-ones lanes where u >= 0
+    s_pos = Vec::blendv(re, r, pos);
+    s_neg = Vec::blendv(r, re, pos);
+    sp = e.log1p();
+  };
+  at::parallel_for(0, n, 1 << 15, [&](int64_t i0, int64_t i1) {
+    auto step = [&](int64_t i, int64_t m) {
+      Vec zh = m == W ? Vec::loadu(pred + i) : Vec::loadu(pred + i, m);
+      Vec zs = m == W ? Vec::loadu(target + i) : Vec::loadu(target + i, m);
+      Vec xh = (zh - beta) * alpha, xs = (zs - beta) * alpha;
+      Vec ph, qh, sph, ps, qs, sps;
+      parts(xh, ph, qh, sph);
+      parts(xs, ps, qs, sps);
+      Vec kl = ps * (at::vec::minimum(xs, zero) - at::vec::minimum(xh, zero)) +
+               qs * (at::vec::minimum(xs.neg(), zero) - at::vec::minimum(xh.neg(), zero)) + (sph - sps);
+      (kl * c_over_a).store(loss + i, m);
+      if (gp) ((ph - ps) * c).store(gp + i, m);
+      if (gt) ((zh - zs) * ps * qs * c_alpha).neg().store(gt + i, m);
+    };
+    int64_t i = i0;
+    for (; i + W <= i1; i += W) step(i, W);
+    if (i < i1) step(i, i1 - i);
+  });
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> matching_sigmoid_fwd(
+    const at::Tensor& pred,
+    const at::Tensor& target,
+    double alpha,
+    double beta,
+    double scale,
+    bool need_pred_grad,
+    bool need_target_grad) {
+  TORCH_CHECK(target.sizes() == pred.sizes(), "matching_sigmoid_fwd: pred and target shapes differ: ",
+              pred.sizes(), " and ", target.sizes());
+  TORCH_CHECK(pred.scalar_type() == target.scalar_type(), "matching_sigmoid_fwd: dtypes differ");
+  TORCH_CHECK(pred.device().is_cpu() && target.device().is_cpu(), "matching_sigmoid_fwd: CPU tensors only");
+  TORCH_CHECK(pred.scalar_type() == at::kFloat || pred.scalar_type() == at::kDouble,
+              "matching_sigmoid_fwd: float32 or float64 only; got ", pred.scalar_type());
+  TORCH_CHECK(alpha > 0 && scale > 0, "matching_sigmoid_fwd: alpha and scale must be positive");
+  at::Tensor p = pred.contiguous(), t = target.contiguous();
+  at::Tensor loss = at::empty_like(p);
+  at::Tensor gp = need_pred_grad ? at::empty_like(p) : at::empty({0}, p.options());
+  at::Tensor gt = need_target_grad ? at::empty_like(p) : at::empty({0}, p.options());
+  if (p.numel() == 0) return {loss, gp, gt};
+  AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "matching_sigmoid_fwd", [&] {
+    matching_sigmoid_kernel<scalar_t>(
+        p.data_ptr<scalar_t>(), t.data_ptr<scalar_t>(), loss.data_ptr<scalar_t>(),
+        need_pred_grad ? gp.data_ptr<scalar_t>() : nullptr, need_target_grad ? gt.data_ptr<scalar_t>() : nullptr,
+        p.numel(), alpha, beta, scale);
+  });
+  return {loss, gp, gt};
+}
+
 }  // namespace losslab_kernels
 
 TORCH_LIBRARY(losslab, m) {
   m.def(
       "composite_softmax_fwd(Tensor pred, Tensor target, str shape, float alpha, float beta, float cap, "
       "float scale, float gamma, bool need_pred_grad, bool need_target_grad) -> (Tensor, Tensor, Tensor)");
+  m.def(
+      "matching_sigmoid_fwd(Tensor pred, Tensor target, float alpha, float beta, float scale, "
+      "bool need_pred_grad, bool need_target_grad) -> (Tensor, Tensor, Tensor)");
 }
 
 TORCH_LIBRARY_IMPL(losslab, CPU, m) {
   m.impl("composite_softmax_fwd", &losslab_kernels::composite_softmax_fwd);
+  m.impl("matching_sigmoid_fwd", &losslab_kernels::matching_sigmoid_fwd);
 }
