@@ -27,10 +27,15 @@ tensors, hence the RSS sampling.
 Run::
 
     PYTHONPATH=src python benchmarks/bench_kernels.py --threads 2
-    PYTHONPATH=src python benchmarks/bench_kernels.py --sizes 256x4096 --rounds 3 --scalings exp
+    PYTHONPATH=src python benchmarks/bench_kernels.py --sizes 256x4096 --rounds 3 --scalings exp0.5 --matching-elements 100000
+
+Also ``matching_loss`` with the sigmoid link, fused and reference, against
+``F.binary_cross_entropy_with_logits(pred, sigmoid(target))`` on ``--matching-elements``
+elements (the same rounds and ratios; memory as a multiple of the input's bytes).
 
 Targets (issue 12): fused <= 0.5x soft-target F.cross_entropy (identity, exp), <= 0.6x
-(sinh); >= 10x faster than naive autograd of eq. (29); extra peak memory <= 1x the logits.
+(sinh); >= 10x faster than naive autograd of eq. (29); extra peak memory <= 1x the logits;
+matching_loss (sigmoid) <= 1.0x BCE-with-logits, memory <= 1x the input.
 """
 from __future__ import annotations
 
@@ -147,6 +152,35 @@ def bench(B: int, K: int, q, rounds: int, naive_eager: bool, naive_compiled: boo
     return {"times": times, "ratios": ratios, "mem": mem, "logits_bytes": B * K * 4}
 
 
+def bench_matching(n: int, rounds: int) -> dict:
+    """matching_loss (sigmoid link) fused vs reference vs F.binary_cross_entropy_with_logits, n elements."""
+    g = torch.Generator().manual_seed(0)
+    pred = (torch.randn(n, generator=g) * 2).requires_grad_(True)
+    target = torch.randn(n, generator=g) * 2
+    probs = torch.sigmoid(target)  # BCE's probability target, made once
+    h = links.sigmoid()
+    methods = {
+        "fused": lambda x: losslab.matching_loss(x, target, h, impl="fused"),
+        "reference": lambda x: losslab.matching_loss(x, target, h, impl="reference"),
+        "F.bce_with_logits": lambda x: F.binary_cross_entropy_with_logits(x, probs),
+    }
+    names = list(methods)
+    mem = {}
+    for name in names:
+        _step(methods[name], pred)
+        with PeakRSS() as m:
+            _step(methods[name], pred)
+        mem[name] = m.growth
+    times = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            gc.collect()
+            times[name].append(_step(methods[name], pred))
+    base = times["F.bce_with_logits"]
+    ratios = {name: [t / b for t, b in zip(times[name], base)] for name in names}
+    return {"times": times, "ratios": ratios, "mem": mem, "input_bytes": n * 4}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1024x32768,4096x32768", help="comma-separated BxK (default: %(default)s)")
@@ -155,6 +189,8 @@ def main(argv=None) -> int:
     parser.add_argument("--scalings", default=",".join(SCALINGS), help="comma-separated, from: " + ", ".join(SCALINGS))
     parser.add_argument("--naive", action="store_true", help="also time naive eager autograd of eq. (29) (slow)")
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile of the naive formula")
+    parser.add_argument("--matching-elements", type=int, default=10**7,
+                        help="elements for matching_loss (sigmoid link) vs BCE-with-logits; 0 skips (default: %(default)s)")
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error(f"--rounds must be >= 1; got {args.rounds}")
@@ -176,8 +212,11 @@ def main(argv=None) -> int:
     print(f"forward+backward, float32, mean loss; {args.rounds} rounds, methods interleaved (order rotated per round);", flush=True)
     print("ratio = time / F.cross_entropy time of the same round: median [min-max] over rounds;", flush=True)
     print("peak = peak RSS growth during one call (includes pred.grad), x = multiple of the logits' bytes\n", flush=True)
-    for size in args.sizes.split(","):
-        B, K = (int(v) for v in size.lower().split("x"))
+    for size in filter(None, (v.strip() for v in args.sizes.split(","))):
+        try:
+            B, K = (int(v) for v in size.lower().split("x"))
+        except ValueError:
+            parser.error(f"--sizes: expected BxK such as 1024x32768; got {size!r}")
         for s in scalings:
             r = bench(B, K, SCALINGS[s](), args.rounds, args.naive, not args.no_compile)
             lb = r["logits_bytes"]
@@ -193,6 +232,17 @@ def main(argv=None) -> int:
                     sp = [o / f for o, f in zip(r["times"][other], fused)]
                     print(f"  -> {other} / fused = {statistics.median(sp):.1f}x [{min(sp):.1f}-{max(sp):.1f}]", flush=True)
             print(flush=True)
+    if args.matching_elements > 0:
+        n = args.matching_elements
+        r = bench_matching(n, args.rounds)
+        ib = r["input_bytes"]
+        print(f"matching_loss, sigmoid link, {n} elements (input {ib / 2**20:.0f} MB) vs F.binary_cross_entropy_with_logits", flush=True)
+        print(f"  {'method':18s} {'median s':>9s} {'ratio vs BCE':>12s} {'spread':>15s} {'peak MB':>8s} {'x input':>8s}", flush=True)
+        for name, ts in r["times"].items():
+            rs = r["ratios"][name]
+            print(f"  {name:18s} {statistics.median(ts):9.3f} {statistics.median(rs):11.2f}x "
+                  f"  [{min(rs):5.2f}-{max(rs):5.2f}] {r['mem'][name] / 2**20:8.0f} {r['mem'][name] / ib:7.2f}x", flush=True)
+        print(flush=True)
     return 0
 
 
