@@ -401,3 +401,165 @@ def test_matching_sigmoid_compile(built):
     assert counters["stats"]["unique_graphs"] <= 2
     assert sum(counters["graph_break"].values()) == 0
     torch._dynamo.reset()
+
+
+# ---------------------------------------------------------------------------------
+# cross_entropy
+
+
+def _ce_both(logits, target, impl, upstream, **kw):
+    x = logits.detach().clone().requires_grad_(True)
+    t = target.detach().clone().requires_grad_(target.is_floating_point())
+    loss = ll.cross_entropy(x, t, impl=impl, reduction="none", **kw)
+    (loss * upstream).sum().backward()
+    out = [loss.detach(), x.grad]
+    if t.is_floating_point():
+        out.append(t.grad)
+    return out
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("eps", [0.0, 0.2])
+@pytest.mark.parametrize("kind", ["labels", "probs"])
+@pytest.mark.parametrize("shape,dim", [((6, 37), -1), ((2, 5, 3), 1), ((3, 2, 4, 5), -1)])
+def test_cross_entropy_matches_reference_and_torch(built, dtype, eps, kind, shape, dim):
+    g = torch.Generator().manual_seed(13)
+    logits = torch.randn(shape, generator=g, dtype=dtype) * 3
+    d = dim % len(shape)
+    K = shape[d]
+    rest = tuple(s for i, s in enumerate(shape) if i != d)
+    if kind == "labels":
+        target = torch.randint(0, K, rest, generator=g)
+        target.view(-1)[1] = -100  # one ignored entry
+    else:
+        target = torch.softmax(torch.randn(shape, generator=g, dtype=dtype), d)
+    up = torch.randn(rest, generator=g, dtype=dtype)
+    got = _ce_both(logits, target, "fused", up, dim=dim, label_smoothing=eps)
+    ref = _ce_both(logits, target, "reference", up, dim=dim, label_smoothing=eps)
+    for a, b in zip(got, ref):
+        _close(a, b, dtype)
+    if dim in (-1, 1) and (dim == 1 or len(shape) == 2):  # PyTorch's layout: classes at dim 1
+        torch.testing.assert_close(
+            ll.cross_entropy(logits, target, dim=dim, label_smoothing=eps, impl="fused"),
+            torch.nn.functional.cross_entropy(logits, target, label_smoothing=eps),
+        )
+
+
+def test_cross_entropy_extremes_float32(built):
+    logits = torch.tensor([[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4], [30.0, -30.0, 1e4]])
+    labels = torch.tensor([1, 0, 2])
+    for eps in (0.0, 0.1):
+        got = _ce_both(logits, labels, "fused", torch.ones(3), label_smoothing=eps)
+        assert all(torch.isfinite(v).all() for v in got)
+        x = logits.clone().requires_grad_(True)
+        expected = torch.nn.functional.cross_entropy(x, labels, label_smoothing=eps, reduction="none")
+        expected.sum().backward()
+        torch.testing.assert_close(got[0], expected.detach(), rtol=1e-5, atol=1e-3)
+        torch.testing.assert_close(got[1], x.grad, rtol=1e-5, atol=1e-6)
+
+
+def test_cross_entropy_minus_inf_masks_a_class(built):
+    # A -inf logit removes its class: the loss and the other classes' gradients equal those
+    # of the logits without that class, with label smoothing spread over the others.
+    g = torch.Generator().manual_seed(14)
+    full = torch.randn(4, 6, generator=g, dtype=torch.float64)
+    keep = [0, 1, 3, 4, 5]
+    labels = torch.tensor([0, 3, 5, 1])
+    probs_kept = torch.softmax(torch.randn(4, 5, generator=g, dtype=torch.float64), -1)
+    probs_full = torch.zeros(4, 6, dtype=torch.float64)
+    probs_full[:, keep] = probs_kept
+    masked = full.clone()
+    masked[:, 2] = float("-inf")
+    for eps in (0.0, 0.3):
+        for tgt_full, tgt_kept in ((labels, torch.tensor([0, 2, 4, 1])), (probs_full, probs_kept)):
+            x = masked.clone().requires_grad_(True)
+            loss = ll.cross_entropy(x, tgt_full, label_smoothing=eps, impl="fused", reduction="none")
+            loss.sum().backward()
+            xr = full[:, keep].clone().requires_grad_(True)
+            ref = torch.nn.functional.cross_entropy(xr, tgt_kept, label_smoothing=eps, reduction="none")
+            ref.sum().backward()
+            torch.testing.assert_close(loss.detach(), ref.detach())
+            torch.testing.assert_close(x.grad[:, keep], xr.grad)
+            assert (x.grad[:, 2] == 0).all()
+
+
+def test_cross_entropy_ignored_rows_are_not_read(built):
+    logits = torch.tensor([[1.0, 2.0, 3.0], [float("nan"), 0.0, 1.0]], requires_grad=True)
+    labels = torch.tensor([2, -100])
+    loss = ll.cross_entropy(logits, labels, impl="fused", reduction="none")
+    loss.sum().backward()
+    assert loss[1] == 0 and (logits.grad[1] == 0).all() and torch.isfinite(loss).all()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_cross_entropy_reductions_with_ignore_index(built, reduction):
+    g = torch.Generator().manual_seed(15)
+    logits = torch.randn(8, 5, generator=g)
+    labels = torch.randint(0, 5, (8,), generator=g)
+    labels[::3] = 7
+    got = ll.cross_entropy(logits, labels, ignore_index=7, label_smoothing=0.1, impl="fused", reduction=reduction)
+    expected = torch.nn.functional.cross_entropy(logits, labels, ignore_index=7, label_smoothing=0.1, reduction=reduction)
+    torch.testing.assert_close(got, expected)
+
+
+def test_cross_entropy_gradcheck_and_opcheck(built):
+    g = torch.Generator().manual_seed(16)
+    x = torch.randn(3, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    y = torch.tensor([1, -100, 4])
+    t = torch.softmax(torch.randn(3, 5, generator=g, dtype=torch.float64), -1).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda a: ll.cross_entropy(a, y, label_smoothing=0.2, impl="fused", reduction="none"), (x,))
+    assert torch.autograd.gradcheck(lambda a, b: ll.cross_entropy(a, b, label_smoothing=0.2, impl="fused", reduction="none"), (x, t))
+    for args in [
+        (x, y, -100, 0.2, True, False),
+        (x.detach(), y, -100, 0.0, False, False),
+        (x, t, -100, 0.1, True, True),
+        (x.float().detach().requires_grad_(True), t.float().detach(), -100, 0.0, True, False),
+    ]:
+        torch.library.opcheck(torch.ops.losslab.cross_entropy_fwd.default, args)
+
+
+def test_cross_entropy_impl_selection_and_errors(built, monkeypatch):
+    calls = []
+    real = K.cross_entropy
+    monkeypatch.setattr(K, "cross_entropy", lambda *a: calls.append(1) or real(*a))
+    x, y = torch.randn(4, 3), torch.tensor([0, 1, 2, 1])
+    ll.cross_entropy(x, y)
+    assert calls == [1]
+    ll.cross_entropy(x, y, class_weight=torch.ones(3))  # no kernel for class weights: the reference
+    ll.cross_entropy(x, y, impl="reference")
+    assert calls == [1]
+    with pytest.raises(ValueError, match=r"impl='fused'.*class weights"):
+        ll.cross_entropy(x, y, class_weight=torch.ones(3), impl="fused")
+    with pytest.raises(ValueError, match=r"impl='fused'.*bfloat16.*cpu"):
+        ll.cross_entropy(x.bfloat16(), y, impl="fused")
+    with pytest.raises(ValueError, match="impl"):
+        ll.cross_entropy(x, y, impl="triton")
+    for bad in (torch.tensor([0, 1, 3, 1]), torch.tensor([0, 1, 2]), torch.rand(4, 2)):
+        msgs = []
+        for impl in ("reference", "fused"):
+            with pytest.raises((ValueError, TypeError)) as info:
+                ll.cross_entropy(x, bad, impl=impl)
+            msgs.append((type(info.value), str(info.value)))
+        assert msgs[0] == msgs[1]
+
+
+def test_cross_entropy_compile(built):
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()
+    counters.clear()
+    compiled = torch.compile(lambda x, y: ll.cross_entropy(x, y, label_smoothing=0.1, impl="fused"), fullgraph=True, backend="aot_eager")
+    g = torch.Generator().manual_seed(17)
+    for n in (4, 6, 8):
+        x = torch.randn(n, 7, generator=g, requires_grad=True)
+        y = torch.randint(0, 7, (n,), generator=g)
+        loss = compiled(x, y)
+        loss.backward()
+        x2 = x.detach().clone().requires_grad_(True)
+        expected = torch.nn.functional.cross_entropy(x2, y, label_smoothing=0.1)
+        expected.backward()
+        torch.testing.assert_close(loss, expected)
+        torch.testing.assert_close(x.grad, x2.grad)
+    assert counters["stats"]["unique_graphs"] <= 2
+    assert sum(counters["graph_break"].values()) == 0
+    torch._dynamo.reset()

@@ -19,6 +19,7 @@ from typing import Sequence
 import torch
 
 from . import registry
+from . import kernels
 from ._catalogue import (
     check_at_least,
     check_class_weight,
@@ -104,6 +105,7 @@ def cross_entropy(
     ignore_index: int = -100,
     label_smoothing: float = 0.0,
     weight: torch.Tensor | None = None,
+    impl: str = "auto",
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""Softmax cross-entropy with PyTorch's ``class_weight``, ``ignore_index``, label smoothing and probability targets.
@@ -129,6 +131,9 @@ def cross_entropy(
         ignore_index: label value that contributes nothing (integer targets only).
         label_smoothing: ``ε ∈ [0, 1]``.
         weight: optional per-example weights ``[...]``.
+        impl: ``'auto'`` (the fused CPU kernel of :mod:`losslab.kernels` for float32/float64
+            without ``class_weight``, else the reference), ``'reference'`` or ``'fused'`` (the
+            kernel, or a ``ValueError`` saying why it cannot run).
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -150,6 +155,8 @@ def cross_entropy(
         raise ValueError(f"label_smoothing must lie in [0, 1]; got {eps!r}")
     K = x.shape[-1]
     cw = check_class_weight(class_weight, K, x)
+    if kernels.use_fused("cross_entropy", impl, x, cw)[0] and K > 0:
+        return _cross_entropy_fused(logits, target, x, dim, ignore_index, eps, weight, reduction)
     logp = torch.log_softmax(x, -1)
     wlogp = logp if cw is None else logp * cw
     if isinstance(target, torch.Tensor) and target.is_floating_point():
@@ -954,3 +961,15 @@ def _ge2e_extremes(dtype):
 
 
 _register()
+
+
+def _cross_entropy_fused(logits, target, x, dim, ignore_index, eps, weight, reduction):
+    """:func:`cross_entropy` through the fused kernel: the same checks and reductions, no class weights."""
+    if isinstance(target, torch.Tensor) and target.is_floating_point():
+        check_same_shape("logits", logits, "target", target)
+        t = target.movedim(check_dim("dim", dim, logits), -1).to(x.dtype)
+        check_at_least("target", t, 0.0)
+        return _reduce(kernels.cross_entropy(x, t, ignore_index, eps), reduction, weight)
+    y = _labels(target, x, ignore_index)
+    loss = kernels.cross_entropy(x, y, ignore_index, eps)
+    return reduce_with_denominator(loss, reduction, weight, (y != ignore_index).to(x.dtype))

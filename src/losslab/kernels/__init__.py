@@ -42,7 +42,7 @@ __all__ = ["available", "Availability", "IMPLS"]
 IMPLS = ("auto", "reference", "fused")
 
 _CSRC = Path(__file__).resolve().parent / "csrc" / "losslab_kernels.cpp"
-_FUSED_LOSSES = ("composite_softmax_loss", "matching_loss")
+_FUSED_LOSSES = ("composite_softmax_loss", "matching_loss", "cross_entropy")
 _DTYPES = (torch.float32, torch.float64)
 
 # Compiler flags per CPU capability: the same instruction sets PyTorch's own kernels
@@ -171,7 +171,12 @@ def _register_python_rules() -> None:
     def _(pred, target, alpha, beta, scale, need_pred_grad, need_target_grad):
         return _fake_outputs(pred, torch.empty_like(pred, memory_format=torch.contiguous_format), need_pred_grad, need_target_grad)
 
+    @torch.library.register_fake("losslab::cross_entropy_fwd")
+    def _(logits, target, ignore_index, label_smoothing, need_grad, need_target_grad):
+        return _fake_outputs(logits, logits.new_empty((logits.shape[0],)), need_grad, need_target_grad)
+
     _register_loss_autograd("composite_softmax_fwd", n_inputs=10, per_row=True)
+    _register_loss_autograd("cross_entropy_fwd", n_inputs=6, per_row=True)
     _register_loss_autograd("matching_sigmoid_fwd", n_inputs=7, per_row=False)
 
 
@@ -289,6 +294,8 @@ def sigmoid_link_spec(link) -> tuple[float, float, float] | None:
 _COVERS = {
     "composite_softmax_loss": (scaling_spec, "this scaling (identity, exp, anti_exp, sinh, cosh only)"),
     "matching_loss": (sigmoid_link_spec, "this link (the uncapped sigmoid link only)"),
+    # for cross_entropy the "link" is class_weight: the kernel has none
+    "cross_entropy": (lambda class_weight: () if class_weight is None else None, "class weights (class_weight=None only)"),
 }
 
 
@@ -366,3 +373,22 @@ def matching_sigmoid(pred: torch.Tensor, target: torch.Tensor, spec: tuple) -> t
         grad_on and target.requires_grad,
     )
     return loss.view(pred.shape)
+
+
+def cross_entropy(x: torch.Tensor, target: torch.Tensor, ignore_index: int, label_smoothing: float) -> torch.Tensor:
+    """Per-example softmax cross-entropy of logits ``x [..., K]`` (classes last, already validated)
+    against integer labels ``[...]`` or probabilities ``[..., K]``; 0 at ``ignore_index``."""
+    K = x.shape[-1]
+    batch_shape = x.shape[:-1]
+    labels = not target.is_floating_point()
+    t = target.reshape(-1) if labels else target.reshape(-1, K)
+    grad_on = torch.is_grad_enabled()
+    loss, _, _ = torch.ops.losslab.cross_entropy_fwd(
+        x.reshape(-1, K).contiguous(),
+        t.contiguous(),
+        int(ignore_index),
+        float(label_smoothing),
+        grad_on and x.requires_grad,
+        grad_on and not labels and target.requires_grad,
+    )
+    return loss.reshape(batch_shape)

@@ -401,6 +401,151 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> matching_sigmoid_fwd(
   return {loss, gp, gt};
 }
 
+// cross_entropy_fwd: softmax cross-entropy per row of logits x [rows, K] with either
+// integer labels [rows] (ignore_index rows give 0) or probability targets [rows, K],
+// label smoothing eps, and its gradient:
+//
+//   t_k      = (1 - eps) y_k + eps * v_k / K'    (y one-hot or the given probabilities;
+//              v_k = [x_k != -inf], K' = sum_k v_k: a -inf logit masks its class)
+//   loss     = sum_k t_k (lse - x_k)             (terms with t_k = 0 are 0, also at x_k = -inf)
+//   d/dx_k   = p_k sum_j t_j - t_k,   d/dt_k = (1 - eps)(lse - x_k)   (probability targets)
+//
+// Pass 1 reads the row (max, K', and for labels sum_valid x), pass 2 writes e^(x - max)
+// into the gradient row and sums it, pass 3 normalises the row in cache.
+template <typename scalar_t>
+void cross_entropy_kernel(
+    const scalar_t* x, const int64_t* labels, const scalar_t* probs, scalar_t* loss, scalar_t* gx, scalar_t* gtgt,
+    int64_t rows, int64_t K, int64_t ignore_index, double eps) {
+  using Vec = Vectorized<scalar_t>;
+  constexpr int64_t W = Vec::size();
+  const scalar_t ninf = -std::numeric_limits<scalar_t>::infinity();
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 15) / std::max<int64_t>(K, 1));
+  at::parallel_for(0, rows, grain, [&](int64_t r0, int64_t r1) {
+    const Vec vninf(ninf), zero(scalar_t(0)), one(scalar_t(1));
+    for (int64_t r = r0; r < r1; ++r) {
+      const scalar_t* xr = x + r * K;
+      scalar_t* g = gx ? gx + r * K : nullptr;
+      const scalar_t* tr = probs ? probs + r * K : nullptr;
+      int64_t y = -1;
+      if (labels) {
+        y = labels[r];
+        if (y == ignore_index) {
+          loss[r] = 0;
+          if (g) std::fill(g, g + K, scalar_t(0));
+          continue;
+        }
+        TORCH_CHECK(y >= 0 && y < K, "cross_entropy_fwd: label ", y, " outside [0, ", K, ")");
+      }
+      // Pass 1: max; K' (unmasked classes); sum_k t_k and sum_k t_k x_k over t_k != 0.
+      Vec vmax(ninf), vcnt(0), vsx(0), vst(0), vstx(0);
+      auto p1 = [&](int64_t k, int64_t n) {
+        Vec v = n == W ? Vec::loadu(xr + k) : Vec::set(vninf, Vec::loadu(xr + k, n), n);
+        vmax = at::vec::maximum(vmax, v);
+        Vec valid = v != vninf;
+        vcnt = vcnt + (one & valid);
+        vsx = vsx + (v & valid);  // sum of the unmasked logits (for smoothing)
+        if (tr) {
+          Vec t = n == W ? Vec::loadu(tr + k) : Vec::loadu(tr + k, n);
+          Vec nz = t != zero;
+          vst = vst + t;
+          vstx = vstx + ((t * v) & nz);  // 0 * (-inf) = 0: a zero target ignores a masked class
+        }
+      };
+      int64_t k = 0;
+      for (; k + W <= K; k += W) p1(k, W);
+      if (k < K) p1(k, K - k);
+      scalar_t mx = at::vec::vec_reduce_all<scalar_t>([](Vec& a, Vec& b) { return at::vec::maximum(a, b); }, vmax);
+      const double cnt = hsum(vcnt), sx = hsum(vsx), st = tr ? hsum(vst) : 1.0, stx = tr ? hsum(vstx) : 0.0;
+      const scalar_t m = std::isfinite(mx) ? mx : scalar_t(0);
+      // Pass 2: the partition function; e^(x - m) parked in the gradient row.
+      const Vec vm(m);
+      Vec vs(0);
+      auto p2 = [&](int64_t k, int64_t n) {
+        Vec v = n == W ? Vec::loadu(xr + k) : Vec::loadu(xr + k, n);
+        Vec e = (v - vm).exp_u20();
+        if (n != W) e = Vec::set(zero, e, n);
+        vs = vs + e;
+        if (g) e.store(g + k, n);
+      };
+      for (k = 0; k + W <= K; k += W) p2(k, W);
+      if (k < K) p2(k, K - k);
+      const double S = hsum(vs);
+      const double lse = double(m) + std::log(S);
+      const double share = cnt > 0 ? eps / cnt : 0.0;  // eps * v_k / K'
+      // sum_k t_k (lse - x_k) with t = (1 - eps) target + eps v / K'
+      double target_part;
+      if (labels) {
+        target_part = lse - double(xr[y]);
+      } else {
+        target_part = st * lse - stx;
+      }
+      const double smooth_part = eps > 0 ? eps * (lse - sx / std::max(cnt, 1.0)) : 0.0;
+      loss[r] = scalar_t((1.0 - eps) * target_part + smooth_part);
+      const double total_t = (1.0 - eps) * st + (cnt > 0 ? eps : 0.0);  // sum_k t_k
+      if (g) {
+        const Vec a = Vec(scalar_t(total_t / S)), sh = Vec(scalar_t(share)), ome = Vec(scalar_t(1.0 - eps));
+        auto p3 = [&](int64_t k, int64_t n) {
+          Vec e = n == W ? Vec::loadu(g + k) : Vec::loadu(g + k, n);
+          Vec v = n == W ? Vec::loadu(xr + k) : Vec::loadu(xr + k, n);
+          Vec gr = e * a - (sh & (v != vninf));
+          if (tr) {
+            Vec t = n == W ? Vec::loadu(tr + k) : Vec::loadu(tr + k, n);
+            gr = gr - ome * t;
+          }
+          gr.store(g + k, n);
+        };
+        for (k = 0; k + W <= K; k += W) p3(k, W);
+        if (k < K) p3(k, K - k);
+        if (labels) g[y] -= scalar_t(1.0 - eps);
+      }
+      if (gtgt) {
+        scalar_t* gt = gtgt + r * K;
+        const Vec vl = Vec(scalar_t(lse)), ome = Vec(scalar_t(1.0 - eps));
+        auto p4 = [&](int64_t k, int64_t n) {
+          Vec v = n == W ? Vec::loadu(xr + k) : Vec::loadu(xr + k, n);
+          (ome * (vl - v)).store(gt + k, n);
+        };
+        for (k = 0; k + W <= K; k += W) p4(k, W);
+        if (k < K) p4(k, K - k);
+      }
+    }
+  });
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> cross_entropy_fwd(
+    const at::Tensor& logits,
+    const at::Tensor& target,
+    int64_t ignore_index,
+    double label_smoothing,
+    bool need_grad,
+    bool need_target_grad) {
+  TORCH_CHECK(logits.dim() == 2 && logits.size(1) > 0, "cross_entropy_fwd: logits must be [rows, K], K > 0; got ", logits.sizes());
+  TORCH_CHECK(logits.device().is_cpu() && target.device().is_cpu(), "cross_entropy_fwd: CPU tensors only");
+  TORCH_CHECK(logits.scalar_type() == at::kFloat || logits.scalar_type() == at::kDouble,
+              "cross_entropy_fwd: float32 or float64 only; got ", logits.scalar_type());
+  TORCH_CHECK(label_smoothing >= 0 && label_smoothing <= 1, "cross_entropy_fwd: label_smoothing outside [0, 1]");
+  const bool is_labels = target.scalar_type() == at::kLong;
+  if (is_labels) {
+    TORCH_CHECK(target.dim() == 1 && target.size(0) == logits.size(0), "cross_entropy_fwd: labels must be [rows]; got ", target.sizes());
+    TORCH_CHECK(!need_target_grad, "cross_entropy_fwd: integer labels have no gradient");
+  } else {
+    TORCH_CHECK(target.sizes() == logits.sizes() && target.scalar_type() == logits.scalar_type(),
+                "cross_entropy_fwd: probability targets must match the logits' shape and dtype");
+  }
+  at::Tensor xl = logits.contiguous(), t = target.contiguous();
+  at::Tensor loss = at::empty({xl.size(0)}, xl.options());
+  at::Tensor gx = need_grad ? at::empty_like(xl) : at::empty({0}, xl.options());
+  at::Tensor gt = need_target_grad ? at::empty_like(xl) : at::empty({0}, xl.options());
+  if (xl.size(0) == 0) return {loss, gx, gt};
+  AT_DISPATCH_FLOATING_TYPES(xl.scalar_type(), "cross_entropy_fwd", [&] {
+    cross_entropy_kernel<scalar_t>(
+        xl.data_ptr<scalar_t>(), is_labels ? t.data_ptr<int64_t>() : nullptr, is_labels ? nullptr : t.data_ptr<scalar_t>(),
+        loss.data_ptr<scalar_t>(), need_grad ? gx.data_ptr<scalar_t>() : nullptr,
+        need_target_grad ? gt.data_ptr<scalar_t>() : nullptr, xl.size(0), xl.size(1), ignore_index, label_smoothing);
+  });
+  return {loss, gx, gt};
+}
+
 }  // namespace losslab_kernels
 
 TORCH_LIBRARY(losslab, m) {
@@ -410,9 +555,13 @@ TORCH_LIBRARY(losslab, m) {
   m.def(
       "matching_sigmoid_fwd(Tensor pred, Tensor target, float alpha, float beta, float scale, "
       "bool need_pred_grad, bool need_target_grad) -> (Tensor, Tensor, Tensor)");
+  m.def(
+      "cross_entropy_fwd(Tensor logits, Tensor target, int ignore_index, float label_smoothing, "
+      "bool need_grad, bool need_target_grad) -> (Tensor, Tensor, Tensor)");
 }
 
 TORCH_LIBRARY_IMPL(losslab, CPU, m) {
   m.impl("composite_softmax_fwd", &losslab_kernels::composite_softmax_fwd);
   m.impl("matching_sigmoid_fwd", &losslab_kernels::matching_sigmoid_fwd);
+  m.impl("cross_entropy_fwd", &losslab_kernels::cross_entropy_fwd);
 }
