@@ -35,7 +35,9 @@ elements (the same rounds and ratios; memory as a multiple of the input's bytes)
 
 Targets (issue 12): fused <= 0.5x soft-target F.cross_entropy (identity, exp), <= 0.6x
 (sinh); >= 10x faster than naive autograd of eq. (29); extra peak memory <= 1x the logits;
-matching_loss (sigmoid) <= 1.0x BCE-with-logits, memory <= 1x the input.
+matching_loss (sigmoid) <= 1.0x BCE-with-logits, memory <= 1x the input; our fused
+cross_entropy <= 0.5x eager F.cross_entropy and <= 1.0x torch.compile(F.cross_entropy) at
+4096x32768 (``--ce-sizes``: integer labels, forward+backward, compiled outside the timing).
 """
 from __future__ import annotations
 
@@ -164,21 +166,44 @@ def bench_matching(n: int, rounds: int) -> dict:
         "reference": lambda x: losslab.matching_loss(x, target, h, impl="reference"),
         "F.bce_with_logits": lambda x: F.binary_cross_entropy_with_logits(x, probs),
     }
+    r = _interleaved(methods, pred, rounds, "F.bce_with_logits")
+    r["input_bytes"] = n * 4
+    return r
+
+
+def _interleaved(methods: dict, x, rounds: int, base: str) -> dict:
+    """Warm-up and memory pass per method, then ``rounds`` interleaved timed rounds; ratios vs ``base``."""
     names = list(methods)
     mem = {}
     for name in names:
-        _step(methods[name], pred)
+        _step(methods[name], x)
         with PeakRSS() as m:
-            _step(methods[name], pred)
+            _step(methods[name], x)
         mem[name] = m.growth
     times = {name: [] for name in names}
     for r in range(rounds):
         for name in names[r % len(names):] + names[: r % len(names)]:
             gc.collect()
-            times[name].append(_step(methods[name], pred))
-    base = times["F.bce_with_logits"]
-    ratios = {name: [t / b for t, b in zip(times[name], base)] for name in names}
-    return {"times": times, "ratios": ratios, "mem": mem, "input_bytes": n * 4}
+            times[name].append(_step(methods[name], x))
+    ratios = {name: [t / b for t, b in zip(times[name], times[base])] for name in names}
+    return {"times": times, "ratios": ratios, "mem": mem}
+
+
+def bench_cross_entropy(B: int, K: int, rounds: int) -> dict:
+    """losslab.cross_entropy (integer labels) fused vs reference vs F.cross_entropy, eager and compiled."""
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(B, K, generator=g).requires_grad_(True)
+    labels = torch.randint(0, K, (B,), generator=g)
+    compiled = torch.compile(F.cross_entropy, dynamic=False)
+    methods = {
+        "fused": lambda x: losslab.cross_entropy(x, labels, impl="fused"),
+        "reference": lambda x: losslab.cross_entropy(x, labels, impl="reference"),
+        "F.cross_entropy": lambda x: F.cross_entropy(x, labels),
+        "compiled F.ce": lambda x: compiled(x, labels),
+    }
+    r = _interleaved(methods, logits, rounds, "F.cross_entropy")
+    r["logits_bytes"] = B * K * 4
+    return r
 
 
 def main(argv=None) -> int:
@@ -191,6 +216,8 @@ def main(argv=None) -> int:
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile of the naive formula")
     parser.add_argument("--matching-elements", type=int, default=10**7,
                         help="elements for matching_loss (sigmoid link) vs BCE-with-logits; 0 skips (default: %(default)s)")
+    parser.add_argument("--ce-sizes", default="4096x32768",
+                        help="comma-separated BxK for cross_entropy with integer labels; empty skips (default: %(default)s)")
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error(f"--rounds must be >= 1; got {args.rounds}")
@@ -243,6 +270,22 @@ def main(argv=None) -> int:
             print(f"  {name:18s} {statistics.median(ts):9.3f} {statistics.median(rs):11.2f}x "
                   f"  [{min(rs):5.2f}-{max(rs):5.2f}] {r['mem'][name] / 2**20:8.0f} {r['mem'][name] / ib:7.2f}x", flush=True)
         print(flush=True)
+    for size in filter(None, (v.strip() for v in args.ce_sizes.split(","))):
+        try:
+            B, K = (int(v) for v in size.lower().split("x"))
+        except ValueError:
+            parser.error(f"--ce-sizes: expected BxK such as 4096x32768; got {size!r}")
+        r = bench_cross_entropy(B, K, args.rounds)
+        lb = r["logits_bytes"]
+        print(f"cross_entropy, integer labels, B x K = {B} x {K} (logits {lb / 2**20:.0f} MB)", flush=True)
+        print(f"  {'method':18s} {'median s':>9s} {'ratio vs CE':>12s} {'spread':>15s} {'peak MB':>8s} {'x logits':>8s}", flush=True)
+        for name, ts in r["times"].items():
+            rs = r["ratios"][name]
+            print(f"  {name:18s} {statistics.median(ts):9.3f} {statistics.median(rs):11.2f}x "
+                  f"  [{min(rs):5.2f}-{max(rs):5.2f}] {r['mem'][name] / 2**20:8.0f} {r['mem'][name] / lb:7.2f}x", flush=True)
+        fused, comp = r["times"]["fused"], r["times"]["compiled F.ce"]
+        sp = [f / c for f, c in zip(fused, comp)]
+        print(f"  -> fused / compiled F.cross_entropy = {statistics.median(sp):.2f}x [{min(sp):.2f}-{max(sp):.2f}]\n", flush=True)
     return 0
 
 
