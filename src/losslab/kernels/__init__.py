@@ -22,9 +22,10 @@ autograd and fake tensor rules here), so ``torch.compile(fullgraph=True)`` trace
 through them. Each returns the loss per row together with the gradient, computed in
 the same pass (as Liger-Kernel does); backward is one multiply by that saved gradient.
 
-Fused so far: :func:`losslab.composite_softmax_loss` for the scalings ``identity``,
-``exp``, ``anti_exp``, ``sinh`` and ``cosh`` (any ``alpha``, ``beta``, ``cap``, ``gamma``),
-float32 and float64, CPU. No GPU (Triton) kernels yet.
+Fused so far (float32 and float64, CPU; docs/kernels.md): :func:`losslab.composite_softmax_loss`
+for the scalings ``identity``, ``exp``, ``anti_exp``, ``sinh`` and ``cosh`` (any ``alpha``,
+``beta``, ``cap``, ``gamma``); :func:`losslab.matching_loss` for the sigmoid link;
+:func:`losslab.cross_entropy` without class weights. No GPU (Triton) kernels yet.
 """
 from __future__ import annotations
 
