@@ -332,6 +332,28 @@ def test_matching_sigmoid_matches_reference(built, dtype, alpha, beta, shape):
         _close(a, b, dtype)
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_matching_sigmoid_reduced_in_the_kernel(built, reduction, dtype):
+    # 'mean'/'sum' without weights: the kernel returns the sum, not per-element losses.
+    g = torch.Generator().manual_seed(18)
+    pred = torch.randn(70001, generator=g, dtype=dtype) * 3  # several threads' chunks and a tail
+    target = torch.randn(70001, generator=g, dtype=dtype) * 3
+    h = links.sigmoid(alpha=1.2, beta=0.3)
+    out = []
+    for impl in ("fused", "reference"):
+        p = pred.clone().requires_grad_(True)
+        t = target.clone().requires_grad_(True)
+        loss = ll.matching_loss(p, t, h, impl=impl, reduction=reduction)
+        (2.5 * loss).backward()
+        out.append((loss.detach(), p.grad, t.grad))
+    assert out[0][0].shape == ()
+    for a, b in zip(*out):
+        _close(a, b, dtype)
+    args = (pred[:10].clone().requires_grad_(True), target[:10].clone(), 1.2, 0.3, 1.0, True, False, True)
+    torch.library.opcheck(torch.ops.losslab.matching_sigmoid_fwd.default, args)
+
+
 def test_matching_sigmoid_is_bce_difference(built):
     # Independent identity: D_H(ŝ, s) = KL(Bern σ(s) || Bern σ(ŝ)) = BCE(ŝ; σ(s)) − BCE(s; σ(s)).
     g = torch.Generator().manual_seed(11)
@@ -369,7 +391,7 @@ def test_matching_sigmoid_gradcheck_and_opcheck(built):
 def test_matching_sigmoid_impl_selection(built, monkeypatch):
     calls = []
     real = K.matching_sigmoid
-    monkeypatch.setattr(K, "matching_sigmoid", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(K, "matching_sigmoid", lambda *a, **k: calls.append(1) or real(*a, **k))
     pred, target = torch.randn(4), torch.randn(4)
     ll.matching_loss(pred, target, links.sigmoid())
     assert calls == [1]

@@ -135,6 +135,10 @@ def matching_loss(
     _check_link("link", link)
     check_reduction(reduction)
     fused, spec = kernels.use_fused("matching_loss", impl, pred, link)
+    if fused and weight is None and reduction != "none":
+        # The kernel sums in the same pass: no per-element loss tensor is stored.
+        total = kernels.matching_sigmoid(pred, target, spec, sum_only=True)
+        return total if reduction == "sum" or pred.numel() == 0 else total / pred.numel()
     if fused:
         loss = kernels.matching_sigmoid(pred, target, spec)
     else:

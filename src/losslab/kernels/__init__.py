@@ -176,8 +176,9 @@ def _register_python_rules() -> None:
         return _fake_outputs(pred, pred.new_empty((pred.shape[0],)), need_pred_grad, need_target_grad)
 
     @torch.library.register_fake("losslab::matching_sigmoid_fwd")
-    def _(pred, target, alpha, beta, scale, need_pred_grad, need_target_grad):
-        return _fake_outputs(pred, torch.empty_like(pred, memory_format=torch.contiguous_format), need_pred_grad, need_target_grad)
+    def _(pred, target, alpha, beta, scale, need_pred_grad, need_target_grad, sum_only=False):
+        loss = pred.new_empty(()) if sum_only else torch.empty_like(pred, memory_format=torch.contiguous_format)
+        return _fake_outputs(pred, loss, need_pred_grad, need_target_grad)
 
     @torch.library.register_fake("losslab::cross_entropy_fwd")
     def _(logits, target, ignore_index, label_smoothing, need_grad, need_target_grad):
@@ -185,7 +186,7 @@ def _register_python_rules() -> None:
 
     _register_loss_autograd("composite_softmax_fwd", n_inputs=10, per_row=True)
     _register_loss_autograd("cross_entropy_fwd", n_inputs=6, per_row=True)
-    _register_loss_autograd("matching_sigmoid_fwd", n_inputs=7, per_row=False)
+    _register_loss_autograd("matching_sigmoid_fwd", n_inputs=8, per_row=False)
 
 
 def _fake_outputs(pred, loss, need_pred_grad, need_target_grad):
@@ -367,8 +368,12 @@ def composite_softmax_loss(pred: torch.Tensor, target: torch.Tensor, spec: tuple
     return loss.reshape(batch_shape)
 
 
-def matching_sigmoid(pred: torch.Tensor, target: torch.Tensor, spec: tuple) -> torch.Tensor:
-    """Elementwise eq. (2) of the sigmoid link (already validated), gradients saved for backward."""
+def matching_sigmoid(pred: torch.Tensor, target: torch.Tensor, spec: tuple, sum_only: bool = False) -> torch.Tensor:
+    """Elementwise eq. (2) of the sigmoid link (already validated), gradients saved for backward.
+
+    ``sum_only``: return the sum over all elements (a 0-dim tensor) without storing the
+    per-element losses.
+    """
     alpha, beta, scale = spec
     grad_on = torch.is_grad_enabled()
     loss, _, _ = torch.ops.losslab.matching_sigmoid_fwd(
@@ -379,8 +384,9 @@ def matching_sigmoid(pred: torch.Tensor, target: torch.Tensor, spec: tuple) -> t
         scale,
         grad_on and pred.requires_grad,
         grad_on and target.requires_grad,
+        sum_only,
     )
-    return loss.view(pred.shape)
+    return loss if sum_only else loss.view(pred.shape)
 
 
 def cross_entropy(x: torch.Tensor, target: torch.Tensor, ignore_index: int, label_smoothing: float) -> torch.Tensor:

@@ -334,8 +334,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> composite_softmax_fwd(
 //
 // (log sigma(u) = min(u,0) - sp(u), and sigma(x) + sigma(-x) = 1.) One exp and one
 // log1p per element per input: e = e^{-|u|} gives sigma(|u|) = 1/(1+e), sigma(-|u|) = e/(1+e).
+// With sum_only the loss is not stored per element: the call returns its sum (for the
+// 'mean' and 'sum' reductions), so the forward+backward holds one tensor of the input's
+// size, the gradient.
 template <typename scalar_t>
-void matching_sigmoid_kernel(
+double matching_sigmoid_kernel(
     const scalar_t* pred, const scalar_t* target, scalar_t* loss, scalar_t* gp, scalar_t* gt, int64_t n,
     double alpha_, double beta_, double scale_) {
   using Vec = Vectorized<scalar_t>;
@@ -352,7 +355,8 @@ void matching_sigmoid_kernel(
     s_neg = Vec::blendv(r, re, pos);
     sp = e.log1p();
   };
-  at::parallel_for(0, n, 1 << 15, [&](int64_t i0, int64_t i1) {
+  return at::parallel_reduce(0, n, 1 << 15, 0.0, [&](int64_t i0, int64_t i1, double acc) {
+    Vec sum(0);
     auto step = [&](int64_t i, int64_t m) {
       Vec zh = m == W ? Vec::loadu(pred + i) : Vec::loadu(pred + i, m);
       Vec zs = m == W ? Vec::loadu(target + i) : Vec::loadu(target + i, m);
@@ -360,16 +364,22 @@ void matching_sigmoid_kernel(
       Vec ph, qh, sph, ps, qs, sps;
       parts(xh, ph, qh, sph);
       parts(xs, ps, qs, sps);
-      Vec kl = ps * (at::vec::minimum(xs, zero) - at::vec::minimum(xh, zero)) +
-               qs * (at::vec::minimum(xs.neg(), zero) - at::vec::minimum(xh.neg(), zero)) + (sph - sps);
-      (kl * c_over_a).store(loss + i, m);
+      Vec kl = (ps * (at::vec::minimum(xs, zero) - at::vec::minimum(xh, zero)) +
+                qs * (at::vec::minimum(xs.neg(), zero) - at::vec::minimum(xh.neg(), zero)) + (sph - sps)) *
+               c_over_a;
+      if (loss) {
+        kl.store(loss + i, m);
+      } else {
+        sum = sum + (m == W ? kl : Vec::set(zero, kl, m));
+      }
       if (gp) ((ph - ps) * c).store(gp + i, m);
       if (gt) ((zh - zs) * ps * qs * c_alpha).neg().store(gt + i, m);
     };
     int64_t i = i0;
     for (; i + W <= i1; i += W) step(i, W);
     if (i < i1) step(i, i1 - i);
-  });
+    return acc + (loss ? 0.0 : hsum(sum));
+  }, [](double a, double b) { return a + b; });
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> matching_sigmoid_fwd(
@@ -379,7 +389,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> matching_sigmoid_fwd(
     double beta,
     double scale,
     bool need_pred_grad,
-    bool need_target_grad) {
+    bool need_target_grad,
+    bool sum_only) {
   TORCH_CHECK(target.sizes() == pred.sizes(), "matching_sigmoid_fwd: pred and target shapes differ: ",
               pred.sizes(), " and ", target.sizes());
   TORCH_CHECK(pred.scalar_type() == target.scalar_type(), "matching_sigmoid_fwd: dtypes differ");
@@ -388,15 +399,16 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> matching_sigmoid_fwd(
               "matching_sigmoid_fwd: float32 or float64 only; got ", pred.scalar_type());
   TORCH_CHECK(alpha > 0 && scale > 0, "matching_sigmoid_fwd: alpha and scale must be positive");
   at::Tensor p = pred.contiguous(), t = target.contiguous();
-  at::Tensor loss = at::empty_like(p);
+  at::Tensor loss = sum_only ? at::zeros({}, p.options()) : at::empty_like(p);
   at::Tensor gp = need_pred_grad ? at::empty_like(p) : at::empty({0}, p.options());
   at::Tensor gt = need_target_grad ? at::empty_like(p) : at::empty({0}, p.options());
   if (p.numel() == 0) return {loss, gp, gt};
   AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "matching_sigmoid_fwd", [&] {
-    matching_sigmoid_kernel<scalar_t>(
-        p.data_ptr<scalar_t>(), t.data_ptr<scalar_t>(), loss.data_ptr<scalar_t>(),
+    double total = matching_sigmoid_kernel<scalar_t>(
+        p.data_ptr<scalar_t>(), t.data_ptr<scalar_t>(), sum_only ? nullptr : loss.data_ptr<scalar_t>(),
         need_pred_grad ? gp.data_ptr<scalar_t>() : nullptr, need_target_grad ? gt.data_ptr<scalar_t>() : nullptr,
         p.numel(), alpha, beta, scale);
+    if (sum_only) loss.fill_(total);
   });
   return {loss, gp, gt};
 }
@@ -554,7 +566,7 @@ TORCH_LIBRARY(losslab, m) {
       "float scale, float gamma, bool need_pred_grad, bool need_target_grad) -> (Tensor, Tensor, Tensor)");
   m.def(
       "matching_sigmoid_fwd(Tensor pred, Tensor target, float alpha, float beta, float scale, "
-      "bool need_pred_grad, bool need_target_grad) -> (Tensor, Tensor, Tensor)");
+      "bool need_pred_grad, bool need_target_grad, bool sum_only=False) -> (Tensor, Tensor, Tensor)");
   m.def(
       "cross_entropy_fwd(Tensor logits, Tensor target, int ignore_index, float label_smoothing, "
       "bool need_grad, bool need_target_grad) -> (Tensor, Tensor, Tensor)");
