@@ -107,13 +107,15 @@ def naive_composite_softmax_loss(pred, target, q, gamma: float = 1.0):
     return (H_hat - H_s - ((pred - target) * h_s).sum(-1)).mean()
 
 
-def _methods(target, q, naive_eager: bool, naive_compiled: bool) -> dict:
+def _methods(target, q, naive_eager: bool, naive_compiled: bool, reference: bool = True) -> dict:
     probs = torch.softmax(target, -1)
     methods = {
         "fused": lambda x: losslab.composite_softmax_loss(x, target, q, impl="fused"),
         "reference": lambda x: losslab.composite_softmax_loss(x, target, q, impl="reference"),
         "F.cross_entropy": lambda x: F.cross_entropy(x, probs),
     }
+    if not reference:
+        del methods["reference"]
     if naive_eager:
         methods["naive eager"] = lambda x: naive_composite_softmax_loss(x, target, q)
     if naive_compiled:
@@ -131,11 +133,11 @@ def _step(fn, x) -> float:
     return elapsed
 
 
-def bench(B: int, K: int, q, rounds: int, naive_eager: bool, naive_compiled: bool) -> dict:
+def bench(B: int, K: int, q, rounds: int, naive_eager: bool, naive_compiled: bool, reference: bool = True) -> dict:
     g = torch.Generator().manual_seed(0)
     pred = torch.randn(B, K, generator=g).requires_grad_(True)
     target = torch.randn(B, K, generator=g)
-    methods = _methods(target, q, naive_eager, naive_compiled)
+    methods = _methods(target, q, naive_eager, naive_compiled, reference)
     names = list(methods)
     mem = {}
     for name in names:  # warm-up (compiles the compiled one), then the memory pass
@@ -214,6 +216,8 @@ def main(argv=None) -> int:
     parser.add_argument("--scalings", default=",".join(SCALINGS), help="comma-separated, from: " + ", ".join(SCALINGS))
     parser.add_argument("--naive", action="store_true", help="also time naive eager autograd of eq. (29) (slow)")
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile of the naive formula")
+    parser.add_argument("--no-reference", action="store_true",
+                        help="skip composite_softmax_loss's reference implementation (slow on a loaded machine)")
     parser.add_argument("--matching-elements", type=int, default=10**7,
                         help="elements for matching_loss (sigmoid link) vs BCE-with-logits; 0 skips (default: %(default)s)")
     parser.add_argument("--ce-sizes", default="4096x32768",
@@ -245,7 +249,7 @@ def main(argv=None) -> int:
         except ValueError:
             parser.error(f"--sizes: expected BxK such as 1024x32768; got {size!r}")
         for s in scalings:
-            r = bench(B, K, SCALINGS[s](), args.rounds, args.naive, not args.no_compile)
+            r = bench(B, K, SCALINGS[s](), args.rounds, args.naive, not args.no_compile, not args.no_reference)
             lb = r["logits_bytes"]
             print(f"B x K = {B} x {K} (logits {lb / 2**20:.0f} MB), scaling {s}", flush=True)
             print(f"  {'method':18s} {'median s':>9s} {'ratio vs CE':>12s} {'spread':>15s} {'peak MB':>8s} {'x logits':>8s}", flush=True)
