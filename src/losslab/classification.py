@@ -21,6 +21,7 @@ from typing import Sequence
 import torch
 
 from . import registry
+from . import kernels
 from ._catalogue import (
     check_at_least,
     check_class_weight,
@@ -120,6 +121,7 @@ def cross_entropy(
     *,
     dim: int | None = None,
     sample_weight: torch.Tensor | None = None,
+    impl: str = "auto",
 ) -> torch.Tensor:
     r"""Softmax cross-entropy, ``torch.nn.functional.cross_entropy`` with its arguments, layout and values.
 
@@ -144,6 +146,9 @@ def cross_entropy(
         weight: optional class weights ``[C]`` (PyTorch's ``weight``).
         size_average, reduce: PyTorch's deprecated pair, mapped to ``reduction`` as PyTorch maps it.
         ignore_index: label value that contributes nothing (integer targets only).
+        impl: losslab's extra: ``'auto'`` (the fused CPU kernel of :mod:`losslab.kernels` for
+            float32/float64 without class weights, else the reference), ``'reference'`` or
+            ``'fused'`` (the kernel, or a ``ValueError`` saying why it cannot run).
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
         label_smoothing: ``ε ∈ [0, 1]``.
         dim: losslab's extra: the class dimension (default: PyTorch's, 1, or 0 for 1-D input;
@@ -173,6 +178,8 @@ def cross_entropy(
         raise ValueError(f"label_smoothing must lie in [0, 1]; got {eps!r}")
     K = x.shape[-1]
     cw = check_class_weight(class_weight, K, x, "weight")
+    if kernels.use_fused("cross_entropy", impl, x, cw)[0] and K > 0:
+        return _cross_entropy_fused(logits, target, x, dim, ignore_index, eps, sample_weight, reduction)
     if isinstance(target, torch.Tensor) and target.is_floating_point():
         logp = torch.log_softmax(x, -1)
         wlogp = logp if cw is None else mul_where_zero(cw, logp)  # a zero class weight on a -inf class: 0
@@ -1273,3 +1280,15 @@ def _focal_log_1m_pt(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         cap = torch.exp(torch.clamp(x.detach(), max=EXP_CAP))
         out = out + torch.where(one, (1 - t) * cap, torch.zeros_like(t))
     return out
+
+
+def _cross_entropy_fused(logits, target, x, dim, ignore_index, eps, sample_weight, reduction):
+    """:func:`cross_entropy` through the fused kernel: the same checks and reductions, no class weights."""
+    if isinstance(target, torch.Tensor) and target.is_floating_point():
+        check_same_shape("input", logits, "target", target)
+        t = target.movedim(check_dim("dim", dim, logits), -1)
+        check_at_least("target", t, 0.0)
+        return _reduce(kernels.cross_entropy(x, t, ignore_index, eps), reduction, sample_weight)
+    y = _labels(target, x, ignore_index)
+    loss = kernels.cross_entropy(x, y, ignore_index, eps)
+    return reduce_with_denominator(loss, reduction, sample_weight, (y != ignore_index).to(x.dtype))

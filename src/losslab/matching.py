@@ -30,6 +30,7 @@ from ._validate import (
 )
 from ._validate import promote_floating
 from .links import Link, custom as _custom_link
+from . import kernels
 
 __all__ = [
     "matching_loss",
@@ -91,6 +92,7 @@ def matching_loss(
     link: Link,
     *,
     sample_weight: torch.Tensor | None = None,
+    impl: str = "auto",
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""Selective matching loss of a link: the Bregman divergence of its primitive (seed 000, eq. 2).
@@ -111,6 +113,9 @@ def matching_loss(
         target: observed scores ``s``, same shape and dtype as ``pred`` (may require grad).
         link: a :class:`losslab.links.Link`.
         sample_weight: optional per-element weights, shape ``[...]``.
+        impl: ``'auto'`` (the fused CPU kernel of :mod:`losslab.kernels` for the sigmoid link
+            in float32/float64, else the reference), ``'reference'`` or ``'fused'`` (the kernel,
+            or a ``ValueError`` saying why it cannot run).
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -132,7 +137,15 @@ def matching_loss(
     _check_pair(pred, target)
     _check_link("link", link)
     check_reduction(reduction)
-    loss = _MatchingLoss.apply(pred, target, link)
+    fused, spec = kernels.use_fused("matching_loss", impl, pred, link)
+    if fused and sample_weight is None and reduction != "none":
+        # The kernel sums in the same pass: no per-element loss tensor is stored.
+        total = kernels.matching_sigmoid(pred, target, spec, sum_only=True)
+        return total if reduction == "sum" or pred.numel() == 0 else total / pred.numel()
+    if fused:
+        loss = kernels.matching_sigmoid(pred, target, spec)
+    else:
+        loss = _MatchingLoss.apply(pred, target, link)
     return _reduce(loss, reduction, sample_weight)
 
 
@@ -432,6 +445,7 @@ def composite_softmax_loss(
     gamma: float = 1.0,
     dim: int = -1,
     sample_weight: torch.Tensor | None = None,
+    impl: str = "auto",
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""Multi-class selective matching loss of a composite Softmax (eq. 29-30, with γ of C.3-C.5).
@@ -454,6 +468,9 @@ def composite_softmax_loss(
         gamma: regularisation ``γ > 0``.
         dim: the class dimension.
         sample_weight: optional per-example weights, shape of ``pred`` without ``dim``.
+        impl: ``'auto'`` (the fused CPU kernel of :mod:`losslab.kernels` where it exists for
+            the device, dtype and scaling, else the reference), ``'reference'`` (pure PyTorch)
+            or ``'fused'`` (the kernel, or a ``ValueError`` saying why it cannot run).
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -478,7 +495,11 @@ def composite_softmax_loss(
     if pred.dim() == 0:
         raise ValueError("pred must have a class dimension; got a 0-dim tensor")
     dim = check_dim("dim", dim, pred)
-    loss = _CompositeSoftmaxLoss.apply(pred, target, scaling, gamma, dim)
+    fused, spec = kernels.use_fused("composite_softmax_loss", impl, pred, scaling)
+    if fused and pred.shape[dim] > 0:
+        loss = kernels.composite_softmax_loss(pred, target, spec, gamma, dim)
+    else:
+        loss = _CompositeSoftmaxLoss.apply(pred, target, scaling, gamma, dim)
     return _reduce(loss, reduction, sample_weight)
 
 

@@ -1,0 +1,297 @@
+"""Benchmark: the fused composite_softmax_loss kernel vs the reference, cross-entropy and naive eq. (29).
+
+Side by side in one process, on the same float32 tensors ``pred`` (requires grad) and
+``target`` of shape ``[B, K]``, forward+backward of a mean loss, for each scaling:
+
+* ``fused``      -- ``composite_softmax_loss(..., impl="fused")`` (losslab.kernels, C++);
+* ``reference``  -- ``composite_softmax_loss(..., impl="reference")`` (pure PyTorch);
+* ``F.cross_entropy`` -- PyTorch's soft-target cross-entropy ``F.cross_entropy(pred, softmax(target))``
+  (the probability target is made once, outside the timing): the loss being replaced;
+* ``naive eager`` -- eq. (29) written with torch ops, differentiated by autograd (``--naive``);
+* ``naive compiled`` -- the same function under ``torch.compile`` (inductor, ``dynamic=False``;
+  compiled during warm-up, outside the timing).
+
+Time: ``--rounds`` rounds after one warm-up call of each method; within a round the
+methods run one after the other in an order rotated every round, so that load from
+other processes hits all of them alike. Each method's time is divided by the
+cross-entropy's time *of the same round*; the table gives the median of those
+per-round ratios and their range (min-max) as the spread.
+
+Memory: peak resident-set growth during one forward+backward, sampled from
+``/proc/self/statm`` every ~0.2 ms by a thread, relative to the RSS just before the call
+(inputs already allocated; glibc returns large blocks to the OS on free, so RSS follows
+live tensors). It includes ``pred.grad`` (one ``[B, K]`` tensor) and is given as a
+multiple of the logits' bytes ``B*K*4``. torch keeps no allocator statistics for CPU
+tensors, hence the RSS sampling.
+
+Run::
+
+    PYTHONPATH=src python benchmarks/bench_kernels.py --threads 2
+    PYTHONPATH=src python benchmarks/bench_kernels.py --sizes 256x4096 --rounds 3 --scalings exp0.5 --matching-elements 100000
+
+Also ``matching_loss`` with the sigmoid link, fused and reference, against
+``F.binary_cross_entropy_with_logits(pred, sigmoid(target))`` on ``--matching-elements``
+elements (the same rounds and ratios; memory as a multiple of the input's bytes).
+
+Targets (issue 12): fused <= 0.5x soft-target F.cross_entropy (identity, exp), <= 0.6x
+(sinh); >= 10x faster than naive autograd of eq. (29); extra peak memory <= 1x the logits;
+matching_loss (sigmoid) <= 1.0x BCE-with-logits, memory <= 1x the input; our fused
+cross_entropy <= 0.5x eager F.cross_entropy and <= 1.0x torch.compile(F.cross_entropy) at
+4096x32768 (``--ce-sizes``: integer labels, forward+backward, compiled outside the timing).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import gc
+import os
+import statistics
+import sys
+import threading
+import time
+
+import torch
+import torch.nn.functional as F
+
+import losslab
+import losslab.kernels
+from losslab import links
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+SCALINGS = {
+    "identity": lambda: links.identity(),
+    "exp0.5": lambda: links.exp(alpha=0.5),
+    "sinh1.0": lambda: links.sinh(alpha=1.0),
+}
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * _PAGE
+
+
+class PeakRSS:
+    """Peak RSS growth over a ``with`` block, sampled by a background thread."""
+
+    def __enter__(self):
+        gc.collect()
+        self.base = self.peak = _rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+        return self
+
+    def _poll(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _rss())
+            time.sleep(0.0002)
+
+    def __exit__(self, *exc):
+        self.peak = max(self.peak, _rss())
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def growth(self) -> int:
+        return self.peak - self.base
+
+
+def naive_composite_softmax_loss(pred, target, q, gamma: float = 1.0):
+    """Eq. (29) with γ (C.4-C.5), term by term, for autograd to differentiate."""
+    Q_hat = q.primitive(pred) / gamma
+    Q_s = q.primitive(target) / gamma
+    H_hat = gamma * torch.logsumexp(Q_hat, -1)
+    H_s = gamma * torch.logsumexp(Q_s, -1)
+    h_s = q(target) * torch.softmax(Q_s, -1)
+    return (H_hat - H_s - ((pred - target) * h_s).sum(-1)).mean()
+
+
+def _methods(target, q, naive_eager: bool, naive_compiled: bool, reference: bool = True) -> dict:
+    probs = torch.softmax(target, -1)
+    methods = {
+        "fused": lambda x: losslab.composite_softmax_loss(x, target, q, impl="fused"),
+        "reference": lambda x: losslab.composite_softmax_loss(x, target, q, impl="reference"),
+        "F.cross_entropy": lambda x: F.cross_entropy(x, probs),
+    }
+    if not reference:
+        del methods["reference"]
+    if naive_eager:
+        methods["naive eager"] = lambda x: naive_composite_softmax_loss(x, target, q)
+    if naive_compiled:
+        compiled = torch.compile(naive_composite_softmax_loss, dynamic=False)
+        methods["naive compiled"] = lambda x: compiled(x, target, q)
+    return methods
+
+
+def _step(fn, x) -> float:
+    t0 = time.perf_counter()
+    loss = fn(x)
+    loss.backward()
+    elapsed = time.perf_counter() - t0
+    x.grad = None
+    return elapsed
+
+
+def bench(B: int, K: int, q, rounds: int, naive_eager: bool, naive_compiled: bool, reference: bool = True) -> dict:
+    g = torch.Generator().manual_seed(0)
+    pred = torch.randn(B, K, generator=g).requires_grad_(True)
+    target = torch.randn(B, K, generator=g)
+    methods = _methods(target, q, naive_eager, naive_compiled, reference)
+    names = list(methods)
+    mem = {}
+    for name in names:  # warm-up (compiles the compiled one), then the memory pass
+        _step(methods[name], pred)
+        with PeakRSS() as m:
+            _step(methods[name], pred)
+        mem[name] = m.growth
+    times = {name: [] for name in names}
+    for r in range(rounds):
+        order = names[r % len(names):] + names[: r % len(names)]
+        for name in order:
+            gc.collect()
+            times[name].append(_step(methods[name], pred))
+    ce = times["F.cross_entropy"]
+    ratios = {name: [t / c for t, c in zip(times[name], ce)] for name in names}
+    return {"times": times, "ratios": ratios, "mem": mem, "logits_bytes": B * K * 4}
+
+
+def bench_matching(n: int, rounds: int) -> dict:
+    """matching_loss (sigmoid link) fused vs reference vs F.binary_cross_entropy_with_logits, n elements."""
+    g = torch.Generator().manual_seed(0)
+    pred = (torch.randn(n, generator=g) * 2).requires_grad_(True)
+    target = torch.randn(n, generator=g) * 2
+    probs = torch.sigmoid(target)  # BCE's probability target, made once
+    h = links.sigmoid()
+    methods = {
+        "fused": lambda x: losslab.matching_loss(x, target, h, impl="fused"),
+        "reference": lambda x: losslab.matching_loss(x, target, h, impl="reference"),
+        "F.bce_with_logits": lambda x: F.binary_cross_entropy_with_logits(x, probs),
+    }
+    r = _interleaved(methods, pred, rounds, "F.bce_with_logits")
+    r["input_bytes"] = n * 4
+    return r
+
+
+def _interleaved(methods: dict, x, rounds: int, base: str) -> dict:
+    """Warm-up and memory pass per method, then ``rounds`` interleaved timed rounds; ratios vs ``base``."""
+    names = list(methods)
+    mem = {}
+    for name in names:
+        _step(methods[name], x)
+        with PeakRSS() as m:
+            _step(methods[name], x)
+        mem[name] = m.growth
+    times = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            gc.collect()
+            times[name].append(_step(methods[name], x))
+    ratios = {name: [t / b for t, b in zip(times[name], times[base])] for name in names}
+    return {"times": times, "ratios": ratios, "mem": mem}
+
+
+def bench_cross_entropy(B: int, K: int, rounds: int) -> dict:
+    """losslab.cross_entropy (integer labels) fused vs reference vs F.cross_entropy, eager and compiled."""
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(B, K, generator=g).requires_grad_(True)
+    labels = torch.randint(0, K, (B,), generator=g)
+    compiled = torch.compile(F.cross_entropy, dynamic=False)
+    methods = {
+        "fused": lambda x: losslab.cross_entropy(x, labels, impl="fused"),
+        "reference": lambda x: losslab.cross_entropy(x, labels, impl="reference"),
+        "F.cross_entropy": lambda x: F.cross_entropy(x, labels),
+        "compiled F.ce": lambda x: compiled(x, labels),
+    }
+    r = _interleaved(methods, logits, rounds, "F.cross_entropy")
+    r["logits_bytes"] = B * K * 4
+    return r
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1024x32768,4096x32768", help="comma-separated BxK (default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--scalings", default=",".join(SCALINGS), help="comma-separated, from: " + ", ".join(SCALINGS))
+    parser.add_argument("--naive", action="store_true", help="also time naive eager autograd of eq. (29) (slow)")
+    parser.add_argument("--no-compile", action="store_true", help="skip torch.compile of the naive formula")
+    parser.add_argument("--no-reference", action="store_true",
+                        help="skip composite_softmax_loss's reference implementation (slow on a loaded machine)")
+    parser.add_argument("--matching-elements", type=int, default=10**7,
+                        help="elements for matching_loss (sigmoid link) vs BCE-with-logits; 0 skips (default: %(default)s)")
+    parser.add_argument("--ce-sizes", default="4096x32768",
+                        help="comma-separated BxK for cross_entropy with integer labels; empty skips (default: %(default)s)")
+    args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error(f"--rounds must be >= 1; got {args.rounds}")
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error(f"--threads must be >= 1; got {args.threads}")
+        torch.set_num_threads(args.threads)
+    scalings = [s.strip() for s in args.scalings.split(",") if s.strip()]
+    for s in scalings:
+        if s not in SCALINGS:
+            parser.error(f"--scalings: unknown scaling {s!r}; choose from {', '.join(SCALINGS)}")
+    status = losslab.kernels.available()
+    if not status:
+        print(f"error: the fused kernels are not available: {status.reason}", file=sys.stderr)
+        return 1
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"{now}; torch {torch.__version__}, {torch.get_num_threads()} threads, kernels {status.capability}; "
+          f"load average {os.getloadavg()[0]:.1f}", flush=True)
+    print(f"forward+backward, float32, mean loss; {args.rounds} rounds, methods interleaved (order rotated per round);", flush=True)
+    print("ratio = time / F.cross_entropy time of the same round: median [min-max] over rounds;", flush=True)
+    print("peak = peak RSS growth during one call (includes pred.grad), x = multiple of the logits' bytes\n", flush=True)
+    for size in filter(None, (v.strip() for v in args.sizes.split(","))):
+        try:
+            B, K = (int(v) for v in size.lower().split("x"))
+        except ValueError:
+            parser.error(f"--sizes: expected BxK such as 1024x32768; got {size!r}")
+        for s in scalings:
+            r = bench(B, K, SCALINGS[s](), args.rounds, args.naive, not args.no_compile, not args.no_reference)
+            lb = r["logits_bytes"]
+            print(f"B x K = {B} x {K} (logits {lb / 2**20:.0f} MB), scaling {s}", flush=True)
+            print(f"  {'method':18s} {'median s':>9s} {'ratio vs CE':>12s} {'spread':>15s} {'peak MB':>8s} {'x logits':>8s}", flush=True)
+            for name, ts in r["times"].items():
+                rs = r["ratios"][name]
+                print(f"  {name:18s} {statistics.median(ts):9.3f} {statistics.median(rs):11.2f}x "
+                      f"  [{min(rs):5.2f}-{max(rs):5.2f}] {r['mem'][name] / 2**20:8.0f} {r['mem'][name] / lb:7.2f}x", flush=True)
+            fused = r["times"]["fused"]
+            for other in ("naive eager", "naive compiled", "reference"):
+                if other in r["times"]:
+                    sp = [o / f for o, f in zip(r["times"][other], fused)]
+                    print(f"  -> {other} / fused = {statistics.median(sp):.1f}x [{min(sp):.1f}-{max(sp):.1f}]", flush=True)
+            print(flush=True)
+    if args.matching_elements > 0:
+        n = args.matching_elements
+        r = bench_matching(n, args.rounds)
+        ib = r["input_bytes"]
+        print(f"matching_loss, sigmoid link, {n} elements (input {ib / 2**20:.0f} MB) vs F.binary_cross_entropy_with_logits", flush=True)
+        print(f"  {'method':18s} {'median s':>9s} {'ratio vs BCE':>12s} {'spread':>15s} {'peak MB':>8s} {'x input':>8s}", flush=True)
+        for name, ts in r["times"].items():
+            rs = r["ratios"][name]
+            print(f"  {name:18s} {statistics.median(ts):9.3f} {statistics.median(rs):11.2f}x "
+                  f"  [{min(rs):5.2f}-{max(rs):5.2f}] {r['mem'][name] / 2**20:8.0f} {r['mem'][name] / ib:7.2f}x", flush=True)
+        print(flush=True)
+    for size in filter(None, (v.strip() for v in args.ce_sizes.split(","))):
+        try:
+            B, K = (int(v) for v in size.lower().split("x"))
+        except ValueError:
+            parser.error(f"--ce-sizes: expected BxK such as 4096x32768; got {size!r}")
+        r = bench_cross_entropy(B, K, args.rounds)
+        lb = r["logits_bytes"]
+        print(f"cross_entropy, integer labels, B x K = {B} x {K} (logits {lb / 2**20:.0f} MB)", flush=True)
+        print(f"  {'method':18s} {'median s':>9s} {'ratio vs CE':>12s} {'spread':>15s} {'peak MB':>8s} {'x logits':>8s}", flush=True)
+        for name, ts in r["times"].items():
+            rs = r["ratios"][name]
+            print(f"  {name:18s} {statistics.median(ts):9.3f} {statistics.median(rs):11.2f}x "
+                  f"  [{min(rs):5.2f}-{max(rs):5.2f}] {r['mem'][name] / 2**20:8.0f} {r['mem'][name] / lb:7.2f}x", flush=True)
+        fused, comp = r["times"]["fused"], r["times"]["compiled F.ce"]
+        sp = [f / c for f, c in zip(fused, comp)]
+        print(f"  -> fused / compiled F.cross_entropy = {statistics.median(sp):.2f}x [{min(sp):.2f}-{max(sp):.2f}]\n", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

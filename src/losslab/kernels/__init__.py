@@ -1,0 +1,414 @@
+"""Fused kernels: PyTorch custom operators for the losses that pay for them (DESIGN.md principle 6).
+
+The pure-PyTorch implementation of each loss stays the reference and the fallback.
+A loss with a kernel takes ``impl="auto" | "reference" | "fused"``:
+
+* ``"auto"`` (default): the fused operator where one exists for the input's device,
+  dtype and link, else the reference;
+* ``"reference"``: always the pure-PyTorch code;
+* ``"fused"``: the operator, or a ``ValueError`` naming ``impl`` and what is missing.
+
+CPU kernels are C++ (``csrc/losslab_kernels.cpp``: ATen's ``Vectorized`` math,
+``at::parallel_for`` over rows), compiled on first use with
+``torch.utils.cpp_extension.load`` (ninja) for the CPU capability PyTorch itself
+dispatches to (AVX512, AVX2 or the portable default) and cached under
+``$TORCH_EXTENSIONS_DIR`` (default ``~/.cache/torch_extensions/py3X_cpu/``). A
+build that fails (no compiler, no ninja) warns once and every ``"auto"`` call uses
+the reference; ``LOSSLAB_KERNELS=0`` turns the kernels off without trying.
+:func:`available` says what was built, or why not.
+
+The operators are registered with ``torch.library`` (schema and CPU kernel in C++,
+autograd and fake tensor rules here), so ``torch.compile(fullgraph=True)`` traces
+through them. Each returns the loss per row together with the gradient, computed in
+the same pass (as Liger-Kernel does); backward is one multiply by that saved gradient.
+
+Fused so far (float32 and float64, CPU; docs/kernels.md): :func:`losslab.composite_softmax_loss`
+for the scalings ``identity``, ``exp``, ``anti_exp``, ``sinh`` and ``cosh`` (any ``alpha``,
+``beta``, ``cap``, ``gamma``); :func:`losslab.matching_loss` for the sigmoid link;
+:func:`losslab.cross_entropy` without class weights. No GPU (Triton) kernels yet.
+"""
+from __future__ import annotations
+
+import math
+import os
+import threading
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+__all__ = ["available", "Availability", "IMPLS"]
+
+IMPLS = ("auto", "reference", "fused")
+
+_CSRC = Path(__file__).resolve().parent / "csrc" / "losslab_kernels.cpp"
+_FUSED_LOSSES = ("composite_softmax_loss", "matching_loss", "cross_entropy")
+_DTYPES = (torch.float32, torch.float64)
+
+# Compiler flags per CPU capability: the same instruction sets PyTorch's own kernels
+# are built with for that capability, so ATen's Vectorized<T> (and its Sleef exp,
+# exported by libtorch_cpu) is the 512-/256-bit version.
+_CAPABILITY_FLAGS = {
+    "AVX512": ["-DCPU_CAPABILITY=AVX512", "-DCPU_CAPABILITY_AVX512", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mfma"],
+    "AVX2": ["-DCPU_CAPABILITY=AVX2", "-DCPU_CAPABILITY_AVX2", "-mavx2", "-mfma", "-mf16c"],
+    "DEFAULT": ["-DCPU_CAPABILITY=DEFAULT"],
+}
+
+
+@dataclass(frozen=True)
+class Availability:
+    """What :func:`available` found.
+
+    Attributes:
+        cpu: whether the CPU kernels are built and loaded.
+        reason: why not (empty when ``cpu`` is true).
+        capability: the CPU instruction set they were compiled for.
+        build_dir: where the compiled library is cached.
+        losses: the losses with a fused CPU path.
+        gpu: whether GPU kernels exist (none yet).
+    """
+
+    cpu: bool
+    reason: str
+    capability: str
+    build_dir: str | None
+    losses: tuple[str, ...]
+    gpu: bool = False
+
+    def __bool__(self) -> bool:
+        return self.cpu
+
+
+class _State:
+    lock = threading.Lock()
+    status: Availability | None = None
+
+
+def _capability() -> str:
+    cap = torch.backends.cpu.get_cpu_capability()
+    for name in ("AVX512", "AVX2"):
+        if cap.startswith(name):
+            return name
+    return "DEFAULT"
+
+
+def _build() -> Availability:
+    capability = _capability()
+    if os.environ.get("LOSSLAB_KERNELS", "1").strip().lower() in ("0", "false", "no", "off"):
+        return Availability(False, "disabled by LOSSLAB_KERNELS=0", capability, None, ())
+    name = f"losslab_kernels_{capability.lower()}_torch{torch.__version__.split('+')[0].replace('.', '_')}"
+    try:
+        from torch.utils import cpp_extension
+
+        try:  # the `ninja` wheel (a runtime dependency) puts its binary outside PATH
+            import ninja
+
+            bin_dir = getattr(ninja, "BIN_DIR", None)
+            if bin_dir and bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+                os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+        except ImportError:
+            pass
+        build_dir = cpp_extension._get_build_directory(name, verbose=False)
+        cpp_extension.load(
+            name=name,
+            sources=[str(_CSRC)],
+            extra_cflags=["-O3", "-fno-math-errno", "-ffp-contract=off", *_CAPABILITY_FLAGS[capability]],
+            is_python_module=False,
+            verbose=False,
+        )
+        _register_python_rules()  # torch.library.register_fake/register_autograd: torch >= 2.4
+    except Exception as exc:  # no compiler, no ninja, a failed build: warn once, use the reference
+        lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+        # A compiler's output is long: its first error line says most.
+        detail = next((ln for ln in lines if "error:" in ln), lines[-1] if lines else "")
+        reason = f"{type(exc).__name__}: {detail}"
+        warnings.warn(
+            f"losslab: the fused CPU kernels could not be built ({reason}); using the reference "
+            "implementations (set LOSSLAB_KERNELS=0 to skip the attempt)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return Availability(False, reason, capability, None, ())
+    return Availability(True, "", capability, build_dir, _FUSED_LOSSES)
+
+
+@torch.compiler.assume_constant_result
+def _loaded() -> bool:
+    # Under torch.compile this runs once at trace time (not traced), so a first call
+    # inside a compiled region still builds the library instead of breaking the graph.
+    return available().cpu
+
+
+def available() -> Availability:
+    """Build (on first call, cached on disk) and load the CPU kernels; say what is there.
+
+    Returns:
+        an :class:`Availability`, true when the CPU kernels are loaded.
+
+    Example:
+        >>> import losslab.kernels
+        >>> status = losslab.kernels.available()
+        >>> status.cpu or bool(status.reason)
+        True
+    """
+    if _State.status is None:
+        with _State.lock:
+            if _State.status is None:
+                _State.status = _build()
+    return _State.status
+
+
+# ---------------------------------------------------------------------------------
+# Autograd and fake-tensor rules of the C++ operators
+
+
+def _register_python_rules() -> None:
+    # Once per process, even if this module is imported twice (pytest --doctest-modules on
+    # a src layout does): the marker lives on torch's op namespace, not in this module.
+    namespace = torch.ops.losslab
+    if getattr(namespace, "_losslab_rules_registered", False):
+        return
+    namespace._losslab_rules_registered = True
+
+    @torch.library.register_fake("losslab::composite_softmax_fwd")
+    def _(pred, target, shape, alpha, beta, cap, scale, gamma, need_pred_grad, need_target_grad):
+        return _fake_outputs(pred, pred.new_empty((pred.shape[0],)), need_pred_grad, need_target_grad)
+
+    @torch.library.register_fake("losslab::matching_sigmoid_fwd")
+    def _(pred, target, alpha, beta, scale, need_pred_grad, need_target_grad, sum_only=False):
+        loss = pred.new_empty(()) if sum_only else torch.empty_like(pred, memory_format=torch.contiguous_format)
+        return _fake_outputs(pred, loss, need_pred_grad, need_target_grad)
+
+    @torch.library.register_fake("losslab::cross_entropy_fwd")
+    def _(logits, target, ignore_index, label_smoothing, need_grad, need_target_grad):
+        return _fake_outputs(logits, logits.new_empty((logits.shape[0],)), need_grad, need_target_grad)
+
+    _register_loss_autograd("composite_softmax_fwd", n_inputs=10, per_row=True)
+    _register_loss_autograd("cross_entropy_fwd", n_inputs=6, per_row=True)
+    _register_loss_autograd("matching_sigmoid_fwd", n_inputs=8, per_row=False)
+
+
+def _fake_outputs(pred, loss, need_pred_grad, need_target_grad):
+    def grad(needed):
+        return torch.empty_like(pred, memory_format=torch.contiguous_format) if needed else pred.new_empty((0,))
+
+    return loss, grad(need_pred_grad), grad(need_target_grad)
+
+
+def _register_loss_autograd(name: str, n_inputs: int, per_row: bool) -> None:
+    """Autograd of an operator ``(pred, target, ...) -> (loss, grad_pred, grad_target)``.
+
+    The operator computes the gradients of ``loss`` in its forward pass; backward
+    multiplies them by the incoming gradient (one per row when ``per_row``, else one per
+    element).
+    """
+
+    def setup_context(ctx, inputs, output):
+        _, grad_pred, grad_target = output
+        ctx.mark_non_differentiable(grad_pred, grad_target)
+        # No zero-filled gradients for those two outputs (backward ignores them).
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(grad_pred, grad_target)
+
+    def backward(ctx, grad_loss, _grad_pred, _grad_target):
+        grad_pred, grad_target = ctx.saved_tensors
+        if grad_loss is None:
+            return (None,) * n_inputs
+        g = grad_loss.unsqueeze(-1) if per_row else grad_loss
+        reuse = _saved_buffers_released(grad_pred, grad_target)
+        out = [None, None]
+        for i, (saved, flag) in enumerate(((grad_pred, "need_pred_grad"), (grad_target, "need_target_grad"))):
+            if ctx.needs_input_grad[i]:
+                if saved.numel() == 0 and g.numel() != 0:
+                    raise RuntimeError(f"{name} was called with {flag}=False; no gradient was saved")
+                out[i] = saved.mul_(g) if reuse else g * saved
+        return tuple(out) + (None,) * (n_inputs - 2)
+
+    torch.library.register_autograd(f"losslab::{name}", backward, setup_context=setup_context)
+
+
+def _saved_buffers_released(*saved: torch.Tensor) -> bool:
+    """Whether autograd frees this backward's saved tensors once it returns.
+
+    Then the saved gradient ``[rows, K]`` is scaled in place and becomes the input's
+    gradient, so the peak stays at one ``[rows, K]`` tensor instead of two. With
+    ``retain_graph=True`` / ``create_graph=True`` (or while tracing for torch.compile) the
+    saved tensor must survive and a new one is made.
+    """
+    if torch.compiler.is_compiling() or torch._C._len_torch_dispatch_stack() > 0:
+        return False  # fake/proxy/functional tracing (torch.compile, opcheck, make_fx)
+    if any(type(t) is not torch.Tensor for t in saved):
+        return False
+    try:
+        return not torch._C._autograd._get_current_graph_task_keep_graph()
+    except Exception:  # no graph task (e.g. a functional-tensor trace): keep the saved tensor
+        return False
+
+
+# ---------------------------------------------------------------------------------
+# Which links have a kernel
+
+# (g, g', G) of the base shapes whose functions are torch's own (so identity of the
+# function objects identifies the shape); shapes built from lambdas need a recipe.
+_TORCH_SHAPES = {
+    "exp": (torch.exp, torch.exp, torch.exp),
+    "sinh": (torch.sinh, torch.cosh, torch.cosh),
+    "cosh": (torch.cosh, torch.sinh, torch.sinh),
+}
+_KERNEL_SHAPES = ("identity", "exp", "anti_exp", "sinh", "cosh")
+
+
+def scaling_spec(link) -> tuple[str, float, float, float, float] | None:
+    """``(shape, alpha, beta, cap, scale)`` of a link the kernels implement, else ``None``.
+
+    ``cap`` is ``inf`` for an uncapped link; ``scale`` is the ``c`` of ``link.scaled(c)``.
+    A link describes itself by its constructor's recipe where it records one; otherwise
+    by its base functions (``torch.exp``, ``torch.sinh``, ...) or, for ``identity``, by
+    name and derivative.
+    """
+    cap = math.inf if link.cap is None else float(link.cap)
+    recipe = getattr(link, "recipe", None)
+    if recipe is not None:
+        ctor, kwargs, scales = recipe
+        if ctor in _KERNEL_SHAPES and not kwargs:
+            return ctor, float(link.alpha), float(link.beta), cap, float(math.prod(scales))
+        return None
+    for shape, fns in _TORCH_SHAPES.items():
+        if (link.g, link.g_prime, link.g_primitive) == fns:
+            return shape, float(link.alpha), float(link.beta), cap, 1.0
+    if link.name == "identity" and link.g_prime is torch.ones_like and link.cap is None and not link.params:
+        return "identity", float(link.alpha), float(link.beta), cap, 1.0
+    return None
+
+
+def sigmoid_link_spec(link) -> tuple[float, float, float] | None:
+    """``(alpha, beta, scale)`` of an uncapped ``links.sigmoid`` (possibly ``.scaled(c)``), else ``None``."""
+    if link.cap is not None:
+        return None
+    recipe = getattr(link, "recipe", None)
+    if recipe is not None:
+        ctor, kwargs, scales = recipe
+        if ctor == "sigmoid" and not kwargs:
+            return float(link.alpha), float(link.beta), float(math.prod(scales))
+        return None
+    from .._numerics import softplus
+
+    if link.g is torch.sigmoid and link.g_primitive is softplus:
+        return float(link.alpha), float(link.beta), 1.0
+    return None
+
+
+# What each loss's kernel covers, for the errors of impl="fused".
+_COVERS = {
+    "composite_softmax_loss": (scaling_spec, "this scaling (identity, exp, anti_exp, sinh, cosh only)"),
+    "matching_loss": (sigmoid_link_spec, "this link (the uncapped sigmoid link only)"),
+    # for cross_entropy the "link" is class_weight: the kernel has none
+    "cross_entropy": (lambda class_weight: () if class_weight is None else None, "class weights (class_weight=None only)"),
+}
+
+
+def _unsupported(pred: torch.Tensor, spec, what: str) -> str:
+    """Why the fused path cannot run ('' if it can)."""
+    if pred.device.type != "cpu":
+        return f"no fused kernel for device {pred.device} (CPU only; dtype {pred.dtype})"
+    if pred.dtype not in _DTYPES:
+        return f"no fused kernel for dtype {pred.dtype} on device {pred.device} (float32 and float64 only)"
+    if spec is None:
+        return f"no fused kernel for {what}"
+    return ""
+
+
+def use_fused(loss_name: str, impl, pred: torch.Tensor, link) -> tuple[bool, tuple | None]:
+    """Resolve ``impl`` for one call: ``(use the kernel?, link spec)``; raises for bad ``impl``."""
+    if impl not in IMPLS:
+        raise ValueError(f"impl must be one of 'auto', 'reference', 'fused'; got {impl!r}")
+    if impl == "reference":
+        return False, None
+    spec_of, what = _COVERS[loss_name]
+    from ..links import Link, _check_params_for
+
+    if isinstance(link, Link):
+        # The reference path checks a link's parameters against the input's dtype when it first
+        # applies the link; the kernel never calls the link, so check here: same errors on both paths.
+        _check_params_for(link, pred)
+    spec = spec_of(link)
+    why = _unsupported(pred, spec, what)
+    if not why:
+        if _loaded():
+            return True, spec
+        why = f"the CPU kernels are not available ({available().reason})"
+    if impl == "fused":
+        raise ValueError(
+            f"impl='fused' cannot run {loss_name} for dtype {pred.dtype} on device {pred.device}: {why}"
+        )
+    return False, None
+
+
+def composite_softmax_rows(pred: torch.Tensor, target: torch.Tensor, spec: tuple, gamma: float) -> torch.Tensor:
+    """Eq. (29) per row of ``[rows, K]`` inputs, with the gradients of (30) saved for backward."""
+    shape, alpha, beta, cap, scale = spec
+    grad_on = torch.is_grad_enabled()
+    loss, _, _ = torch.ops.losslab.composite_softmax_fwd(
+        pred.contiguous(),
+        target.contiguous(),
+        shape,
+        alpha,
+        beta,
+        cap,
+        scale,
+        float(gamma),
+        grad_on and pred.requires_grad,
+        grad_on and target.requires_grad,
+    )
+    return loss
+
+
+def composite_softmax_loss(pred: torch.Tensor, target: torch.Tensor, spec: tuple, gamma: float, dim: int) -> torch.Tensor:
+    """Per-example eq. (29) for ``pred``/``target`` of any shape with class dim ``dim`` (already validated)."""
+    pred_m = pred.movedim(dim, -1)
+    target_m = target.movedim(dim, -1)
+    batch_shape = pred_m.shape[:-1]
+    K = pred_m.shape[-1]
+    loss = composite_softmax_rows(pred_m.reshape(-1, K), target_m.reshape(-1, K), spec, gamma)
+    return loss.reshape(batch_shape)
+
+
+def matching_sigmoid(pred: torch.Tensor, target: torch.Tensor, spec: tuple, sum_only: bool = False) -> torch.Tensor:
+    """Elementwise eq. (2) of the sigmoid link (already validated), gradients saved for backward.
+
+    ``sum_only``: return the sum over all elements (a 0-dim tensor) without storing the
+    per-element losses.
+    """
+    alpha, beta, scale = spec
+    grad_on = torch.is_grad_enabled()
+    loss, _, _ = torch.ops.losslab.matching_sigmoid_fwd(
+        pred.contiguous(),
+        target.contiguous(),
+        alpha,
+        beta,
+        scale,
+        grad_on and pred.requires_grad,
+        grad_on and target.requires_grad,
+        sum_only,
+    )
+    return loss if sum_only else loss.view(pred.shape)
+
+
+def cross_entropy(x: torch.Tensor, target: torch.Tensor, ignore_index: int, label_smoothing: float) -> torch.Tensor:
+    """Per-example softmax cross-entropy of logits ``x [..., K]`` (classes last, already validated)
+    against integer labels ``[...]`` or probabilities ``[..., K]``; 0 at ``ignore_index``."""
+    K = x.shape[-1]
+    batch_shape = x.shape[:-1]
+    labels = not target.is_floating_point()
+    t = target.reshape(-1) if labels else target.reshape(-1, K)
+    grad_on = torch.is_grad_enabled()
+    loss, _, _ = torch.ops.losslab.cross_entropy_fwd(
+        x.reshape(-1, K).contiguous(),
+        t.contiguous(),
+        int(ignore_index),
+        float(label_smoothing),
+        grad_on and x.requires_grad,
+        grad_on and not labels and target.requires_grad,
+    )
+    return loss.reshape(batch_shape)
