@@ -331,3 +331,38 @@ def test_matching_sigmoid_extremes_float32():
     for a, b in zip(got, _reference_matching(pred, target, h)):
         assert torch.isfinite(a.cpu())[torch.isfinite(b)].all()
         _close(a, b, torch.float32, rtol=1e-5, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------
+# Against the C++ operators, where they are built (same inputs on CPU, same outputs)
+
+
+@pytest.fixture(scope="module")
+def cpp_ops():
+    import losslab.kernels as K
+
+    if not hasattr(K, "available"):
+        pytest.skip("the C++ operators (losslab.kernels.available) are not part of this checkout")
+    status = K.available()
+    if not status.cpu:
+        pytest.skip(f"the C++ operators are not built: {status.reason}")
+    return torch.ops.losslab
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_same_outputs_as_the_cpp_operators(cpp_ops, dtype):
+    pred, target = _rand((5, 33), 20, dtype), _rand((5, 33), 21, dtype)
+    for q in (links.identity(alpha=1.5, beta=0.5), links.exp(alpha=0.5).scaled(2.0), links.sinh(alpha=1.0), links.cosh(alpha=0.3, beta=0.2, cap=1.0)):
+        args = (*spec(q), 0.7, True, True)
+        got = T.composite_softmax_fwd_triton(pred.to(DEVICE), target.to(DEVICE), *args, block_k=8)
+        for a, b in zip(got, cpp_ops.composite_softmax_fwd(pred, target, *args)):
+            _close(a, b, dtype)
+    probs = torch.softmax(target, -1)
+    labels = torch.tensor([0, 32, -100, 7, 16])
+    for tgt, need_t in ((labels, False), (probs, True)):
+        got = T.cross_entropy_fwd_triton(pred.to(DEVICE), tgt.to(DEVICE), -100, 0.1, True, need_t, block_k=8)
+        for a, b in zip(got, cpp_ops.cross_entropy_fwd(pred, tgt, -100, 0.1, True, need_t)):
+            _close(a, b, dtype)
+    got = T.matching_sigmoid_fwd_triton(pred.to(DEVICE), target.to(DEVICE), 0.7, -1.0, 3.0, True, True, block=64)
+    for a, b in zip(got, cpp_ops.matching_sigmoid_fwd(pred, target, 0.7, -1.0, 3.0, True, True)):
+        _close(a, b, dtype)
