@@ -25,8 +25,8 @@ one forward+backward above what was allocated before, as a multiple of ``B*K*ite
 
 Run on a machine with an NVIDIA GPU and triton::
 
-    PYTHONPATH=src python benchmarks/gpu.py --out bench-gpu
-    PYTHONPATH=src python benchmarks/gpu.py --sizes 1024x32768 --rounds 3 --scalings exp0.5 --dtype bfloat16
+    .venv/bin/python benchmarks/gpu.py --out bench-gpu
+    .venv/bin/python benchmarks/gpu.py --sizes 1024x32768 --rounds 3 --scalings exp0.5 --dtype bfloat16
 
 Prints a markdown table and writes ``gpu.json`` under ``--out``. Without a CUDA device
 it prints one line saying so and exits with status 1.
