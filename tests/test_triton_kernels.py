@@ -366,3 +366,11 @@ def test_same_outputs_as_the_cpp_operators(cpp_ops, dtype):
     got = T.matching_sigmoid_fwd_triton(pred.to(DEVICE), target.to(DEVICE), 0.7, -1.0, 3.0, True, True, block=64)
     for a, b in zip(got, cpp_ops.matching_sigmoid_fwd(pred, target, 0.7, -1.0, 3.0, True, True)):
         _close(a, b, dtype)
+
+
+def test_launchers_register_as_the_operators_cuda_kernels(cpp_ops):
+    # Registration needs no GPU: the CUDA dispatch key of each operator gets a kernel.
+    assert T.register_cuda_kernels()
+    for name in ("composite_softmax_fwd", "cross_entropy_fwd", "matching_sigmoid_fwd"):
+        assert torch._C._dispatch_has_kernel_for_dispatch_key(f"losslab::{name}", "CUDA")
+    assert T.register_cuda_kernels()  # idempotent

@@ -38,6 +38,7 @@ __all__ = [
     "composite_softmax_fwd_triton",
     "cross_entropy_fwd_triton",
     "matching_sigmoid_fwd_triton",
+    "register_cuda_kernels",
 ]
 
 # Scaling shapes of composite_softmax_fwd, in the C++ enum's order (the kernel's constexpr).
@@ -240,3 +241,30 @@ def matching_sigmoid_fwd_triton(
 
 def triton_cdiv(a: int, b: int) -> int:
     return -(-a // b)
+
+
+_REGISTERED: list[bool] = []
+
+
+def register_cuda_kernels() -> bool:
+    """Register the launchers as the CUDA kernels of the ``losslab::*_fwd`` operators (once).
+
+    The operators' schemas come from the C++ library (``TORCH_LIBRARY(losslab, ...)``),
+    so they must be defined first; their autograd and fake rules are device-agnostic and
+    serve CUDA inputs unchanged. Returns whether the kernels are registered: ``False``
+    when ``triton`` does not import or the operators are not defined.
+    """
+    if _REGISTERED:
+        return True
+    if not available()[0]:
+        return False
+    ops = torch.ops.losslab
+    names = ("composite_softmax_fwd", "cross_entropy_fwd", "matching_sigmoid_fwd")
+    if not all(hasattr(ops, n) for n in names):
+        return False
+    launchers = (composite_softmax_fwd_triton, cross_entropy_fwd_triton, matching_sigmoid_fwd_triton)
+    for name, launcher in zip(names, launchers):
+        # The operator's positional schema; the launchers' keyword-only block sizes keep their defaults.
+        torch.library.register_kernel(f"losslab::{name}", "cuda", launcher)
+    _REGISTERED.append(True)
+    return True
