@@ -10,10 +10,12 @@ import triton.language as tl
 
 @triton.jit
 def _param(hi, lo, DT: tl.constexpr):
+    # A double passed as float32 hi + lo (Triton passes Python floats as float32).
     if DT == tl.float64:
         return tl.cast(hi, tl.float64) + tl.cast(lo, tl.float64)
     else:
         return tl.cast(hi, DT)
+
 
 @triton.jit
 def _link(z, alpha, beta, cap, c, c_over_ag, c_alpha, SHAPE: tl.constexpr, CAPPED: tl.constexpr):
@@ -64,6 +66,7 @@ def _link(z, alpha, beta, cap, c, c_over_ag, c_alpha, SHAPE: tl.constexpr, CAPPE
         qp = gp * c_alpha
     return l, g * c, qp
 
+
 @triton.jit
 def _rescale(m_old, m_new):
     # Factor that moves a running sum from shift m_old to shift m_new (infinite shifts
@@ -76,6 +79,7 @@ def _rescale(m_old, m_new):
 def _finite_or_zero(m):
     # As torch.logsumexp: an infinite max is not subtracted.
     return tl.where((m == float("inf")) | (m == -float("inf")), 0.0, m)
+
 
 @triton.jit
 def composite_softmax_kernel(
@@ -147,6 +151,7 @@ def composite_softmax_kernel(
                 d = zh - zs
                 gt = -(ps * (qps * d + qs * (qs * d - A) / gamma))
                 tl.store(gtarget_ptr + base + offs, gt, mask=mask)
+
 
 @triton.jit
 def cross_entropy_kernel(
@@ -224,6 +229,7 @@ def cross_entropy_kernel(
             if NEED_TARGET_GRAD:
                 tl.store(gt_ptr + base + offs, (1.0 - eps) * (lse - v), mask=mask)
 
+
 @triton.jit
 def _sigmoid_parts(u):
     # sigma(u), sigma(-u) and log1p(e^-|u|) from one exponential e = e^-|u|.
@@ -236,6 +242,7 @@ def _sigmoid_parts(u):
     tiny = onep == 1.0
     sp = tl.where(tiny, e, tl.log(onep) * e / tl.where(tiny, 1.0, onep - 1.0))
     return tl.where(pos, r, re), tl.where(pos, re, r), sp
+
 
 @triton.jit
 def matching_sigmoid_kernel(
