@@ -45,6 +45,7 @@ IMPLS = ("auto", "reference", "fused")
 _CSRC = Path(__file__).resolve().parent / "csrc" / "losslab_kernels.cpp"
 _FUSED_LOSSES = ("composite_softmax_loss", "matching_loss", "cross_entropy")
 _DTYPES = (torch.float32, torch.float64)
+_GPU_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)  # Triton accumulates in float32/float64
 
 # Compiler flags per CPU capability: the same instruction sets PyTorch's own kernels
 # are built with for that capability, so ATen's Vectorized<T> (and its Sleef exp,
@@ -66,7 +67,8 @@ class Availability:
         capability: the CPU instruction set they were compiled for.
         build_dir: where the compiled library is cached.
         losses: the losses with a fused CPU path.
-        gpu: whether GPU kernels exist (none yet).
+        gpu: whether the Triton kernels are registered as the operators' CUDA kernels
+            (a CUDA device and ``triton`` are needed).
     """
 
     cpu: bool
@@ -130,7 +132,21 @@ def _build() -> Availability:
             stacklevel=3,
         )
         return Availability(False, reason, capability, None, ())
-    return Availability(True, "", capability, build_dir, _FUSED_LOSSES)
+    return Availability(True, "", capability, build_dir, _FUSED_LOSSES, gpu=_register_gpu_kernels())
+
+
+def _register_gpu_kernels() -> bool:
+    """The Triton launchers as the operators' CUDA kernels, where a CUDA device and triton exist."""
+    if not torch.cuda.is_available():
+        return False
+    try:
+        from . import triton_kernels
+
+        return triton_kernels.register_cuda_kernels()
+    except Exception as exc:  # a broken triton install: CUDA inputs take the reference
+        warnings.warn(f"losslab: the Triton kernels could not be registered ({exc}); CUDA inputs use the reference",
+                      RuntimeWarning, stacklevel=3)
+        return False
 
 
 @torch.compiler.assume_constant_result
@@ -310,9 +326,14 @@ _COVERS = {
 
 def _unsupported(pred: torch.Tensor, spec, what: str) -> str:
     """Why the fused path cannot run ('' if it can)."""
-    if pred.device.type != "cpu":
-        return f"no fused kernel for device {pred.device} (CPU only; dtype {pred.dtype})"
-    if pred.dtype not in _DTYPES:
+    if pred.device.type == "cuda":
+        if not available().gpu:
+            return f"no fused kernel for device {pred.device} (the Triton kernels are not registered; dtype {pred.dtype})"
+        if pred.dtype not in _GPU_DTYPES:
+            return f"no fused kernel for dtype {pred.dtype} on device {pred.device}"
+    elif pred.device.type != "cpu":
+        return f"no fused kernel for device {pred.device} (CPU and CUDA only; dtype {pred.dtype})"
+    elif pred.dtype not in _DTYPES:
         return f"no fused kernel for dtype {pred.dtype} on device {pred.device} (float32 and float64 only)"
     if spec is None:
         return f"no fused kernel for {what}"

@@ -1,0 +1,273 @@
+"""Triton (GPU) kernels for the fused losslab operators.
+
+Each launcher takes and returns exactly what the C++ operator of the same name
+(``losslab::composite_softmax_fwd``, ``losslab::cross_entropy_fwd``,
+``losslab::matching_sigmoid_fwd``, csrc/losslab_kernels.cpp) does: the loss per row
+(per element for the matching loss) in the input's dtype and the gradients of that
+loss, computed in the same launch, as ``[rows, K]`` tensors (or empty ``[0]`` tensors
+when not requested). Autograd multiplies the saved gradients by the incoming one.
+
+Row kernels run one program per row and loop over the row in blocks of ``BLOCK_K``
+columns (as Liger-Kernel's cross-entropy does):
+
+* pass 1 reads ``ŝ`` and ``s`` once and keeps an online log-sum-exp of both rows'
+  Q-logits (running max ``m`` and ``Σ e^(l - m)``, rescaled when the max grows), plus,
+  rescaled the same way, the linear term ``Σ (ŝ_k - s_k) q(s_k) e^(l_k(s) - m)`` of
+  eq. (29); the loss follows at the end of the pass;
+* pass 2 reads the row again (on a GPU usually from L2) and writes the gradient
+  ``q(ŝ)p(ŝ) - q(s)p(s)`` of eq. (30) and, if asked, the target's gradient.
+
+Arithmetic is float32 for float16/bfloat16/float32 inputs and float64 for float64
+inputs. Triton passes Python floats to a kernel as float32, so each scalar link
+parameter travels as a float32 pair ``(hi, lo)`` with ``hi + lo`` equal to the double
+to ~2^-48 relative; float64 kernels rebuild it, float32 kernels use ``hi``.
+
+``triton`` is imported on the first launch, never when this module is imported. With
+``TRITON_INTERPRET=1`` set before that first launch the kernels run on CPU tensors in
+Triton's interpreter (how the tests check them on a machine without a GPU).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+__all__ = [
+    "SHAPES",
+    "available",
+    "composite_softmax_fwd_triton",
+    "cross_entropy_fwd_triton",
+    "matching_sigmoid_fwd_triton",
+    "register_cuda_kernels",
+]
+
+# Scaling shapes of composite_softmax_fwd, in the C++ enum's order (the kernel's constexpr).
+SHAPES = {"identity": 0, "exp": 1, "anti_exp": 2, "sinh": 3, "cosh": 4}
+
+_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+# Largest column block (a row of 32K takes 16 iterations per pass) and warps per
+# program: chosen so a thread holds 8 elements of each of the ~10 live blocks, not
+# tuned on a GPU yet.
+_MAX_BLOCK_K = 2048
+_NUM_WARPS = 8
+
+
+def available() -> tuple[bool, str]:
+    """``(True, "")`` if ``triton`` imports, else ``(False, why)``."""
+    try:
+        import triton  # noqa: F401
+    except Exception as exc:  # ImportError, or a broken install
+        return False, f"{type(exc).__name__}: {exc}"
+    return True, ""
+
+
+def _split(x: float) -> tuple[float, float]:
+    """A double as float32 ``hi`` plus float32 ``lo`` (see the module docstring)."""
+    hi = float(torch.tensor(x, dtype=torch.float32))
+    lo = float(torch.tensor(x - hi, dtype=torch.float32)) if math.isfinite(hi) else 0.0
+    return hi, lo
+
+
+def _block(K: int, block_k: int | None) -> int:
+    if block_k is None:
+        import triton
+
+        return min(_MAX_BLOCK_K, triton.next_power_of_2(max(K, 1)))
+    if block_k <= 0 or block_k & (block_k - 1):
+        raise ValueError(f"block_k must be a positive power of two; got {block_k}")
+    return block_k
+
+
+def _check_float(name: str, t: torch.Tensor) -> None:
+    if t.dtype not in _DTYPES:
+        raise ValueError(f"{name}: float16, bfloat16, float32 or float64 only; got {t.dtype}")
+
+
+def _kernels():
+    """The kernel module, imported on first use (``TRITON_INTERPRET`` is read then, not at import)."""
+    from . import _triton_src
+
+    return _triton_src.composite_softmax_kernel, _triton_src.cross_entropy_kernel, _triton_src.matching_sigmoid_kernel
+
+
+def _compute_dtype(dtype: torch.dtype):
+    import triton.language as tl
+
+    return tl.float64 if dtype == torch.float64 else tl.float32
+
+
+def _grad_buffer(x: torch.Tensor, needed: bool) -> torch.Tensor:
+    return torch.empty_like(x) if needed else x.new_empty((0,))
+
+
+def composite_softmax_fwd_triton(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    shape: str,
+    alpha: float,
+    beta: float,
+    cap: float,
+    scale: float,
+    gamma: float,
+    need_pred_grad: bool,
+    need_target_grad: bool,
+    *,
+    block_k: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``losslab::composite_softmax_fwd`` in Triton: ``(loss [rows], grad_pred, grad_target)``.
+
+    ``cap = inf`` means uncapped; ``scale`` is the ``c`` of ``link.scaled(c)``.
+    ``block_k`` (a power of two) overrides the column block (tests use small ones so the
+    online loop runs over several blocks).
+    """
+    if pred.dim() != 2 or target.shape != pred.shape:
+        raise ValueError(
+            f"composite_softmax_fwd: pred and target must be [rows, K] of one shape; got {tuple(pred.shape)} and {tuple(target.shape)}"
+        )
+    if pred.dtype != target.dtype or pred.device != target.device:
+        raise ValueError("composite_softmax_fwd: pred and target differ in dtype or device")
+    _check_float("composite_softmax_fwd", pred)
+    if pred.shape[1] == 0:
+        raise ValueError("composite_softmax_fwd: K must be positive")
+    if not (alpha > 0 and gamma > 0 and scale > 0 and cap > 0):
+        raise ValueError("composite_softmax_fwd: alpha, gamma, scale and cap must be positive")
+    if shape not in SHAPES:
+        raise ValueError(f"composite_softmax_fwd: no kernel for the scaling shape '{shape}'")
+    p, t = pred.contiguous(), target.contiguous()
+    rows, K = p.shape
+    loss = p.new_empty((rows,))
+    gp = _grad_buffer(p, need_pred_grad)
+    gt = _grad_buffer(p, need_target_grad)
+    if rows == 0:
+        return loss, gp, gt
+    kernel = _kernels()[0]
+    capped = math.isfinite(cap)
+    scalars = (
+        *_split(alpha), *_split(beta), *_split(cap if capped else 0.0), *_split(scale),
+        *_split(scale / (alpha * gamma)), *_split(scale * alpha), *_split(gamma),
+    )
+    block = _block(K, block_k)
+    kernel[(rows,)](
+        p, t, loss, gp, gt, K, K, *scalars,
+        SHAPE=SHAPES[shape], CAPPED=capped, DT=_compute_dtype(p.dtype),
+        NEED_PRED_GRAD=bool(need_pred_grad), NEED_TARGET_GRAD=bool(need_target_grad), BLOCK_K=block,
+        num_warps=_NUM_WARPS if block >= 1024 else 4,
+    )
+    return loss, gp, gt
+
+
+def cross_entropy_fwd_triton(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    ignore_index: int,
+    label_smoothing: float,
+    need_grad: bool,
+    need_target_grad: bool,
+    *,
+    block_k: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``losslab::cross_entropy_fwd`` in Triton: integer labels ``[rows]`` (int64) or
+    probabilities ``[rows, K]``; ``(loss [rows], grad_logits, grad_target)``."""
+    if logits.dim() != 2 or logits.shape[1] == 0:
+        raise ValueError(f"cross_entropy_fwd: logits must be [rows, K], K > 0; got {tuple(logits.shape)}")
+    _check_float("cross_entropy_fwd", logits)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError("cross_entropy_fwd: label_smoothing outside [0, 1]")
+    labels = target.dtype == torch.int64
+    rows, K = logits.shape
+    if labels:
+        if target.dim() != 1 or target.shape[0] != rows:
+            raise ValueError(f"cross_entropy_fwd: labels must be [rows]; got {tuple(target.shape)}")
+        if need_target_grad:
+            raise ValueError("cross_entropy_fwd: integer labels have no gradient")
+        bad = (target != ignore_index) & ((target < 0) | (target >= K))
+        if bool(bad.any()):  # one device sync: the C++ op raises here too
+            y = int(target[bad][0])
+            raise ValueError(f"cross_entropy_fwd: label {y} outside [0, {K})")
+    elif target.shape != logits.shape or target.dtype != logits.dtype:
+        raise ValueError("cross_entropy_fwd: probability targets must match the logits' shape and dtype")
+    x, t = logits.contiguous(), target.contiguous()
+    loss = x.new_empty((rows,))
+    gx = _grad_buffer(x, need_grad)
+    gt = _grad_buffer(x, need_target_grad)
+    if rows == 0:
+        return loss, gx, gt
+    kernel = _kernels()[1]
+    block = _block(K, block_k)
+    kernel[(rows,)](
+        x, t if labels else x, x if labels else t, loss, gx, gt, K, K, int(ignore_index), *_split(float(label_smoothing)),
+        HAS_PROBS=not labels, DT=_compute_dtype(x.dtype),
+        NEED_GRAD=bool(need_grad), NEED_TARGET_GRAD=bool(need_target_grad), BLOCK_K=block,
+        num_warps=_NUM_WARPS if block >= 1024 else 4,
+    )
+    return loss, gx, gt
+
+
+def matching_sigmoid_fwd_triton(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    alpha: float,
+    beta: float,
+    scale: float,
+    need_pred_grad: bool,
+    need_target_grad: bool,
+    *,
+    block: int = 1024,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``losslab::matching_sigmoid_fwd`` in Triton: elementwise ``(loss, grad_pred, grad_target)``, loss of ``pred``'s shape."""
+    if target.shape != pred.shape:
+        raise ValueError(f"matching_sigmoid_fwd: pred and target shapes differ: {tuple(pred.shape)} and {tuple(target.shape)}")
+    if pred.dtype != target.dtype or pred.device != target.device:
+        raise ValueError("matching_sigmoid_fwd: pred and target differ in dtype or device")
+    _check_float("matching_sigmoid_fwd", pred)
+    if not (alpha > 0 and scale > 0):
+        raise ValueError("matching_sigmoid_fwd: alpha and scale must be positive")
+    if block <= 0 or block & (block - 1):
+        raise ValueError(f"block must be a positive power of two; got {block}")
+    p, t = pred.contiguous(), target.contiguous()
+    loss = torch.empty_like(p)
+    gp = _grad_buffer(p, need_pred_grad)
+    gt = _grad_buffer(p, need_target_grad)
+    n = p.numel()
+    if n == 0:
+        return loss, gp, gt
+    kernel = _kernels()[2]
+    scalars = (*_split(alpha), *_split(beta), *_split(scale), *_split(scale / alpha), *_split(scale * alpha))
+    kernel[(triton_cdiv(n, block),)](
+        p, t, loss, gp, gt, n, *scalars,
+        DT=_compute_dtype(p.dtype), NEED_PRED_GRAD=bool(need_pred_grad), NEED_TARGET_GRAD=bool(need_target_grad),
+        BLOCK=block,
+    )
+    return loss, gp, gt
+
+
+def triton_cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+_REGISTERED: list[bool] = []
+
+
+def register_cuda_kernels() -> bool:
+    """Register the launchers as the CUDA kernels of the ``losslab::*_fwd`` operators (once).
+
+    The operators' schemas come from the C++ library (``TORCH_LIBRARY(losslab, ...)``),
+    so they must be defined first; their autograd and fake rules are device-agnostic and
+    serve CUDA inputs unchanged. Returns whether the kernels are registered: ``False``
+    when ``triton`` does not import or the operators are not defined.
+    """
+    if _REGISTERED:
+        return True
+    if not available()[0]:
+        return False
+    ops = torch.ops.losslab
+    names = ("composite_softmax_fwd", "cross_entropy_fwd", "matching_sigmoid_fwd")
+    if not all(hasattr(ops, n) for n in names):
+        return False
+    launchers = (composite_softmax_fwd_triton, cross_entropy_fwd_triton, matching_sigmoid_fwd_triton)
+    for name, launcher in zip(names, launchers):
+        # The operator's positional schema; the launchers' keyword-only block sizes keep their defaults.
+        torch.library.register_kernel(f"losslab::{name}", "cuda", launcher)
+    _REGISTERED.append(True)
+    return True
