@@ -166,39 +166,43 @@ class _LinearLoss(torch.autograd.Function):
     """Returns ``(total, rows)``: ``rows`` the per-row losses, ``total = Σ coeff_i rows_i``.
 
     With ``coeff`` (``'mean'``/``'sum'``) the forward computes the gradients of ``total`` and the
-    backward scales them by ``grad_output`` (``rows`` is then non-differentiable); without it
-    (``'none'``) the forward only computes ``rows`` and the backward walks the chunks again with
-    the per-row cotangent as ``coeff``.
+    backward scales them by ``grad_output`` in place and hands them over (``rows`` is then
+    non-differentiable); a second backward (``retain_graph=True``) walks the chunks again. Without
+    ``coeff`` (``'none'``) the forward only computes ``rows`` and the backward walks the chunks
+    again with the per-row cotangent as ``coeff``.
     """
 
     @staticmethod
     def forward(ctx, hidden, weight, bias, target, coeff, chunk_fn, rows):
         needs = ctx.needs_input_grad[:3]
-        ctx.chunk_fn, ctx.rows, ctx.fast = chunk_fn, rows, coeff is not None
-        ctx.has_bias = bias is not None
+        ctx.chunk_fn, ctx.rows = chunk_fn, rows
         rows_loss, gh, gw, gb = _walk(hidden, weight, bias, target, coeff if any(needs) else None,
                                       chunk_fn, rows, needs)
-        if ctx.fast:
+        # Held on ctx, not saved: the backward drops its reference before returning them, so
+        # autograd takes them as .grad without a copy (a [K, d] copy is as large as the weight).
+        ctx.precomputed = (gh, gw, gb) if coeff is not None else None
+        if coeff is not None:
             total = (rows_loss * coeff).sum()
             ctx.mark_non_differentiable(rows_loss)
-            ctx.save_for_backward(gh, gw, gb)
         else:
             total = rows_loss.sum()
-            ctx.save_for_backward(hidden, weight, bias, target)
+        ctx.save_for_backward(hidden, weight, bias, target, coeff)
         return total, rows_loss
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_total, grad_rows):
         needs = ctx.needs_input_grad[:3]
-        if ctx.fast:
-            gh, gw, gb = ctx.saved_tensors
-            scale = lambda g: None if g is None else g * grad_total  # noqa: E731
-            return scale(gh), scale(gw), scale(gb), None, None, None, None
-        hidden, weight, bias, target = ctx.saved_tensors
-        coeff = grad_rows if grad_rows is not None else torch.zeros(hidden.shape[0], dtype=hidden.dtype)
-        if grad_total is not None:
-            coeff = coeff + grad_total
+        if ctx.precomputed is not None:
+            grads, ctx.precomputed = ctx.precomputed, None
+            return (*(None if g is None else g.mul_(grad_total) for g in grads), None, None, None, None)
+        hidden, weight, bias, target, coeff = ctx.saved_tensors
+        if coeff is not None:  # a second backward of 'mean'/'sum'
+            coeff = coeff * grad_total
+        else:
+            coeff = grad_rows if grad_rows is not None else hidden.new_zeros(hidden.shape[0])
+            if grad_total is not None:
+                coeff = coeff + grad_total
         _, gh, gw, gb = _walk(hidden, weight, bias, target, coeff, ctx.chunk_fn, ctx.rows, needs)
         return gh, gw, gb, None, None, None, None
 
