@@ -92,6 +92,11 @@ _GRADES = torch.tensor([[0, 1, 2, 0, 1], [2, 0, 0, 1, 1], [1, 1, 0, 2, 0]])
 _HIDDEN = lambda d: (_x(d, 3, 4), _x(d, 7, 4, seed=1), _x(d, 7, seed=2))  # noqa: E731
 
 FUNCTIONS = {
+    "linear_cross_entropy": (ll.linear_cross_entropy, lambda d: ((_x(d, 3, 4), _x(d, 6, 4, seed=1), torch.tensor([0, 5, 2])),
+                                                                 {"linear_bias": _x(d, 6, seed=2), "chunk_size": 2})),
+    "linear_composite_softmax_loss": (ll.linear_composite_softmax_loss, lambda d: (
+        (_x(d, 3, 4), _x(d, 6, 4, seed=1), _x(d, 3, 6, seed=2), links.exp(alpha=0.5)),
+        {"linear_bias": _x(d, 6, seed=3), "chunk_size": 2})),
     "sparsemax": (ll.sparsemax, lambda d: ((_x(d, 3, 5),), {})),
     "entmax15": (ll.entmax15, lambda d: ((_x(d, 3, 5),), {})),
     "entmax_bisect": (ll.entmax_bisect, lambda d: ((_x(d, 3, 5),), {"alpha": 1.3})),

@@ -196,12 +196,19 @@ MODULE_ARGS = {
     "SelectivePointwiseLoss": lambda: dict(link=links.sinh(alpha=0.5)),
     "SelectivePairwiseLoss": lambda: dict(link=links.smelu(c=0.5, beta=0.2)),
     "SelectiveListwiseLoss": lambda: dict(scaling=links.exp(alpha=2.0), gamma=0.5),
+    "LinearCrossEntropyLoss": lambda: dict(weight=torch.rand(6, dtype=F64) + 0.5, label_smoothing=0.1, chunk_size=2),
+    "LinearCompositeSoftmaxLoss": lambda: dict(scaling=links.exp(alpha=0.5), gamma=0.7, chunk_size=2),
 }
 # Inputs for modules no registry entry describes.
 MODULE_INPUTS = {
     "Sparsemax": lambda g: ((torch.randn(3, 5, dtype=F64, generator=g),), {}),
     "Entmax15": lambda g: ((torch.randn(3, 5, dtype=F64, generator=g),), {}),
     "EntmaxBisect": lambda g: ((torch.randn(3, 5, dtype=F64, generator=g),), {}),
+    "LinearCrossEntropyLoss": lambda g: ((torch.randn(3, 4, dtype=F64, generator=g), torch.randn(6, 4, dtype=F64, generator=g),
+                                          torch.tensor([0, 5, 2])), {}),
+    "LinearCompositeSoftmaxLoss": lambda g: ((torch.randn(3, 4, dtype=F64, generator=g),
+                                              torch.randn(6, 4, dtype=F64, generator=g),
+                                              torch.randn(3, 6, dtype=F64, generator=g)), {}),
 }
 # Registry names that the class name does not spell.
 SPEC_ALIASES = {"OneVsAllBCELoss": "binary_cross_entropy"}

@@ -30,9 +30,16 @@ common_modules = pytest.importorskip("torch.testing._internal.common_modules")
 
 D64 = torch.float64
 
+#: losslab.nn classes that share a torch.nn loss's name but not its constructor, and why.
+NOT_DROP_IN = {
+    # torch's builds and owns its Linear (in_features, num_classes, bias=...); losslab's takes the
+    # output layer's weight and bias at call time, so a model's own lm_head parameters are used.
+    "LinearCrossEntropyLoss": "forward(input, linear_weight, target, linear_bias=None)",
+}
+
 #: losslab.nn classes that carry a torch.nn loss's name.
 TORCH_NAMED = sorted(n for n in ll.nn.__all__ if isinstance(getattr(torch.nn, n, None), type)
-                     and issubclass(getattr(torch.nn, n), torch.nn.modules.loss._Loss))
+                     and issubclass(getattr(torch.nn, n), torch.nn.modules.loss._Loss) and n not in NOT_DROP_IN)
 
 #: torch.nn.functional names that losslab also has, by their module's name.
 FUNCTIONAL = {

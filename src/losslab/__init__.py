@@ -88,6 +88,7 @@ from .sampled import (
     sampled_nce_loss,
     sampled_softmax_loss,
 )
+from .linear import linear_composite_softmax_loss, linear_cross_entropy
 
 # Submodules that import from the losses above (dependency direction of DESIGN.md).
 from . import nn  # noqa: E402
@@ -192,6 +193,9 @@ __all__ = [
     "proposal_log_prob",
     "log_uniform_probs",
     "estimate_partition",
+    # fused linear + loss (issue 12)
+    "linear_cross_entropy",
+    "linear_composite_softmax_loss",
 ]
 
 

@@ -1549,3 +1549,62 @@ class SoftMarginLoss(_KwLoss):
 
     def __init__(self, size_average=None, reduce=None, reduction="mean"):
         super().__init__(_cls.soft_margin_loss, legacy_reduction(size_average, reduce, reduction))
+
+
+# -- fused linear + loss -----------------------------------------------------------------------
+# The output layer's parameters are forward arguments, not state: the module stays a loss (no
+# parameters of its own), so a model's existing lm_head.weight / lm_head.bias are passed as they are.
+from . import linear as _linear  # noqa: E402
+
+
+class LinearCrossEntropyLoss(_KwLoss):
+    """Module form of :func:`losslab.linear_cross_entropy`: cross-entropy of ``input @ W.T + b`` in row chunks.
+
+    Unlike ``torch.nn.LinearCrossEntropyLoss`` (which builds and owns its ``Linear``), it takes the
+    output layer's weight and bias at call time, so a model passes its own ``lm_head``'s parameters.
+
+    Args:
+        weight: optional class weights ``[K]`` (kept as a buffer).
+        ignore_index: target value that contributes nothing.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+        label_smoothing: ``ε ∈ [0, 1]``.
+        chunk_size: rows per chunk (``None``: about 32 MB of float32 logits per chunk).
+
+    ``forward(input, linear_weight, target, linear_bias=None, sample_weight=None)``: ``input [..., d]``,
+    ``linear_weight [K, d]``, labels ``[...]``.
+
+    Example: ``ll.nn.LinearCrossEntropyLoss(chunk_size=2)(torch.randn(5, 8), torch.randn(10, 8), torch.tensor([1, 0, 9, 3, 3]))``
+    """
+
+    def __init__(self, *, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0, chunk_size=None):
+        super().__init__(_linear.linear_cross_entropy, reduction, weight=weight, ignore_index=ignore_index,
+                         label_smoothing=label_smoothing, chunk_size=chunk_size)
+
+
+class LinearCompositeSoftmaxLoss(_Loss):
+    """Module form of :func:`losslab.linear_composite_softmax_loss`: the composite Softmax matching loss
+    of ``input @ W.T + b`` against target scores, in row chunks.
+
+    Args:
+        scaling: the scaling function ``q`` (a :class:`losslab.links.Link`), e.g. ``ll.links.exp()``.
+        gamma: regularisation ``γ > 0`` (default 1.0).
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+        chunk_size: rows per chunk (``None``: about 32 MB of float32 logits per chunk).
+
+    ``forward(input, linear_weight, target, linear_bias=None, sample_weight=None)``: ``input [..., d]``,
+    ``linear_weight [K, d]``, target scores ``[..., K]``.
+
+    Example: ``ll.nn.LinearCompositeSoftmaxLoss(ll.links.exp(), chunk_size=2)(torch.randn(5, 8), torch.randn(10, 8), torch.randn(5, 10))``
+    """
+
+    def __init__(self, scaling: Link, *, gamma=1.0, reduction="mean", chunk_size=None):
+        super().__init__(reduction)
+        self.scaling, self.gamma, self.chunk_size = scaling, gamma, chunk_size
+
+    def forward(self, input, linear_weight, target, linear_bias=None, sample_weight=None):
+        return _linear.linear_composite_softmax_loss(
+            input, linear_weight, target, self.scaling, linear_bias=linear_bias, gamma=self.gamma,
+            chunk_size=self.chunk_size, sample_weight=sample_weight, reduction=self.reduction)
+
+
+__all__ += ["LinearCrossEntropyLoss", "LinearCompositeSoftmaxLoss"]
