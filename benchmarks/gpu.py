@@ -44,6 +44,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from _common import naive_composite_softmax_loss  # noqa: E402  (benchmarks/ is on sys.path)
+
 SCALINGS = ("identity", "exp0.5", "sinh1.0")
 
 # HBM peaks (GB/s) of devices we know, by a substring of torch.cuda.get_device_name().
@@ -60,16 +62,6 @@ def _scaling(name: str):
 def _spec(link) -> tuple:
     ctor, _, scales = link.recipe
     return ctor, float(link.alpha), float(link.beta), math.inf if link.cap is None else float(link.cap), float(math.prod(scales))
-
-
-def naive_composite_softmax_loss(pred, target, q, gamma: float = 1.0):
-    """Eq. (29) with γ (C.4-C.5), term by term, for autograd (and inductor) to differentiate."""
-    Q_hat = q.primitive(pred) / gamma
-    Q_s = q.primitive(target) / gamma
-    H_hat = gamma * torch.logsumexp(Q_hat, -1)
-    H_s = gamma * torch.logsumexp(Q_s, -1)
-    h_s = q(target) * torch.softmax(Q_s, -1)
-    return (H_hat - H_s - ((pred - target) * h_s).sum(-1)).mean()
 
 
 class _TritonCompositeSoftmax(torch.autograd.Function):
