@@ -310,3 +310,151 @@ def test_bad_input_names_the_argument():
     _raises(ValueError, "sample_weight", lambda: ce(x, W, y, sample_weight=torch.ones(N + 1, dtype=D64)))
     _raises(ValueError, "gamma", lambda: cs(x, W, s, q, gamma=0.0))
     _raises(ValueError, "reduction", lambda: ce(x, W, y, reduction="avg"))
+
+
+# ---------------------------------------------------------------------------------
+# impl: each chunk through the fused operator (losslab.kernels) against the closed form
+
+_KERNELS = ll.kernels.available().cpu
+needs_kernels = pytest.mark.skipif(not _KERNELS, reason="the fused CPU kernels are not built")
+_TOL = {torch.float32: dict(rtol=2e-5, atol=2e-6), torch.float64: dict(rtol=1e-10, atol=1e-12)}
+
+
+class _OpCalls(TorchDispatchMode):
+    """Counts the calls of each losslab operator that reach the dispatcher."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = {}
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = str(func.overloadpacket)
+        if name.startswith("losslab."):
+            self.calls[name] = self.calls.get(name, 0) + 1
+        return func(*args, **(kwargs or {}))
+
+
+def _cast(ts, dtype):
+    return [None if t is None else t.detach().to(dtype).requires_grad_(t.requires_grad) for t in ts]
+
+
+def _same_both_ways(fn, inputs, dtype, reduction):
+    """``fn(impl)`` under 'fused' equals 'reference': values and the gradients of every input."""
+    out_f, out_r = fn("fused"), fn("reference")
+    torch.testing.assert_close(out_f, out_r, **_TOL[dtype])
+    cot = (torch.rand(out_r.shape, dtype=D64, generator=_gen(7)) + 0.5).to(dtype)
+    diff = [t for t in inputs if t is not None and t.requires_grad]
+    for a, b in zip(torch.autograd.grad(out_f, diff, cot), torch.autograd.grad(out_r, diff, cot)):
+        torch.testing.assert_close(a, b, **_TOL[dtype])
+
+
+_MASK = torch.zeros(K, dtype=D64).index_fill_(0, torch.tensor([K - 1]), -torch.inf)  # class K-1 masked by the bias
+FUSED_CE_CASES = {
+    "plain": dict(),
+    "ignore_index": dict(ignore=(2, 7)),
+    "smoothing": dict(ignore=(3,), label_smoothing=0.2),
+    "masked_smoothing": dict(mask=True, label_smoothing=0.3),
+    "class_weight_labels": dict(ignore=(1,), weight=True),
+    "probabilities": dict(probs=True),
+    "probabilities_smoothing": dict(probs=True, label_smoothing=0.25),
+    "probabilities_class_weight": dict(probs=True, weight=True),
+}
+
+
+@needs_kernels
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("case", list(FUSED_CE_CASES))
+def test_cross_entropy_fused_equals_reference(case, dtype, reduction):
+    kw = dict(FUSED_CE_CASES[case])
+    x, W, b = _cast(_params(), dtype)
+    if kw.pop("mask", False):
+        b = (b.detach() + _MASK.to(dtype)).requires_grad_()
+    if kw.pop("probs", False):
+        y = torch.rand(N, K, dtype=D64, generator=_gen(5)).softmax(-1).to(dtype)
+    else:
+        y = _labels() % (K - 1)  # never the masked class
+        for i in kw.pop("ignore", ()):
+            y[i] = -100
+    if kw.pop("weight", False):
+        kw["weight"] = (torch.rand(K, dtype=D64, generator=_gen(3)) + 0.5).to(dtype)
+    _same_both_ways(lambda impl: ll.linear_cross_entropy(x, W, y, linear_bias=b, reduction=reduction, chunk_size=3,
+                                                         impl=impl, **kw), [x, W, b], dtype, reduction)
+
+
+@needs_kernels
+@pytest.mark.parametrize("reduction", ["none", "mean"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("scaling", list(SCALINGS))
+def test_composite_softmax_fused_equals_reference(scaling, dtype, reduction):
+    q = SCALINGS[scaling]
+    x, W, b = _cast(_params(), dtype)
+    s = torch.randn(N, K, generator=_gen(6), dtype=D64).to(dtype)
+    sw = torch.rand(N, dtype=D64, generator=_gen(4)).to(dtype)
+    _same_both_ways(lambda impl: ll.linear_composite_softmax_loss(x, W, s, q, linear_bias=b, gamma=0.7, chunk_size=4,
+                                                                  reduction=reduction, sample_weight=sw, impl=impl),
+                    [x, W, b], dtype, reduction)
+
+
+@needs_kernels
+def test_fused_gradcheck():
+    x, W, b = _params()
+    y = _labels(ignore=(4,))
+    s = torch.randn(N, K, dtype=D64, generator=_gen(6))
+    q = links.sinh(alpha=0.5)
+    assert torch.autograd.gradcheck(lambda x, W, b: ll.linear_cross_entropy(
+        x, W, y, linear_bias=b, label_smoothing=0.1, chunk_size=3, impl="fused", reduction="none"), (x, W, b))
+    assert torch.autograd.gradcheck(lambda x, W, b: ll.linear_composite_softmax_loss(
+        x, W, s, q, linear_bias=b, chunk_size=3, impl="fused"), (x, W, b))
+
+
+@needs_kernels
+def test_auto_calls_the_operator_once_per_chunk():
+    x, W, b = _params()
+    y = _labels(ignore=(2,))
+    s = torch.randn(N, K, dtype=D64, generator=_gen(6))
+    q = links.exp(alpha=0.5)
+    cw = torch.rand(K, dtype=D64, generator=_gen(3)) + 0.5
+    chunks = -(-N // 3)
+    runs = {
+        ("ce", "auto"): lambda impl: ll.linear_cross_entropy(x, W, y, linear_bias=b, chunk_size=3, impl=impl),
+        ("ce_weight", "auto"): lambda impl: ll.linear_cross_entropy(x, W, y, weight=cw, chunk_size=3, impl=impl),
+        ("cs", "auto"): lambda impl: ll.linear_composite_softmax_loss(x, W, s, q, chunk_size=3, impl=impl),
+    }
+    for (what, _), fn in runs.items():
+        op = "losslab.composite_softmax_fwd" if what == "cs" else "losslab.cross_entropy_fwd"
+        for impl, expected in (("auto", chunks), ("fused", chunks), ("reference", 0)):
+            with _OpCalls() as rec:
+                fn(impl).backward()
+            assert rec.calls.get(op, 0) == expected, (what, impl, rec.calls)
+    # class weights with smoothing are not exact on the kernel's outputs: 'auto' takes the closed form
+    with _OpCalls() as rec:
+        ll.linear_cross_entropy(x, W, y, weight=cw, label_smoothing=0.1, chunk_size=3).backward()
+    assert rec.calls == {}
+    # the module forms pass impl through
+    for impl, expected in (("auto", chunks), ("reference", 0)):
+        with _OpCalls() as rec:
+            ll.nn.LinearCrossEntropyLoss(chunk_size=3, impl=impl)(x, W, y).backward()
+            ll.nn.LinearCompositeSoftmaxLoss(q, chunk_size=3, impl=impl)(x, W, s).backward()
+        assert sum(rec.calls.values()) == 2 * expected, (impl, rec.calls)
+
+
+def test_impl_fused_where_it_cannot_run():
+    x, W, b = _params()
+    y = _labels()
+    s = torch.randn(N, K, dtype=D64)
+    cw = torch.rand(K, dtype=D64) + 0.5
+    with pytest.raises(ValueError, match=r"impl='fused'.*label_smoothing|impl='fused'.*not available"):
+        ll.linear_cross_entropy(x, W, y, weight=cw, label_smoothing=0.1, impl="fused")
+    with pytest.raises(ValueError, match=r"impl='fused'.*float16.*cpu"):
+        ll.linear_cross_entropy(x.detach().half(), W.detach().half(), y, impl="fused")
+    with pytest.raises(ValueError, match=r"impl='fused'.*(scaling|not available)"):
+        # a link built from its own functions (not one of the kernel's shapes)
+        ll.linear_composite_softmax_loss(x, W, s, links.Link("custom", lambda z: z.exp(), lambda z: z.exp(),
+                                                             lambda z: z.exp()), impl="fused")
+    for fn in (lambda: ll.linear_cross_entropy(x, W, y, impl="fast"),
+               lambda: ll.linear_composite_softmax_loss(x, W, s, links.exp(), impl=None)):
+        _raises(ValueError, "impl", fn)
+    # 'auto' falls back to the closed form where the kernel cannot run
+    torch.testing.assert_close(ll.linear_cross_entropy(x, W, y, weight=cw, label_smoothing=0.1),
+                               _ref_ce(F.linear(x, W), y, reduction="mean", weight=cw, label_smoothing=0.1))

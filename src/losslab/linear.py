@@ -36,6 +36,7 @@ from ._validate import (
     check_weight,
     promote_floating,
 )
+from . import kernels
 from .links import Link
 
 __all__ = ["linear_cross_entropy", "linear_composite_softmax_loss"]
@@ -281,6 +282,7 @@ def linear_cross_entropy(
     label_smoothing: float = 0.0,
     sample_weight: torch.Tensor | None = None,
     chunk_size: int | None = None,
+    impl: str = "auto",
 ) -> torch.Tensor:
     r"""Cross-entropy of ``input @ linear_weight.T + linear_bias`` without holding the logits.
 
@@ -307,6 +309,10 @@ def linear_cross_entropy(
         label_smoothing: ``ε ∈ [0, 1]``.
         sample_weight: losslab's extra: per-row weights ``[...]``.
         chunk_size: rows per chunk; ``None`` picks ``max(1, 2^23 // K)`` (32 MB of float32 logits).
+        impl: ``'auto'`` (default) computes each chunk's loss and logits gradient with the fused
+            ``cross_entropy`` operator where it runs (CPU float32/float64, or CUDA with Triton; class
+            weights only without label smoothing), else in closed form; ``'reference'`` always the
+            closed form; ``'fused'`` the operator or a ``ValueError``.
 
     Returns:
         ``[...]`` for ``'none'``, else a scalar.
@@ -352,8 +358,9 @@ def linear_cross_entropy(
         flat = target.reshape(-1)
         valid = (flat != ignore_index).to(input.dtype)
         denom = valid if cw is None else valid * cw[torch.where(flat != ignore_index, flat, 0)]
-    chunk_fn = functools.partial(_ce_chunk_loss_and_grad, class_weight=cw, ignore_index=ignore_index,
-                                 label_smoothing=eps)
+    fused, _ = kernels.use_fused("linear_cross_entropy", impl, input, cw is None or eps == 0)
+    chunk_fn = functools.partial(_ce_chunk_fused if fused else _ce_chunk_loss_and_grad, class_weight=cw,
+                                 ignore_index=ignore_index, label_smoothing=eps)
     return _run(input, linear_weight, linear_bias, target, chunk_fn, chunk_size, reduction, sample_weight, denom)
 
 
@@ -368,6 +375,7 @@ def linear_composite_softmax_loss(
     reduction: str = "mean",
     sample_weight: torch.Tensor | None = None,
     chunk_size: int | None = None,
+    impl: str = "auto",
 ) -> torch.Tensor:
     r"""Composite Softmax matching loss (eq. 29-30) of ``input @ linear_weight.T + linear_bias``
     against target scores, without holding the predicted logits.
@@ -393,6 +401,10 @@ def linear_composite_softmax_loss(
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
         sample_weight: optional per-row weights ``[...]``.
         chunk_size: rows per chunk; ``None`` picks ``max(1, 2^23 // K)``.
+        impl: ``'auto'`` (default) computes each chunk with the fused ``composite_softmax_loss``
+            operator where it runs (the scalings and dtypes/devices :func:`losslab.composite_softmax_loss`
+            fuses), else in closed form; ``'reference'`` always the closed form; ``'fused'`` the
+            operator or a ``ValueError``.
 
     Returns:
         ``[...]`` for ``'none'``, else a scalar.
@@ -423,5 +435,42 @@ def linear_composite_softmax_loss(
     _check_link("scaling", scaling)
     gamma = check_positive("gamma", gamma)
     check_hyper_magnitude("gamma", check_hyper_magnitude("gamma", gamma, input), input, reciprocal=True)
-    chunk_fn = functools.partial(_composite_chunk_loss_and_grad, scaling=scaling, gamma=gamma)
+    fused, spec = kernels.use_fused("linear_composite_softmax_loss", impl, input, scaling)
+    if fused:
+        chunk_fn = functools.partial(_composite_chunk_fused, spec=spec, gamma=gamma)
+    else:
+        chunk_fn = functools.partial(_composite_chunk_loss_and_grad, scaling=scaling, gamma=gamma)
     return _run(input, linear_weight, linear_bias, target, chunk_fn, chunk_size, reduction, sample_weight, None)
+
+
+# ---------------------------------------------------------------------------------
+# The same chunk steps through the fused operators (losslab.kernels): one call returns the rows'
+# losses and d loss_row / d logits (unscaled by any cotangent), as the closed forms above do.
+
+
+def _ce_chunk_fused(logits, target, *, class_weight, ignore_index, label_smoothing, need_grad):
+    """``_ce_chunk_loss_and_grad`` through ``cross_entropy_fwd``. Class weights come only without
+    smoothing (use_fused decides), where they are exact on the outputs: for a label ``y`` the
+    weighted row is ``w_y·ℓ`` with gradient ``w_y(softmax − e_y)``; a probability target ``t``
+    becomes the unnormalised ``c = w·t``, whose loss ``Σ c_k(lse − z_k)`` and gradient
+    ``softmax·Σc − c`` the kernel computes as written (it never assumes ``Σ t = 1``)."""
+    labels = not target.is_floating_point()
+    if class_weight is not None and not labels:
+        target = target * class_weight
+    loss, grad, _ = torch.ops.losslab.cross_entropy_fwd(
+        logits, target.contiguous(), int(ignore_index), float(label_smoothing), need_grad, False)
+    if class_weight is not None and labels:
+        w_y = class_weight[torch.where(target != ignore_index, target, torch.zeros_like(target))]
+        loss = mul_where_zero(w_y, loss)  # w_y = 0 against a -inf logit: 0, as the closed form
+        if need_grad:
+            grad.mul_(w_y.unsqueeze(-1))
+    return loss, (grad if need_grad else None)
+
+
+def _composite_chunk_fused(logits, target, *, spec, gamma, need_grad):
+    """``_composite_chunk_loss_and_grad`` through ``composite_softmax_fwd`` (``spec`` from
+    ``kernels.scaling_spec``): loss rows of eq. (29) and the unscaled gradient of eq. (30)."""
+    shape, alpha, beta, cap, scale = spec
+    loss, grad, _ = torch.ops.losslab.composite_softmax_fwd(
+        logits, target.contiguous(), shape, alpha, beta, cap, scale, float(gamma), need_grad, False)
+    return loss, (grad if need_grad else None)

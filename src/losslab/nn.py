@@ -1569,6 +1569,7 @@ class LinearCrossEntropyLoss(_KwLoss):
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
         label_smoothing: ``ε ∈ [0, 1]``.
         chunk_size: rows per chunk (``None``: about 32 MB of float32 logits per chunk).
+        impl: ``'auto'`` | ``'reference'`` | ``'fused'``: whether each chunk uses the fused operator.
 
     ``forward(input, linear_weight, target, linear_bias=None, sample_weight=None)``: ``input [..., d]``,
     ``linear_weight [K, d]``, labels ``[...]``.
@@ -1576,9 +1577,10 @@ class LinearCrossEntropyLoss(_KwLoss):
     Example: ``ll.nn.LinearCrossEntropyLoss(chunk_size=2)(torch.randn(5, 8), torch.randn(10, 8), torch.tensor([1, 0, 9, 3, 3]))``
     """
 
-    def __init__(self, *, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0, chunk_size=None):
+    def __init__(self, *, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0, chunk_size=None,
+                 impl="auto"):
         super().__init__(_linear.linear_cross_entropy, reduction, weight=weight, ignore_index=ignore_index,
-                         label_smoothing=label_smoothing, chunk_size=chunk_size)
+                         label_smoothing=label_smoothing, chunk_size=chunk_size, impl=impl)
 
 
 class LinearCompositeSoftmaxLoss(_Loss):
@@ -1590,6 +1592,7 @@ class LinearCompositeSoftmaxLoss(_Loss):
         gamma: regularisation ``γ > 0`` (default 1.0).
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
         chunk_size: rows per chunk (``None``: about 32 MB of float32 logits per chunk).
+        impl: ``'auto'`` | ``'reference'`` | ``'fused'``: whether each chunk uses the fused operator.
 
     ``forward(input, linear_weight, target, linear_bias=None, sample_weight=None)``: ``input [..., d]``,
     ``linear_weight [K, d]``, target scores ``[..., K]``.
@@ -1597,14 +1600,15 @@ class LinearCompositeSoftmaxLoss(_Loss):
     Example: ``ll.nn.LinearCompositeSoftmaxLoss(ll.links.exp(), chunk_size=2)(torch.randn(5, 8), torch.randn(10, 8), torch.randn(5, 10))``
     """
 
-    def __init__(self, scaling: Link, *, gamma=1.0, reduction="mean", chunk_size=None):
+    def __init__(self, scaling: Link, *, gamma=1.0, reduction="mean", chunk_size=None, impl="auto"):
         super().__init__(reduction)
-        self.scaling, self.gamma, self.chunk_size = scaling, gamma, chunk_size
+        self.scaling, self.gamma, self.chunk_size, self.impl = scaling, gamma, chunk_size, impl
 
     def forward(self, input, linear_weight, target, linear_bias=None, sample_weight=None):
         return _linear.linear_composite_softmax_loss(
             input, linear_weight, target, self.scaling, linear_bias=linear_bias, gamma=self.gamma,
-            chunk_size=self.chunk_size, sample_weight=sample_weight, reduction=self.reduction)
+            chunk_size=self.chunk_size, sample_weight=sample_weight, reduction=self.reduction,
+            impl=getattr(self, "impl", "auto"))
 
 
 __all__ += ["LinearCrossEntropyLoss", "LinearCompositeSoftmaxLoss"]

@@ -321,6 +321,10 @@ _COVERS = {
     "matching_loss": (sigmoid_link_spec, "this link (the uncapped sigmoid link only)"),
     # for cross_entropy the "link" is class_weight: the kernel has none
     "cross_entropy": (lambda class_weight: () if class_weight is None else None, "class weights (class_weight=None only)"),
+    "linear_composite_softmax_loss": (scaling_spec, "this scaling (identity, exp, anti_exp, sinh, cosh only)"),
+    # class weights are applied to the kernel's outputs, exact only without smoothing
+    "linear_cross_entropy": (lambda exact: () if exact else None,
+                             "class weights together with label_smoothing > 0"),
 }
 
 
