@@ -592,3 +592,106 @@ def test_cross_entropy_compile(built):
     assert counters["stats"]["unique_graphs"] <= 2
     assert sum(counters["graph_break"].values()) == 0
     torch._dynamo.reset()
+
+
+# ---------------------------------------------------------------------------------
+# composite_softmax_loss(inplace_backward=True): the gradient written over pred
+
+
+def _logits(shape, dtype, seed=0):
+    """Logits produced by an op (``h @ W.T``, which saves h and W, not its output), and the leaves."""
+    g = torch.Generator().manual_seed(seed)
+    h = torch.randn(*shape[:-1], 5, dtype=dtype, generator=g).requires_grad_()
+    W = torch.randn(shape[-1], 5, dtype=dtype, generator=g).requires_grad_()
+    return h, W, lambda: h @ W.T
+
+
+_INPLACE_TOL = {torch.float32: dict(rtol=1e-5, atol=1e-6), torch.float64: dict(rtol=1e-12, atol=1e-13)}
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("scaling", ["identity", "exp", "sinh"])
+def test_inplace_backward_equals_the_ordinary_gradient(built, scaling, dtype, reduction):
+    q = {"identity": links.identity(), "exp": links.exp(alpha=0.5), "sinh": links.sinh(alpha=1.0)}[scaling]
+    h, W, logits = _logits((2, 3, 11), dtype)
+    s = torch.randn(2, 3, 11, dtype=dtype, generator=torch.Generator().manual_seed(1))
+    cot = torch.rand(2, 3, dtype=dtype) + 0.5 if reduction == "none" else torch.tensor(1.7, dtype=dtype)
+    out = {}
+    for inplace in (False, True):
+        z = logits()
+        loss = ll.composite_softmax_loss(z, s, q, gamma=0.7, reduction=reduction, inplace_backward=inplace)
+        out[inplace] = (loss.detach(), *torch.autograd.grad(loss, (h, W), cot))
+        if inplace:
+            # pred now holds d loss_row / d pred (eq. 30 scaled by the cotangent), not the logits
+            z_ref = logits().detach().requires_grad_()
+            row = ll.composite_softmax_loss(z_ref, s, q, gamma=0.7, reduction=reduction, impl="reference")
+            torch.testing.assert_close(z.detach(), torch.autograd.grad(row, z_ref, cot)[0], **_INPLACE_TOL[dtype])
+    for a, b in zip(out[True], out[False]):
+        torch.testing.assert_close(a, b, **_INPLACE_TOL[dtype])
+
+
+class _NewBuffers(torch.utils._python_dispatch.TorchDispatchMode):
+    """Records the sizes of op outputs at least ``numel`` large that live in new storage."""
+
+    def __init__(self, numel, existing):
+        super().__init__()
+        self.numel, self.existing, self.sizes = numel, {t.untyped_storage().data_ptr() for t in existing}, []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(t, torch.Tensor) and t.numel() >= self.numel \
+                    and t.untyped_storage().data_ptr() not in self.existing:
+                self.sizes.append(tuple(t.shape))
+        return out
+
+
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_inplace_backward_allocates_no_logits_sized_tensor(built, reduction):
+    B, C = 64, 96
+    h, W, logits = _logits((B, C), torch.float32)
+    s = torch.randn(B, C)
+    assert max(h.numel(), W.numel()) < B * C
+    seen = {}
+    for inplace in (False, True):
+        z = logits()
+        with _NewBuffers(B * C, [z, s]) as meter:
+            loss = ll.composite_softmax_loss(z, s, links.exp(), reduction=reduction, inplace_backward=inplace)
+            (loss.sum() if reduction == "none" else loss).backward()
+        seen[inplace] = meter.sizes
+    assert (B, C) in seen[False]  # the meter sees the ordinary path's gradient
+    assert seen[True] == [], seen[True]
+
+
+def test_inplace_backward_refuses_what_it_cannot_do_safely(built):
+    h, W, logits = _logits((4, 6), torch.float64)
+    s = torch.randn(4, 6, dtype=torch.float64)
+    q = links.exp()
+    cs = ll.composite_softmax_loss
+    leaf = torch.randn(4, 6, dtype=torch.float64, requires_grad=True)
+    for fn in (lambda: cs(leaf, s, q, inplace_backward=True),  # .grad would alias the values
+               lambda: cs(logits(), s.clone().requires_grad_(), q, inplace_backward=True),
+               lambda: cs(logits().T, s.T, q, inplace_backward=True),  # not contiguous
+               lambda: cs(logits(), s, q, dim=0, inplace_backward=True),
+               lambda: cs(logits(), s, q, impl="reference", inplace_backward=True)):
+        with pytest.raises(ValueError, match="inplace_backward"):
+            fn()
+    with pytest.raises(TypeError, match="inplace_backward"):
+        cs(logits(), s, q, inplace_backward=1)
+    # without a gradient to write, pred is left alone
+    z = logits()
+    before = z.detach().clone()
+    with torch.no_grad():
+        cs(z, s, q, inplace_backward=True)
+    cs(z.detach(), s, q, inplace_backward=True)
+    torch.testing.assert_close(z.detach(), before, rtol=0, atol=0)
+    # an op that saved pred for its own backward: autograd's in-place error, not a wrong gradient
+    loss = cs(torch.tanh(logits()), s, q, inplace_backward=True)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
+    # a second backward cannot reuse the handed-out buffer
+    loss = cs(logits(), s, q, inplace_backward=True)
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="second one needs inplace_backward=False"):
+        loss.backward()

@@ -29,6 +29,7 @@ from ._validate import (
     check_reduction,
 )
 from ._validate import promote_floating
+from ._validate import check_bool
 from .links import Link, custom as _custom_link
 from . import kernels
 
@@ -447,6 +448,7 @@ def composite_softmax_loss(
     sample_weight: torch.Tensor | None = None,
     impl: str = "auto",
     reduction: str = "mean",
+    inplace_backward: bool = False,
 ) -> torch.Tensor:
     r"""Multi-class selective matching loss of a composite Softmax (eq. 29-30, with γ of C.3-C.5).
 
@@ -472,6 +474,16 @@ def composite_softmax_loss(
             the device, dtype and scaling, else the reference), ``'reference'`` (pure PyTorch)
             or ``'fused'`` (the kernel, or a ``ValueError`` saying why it cannot run).
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+        inplace_backward: **destroys** ``pred``: the fused kernel writes the gradient over
+            ``pred``'s values in the forward, so forward + backward allocate no ``[..., K]``
+            tensor (as Liger-Kernel does). For logits that are an intermediate result (an output
+            layer's): ``pred`` must require grad, not be a leaf (its ``.grad`` would share its
+            memory), be contiguous with the classes in the last dim, and ``target`` must not require
+            grad; an op before it that saved ``pred`` for its own backward makes that backward raise
+            autograd's "modified by an inplace operation" error. A second backward needs
+            ``inplace_backward=False``. Applies where the fused CPU kernel runs outside
+            ``torch.compile``; elsewhere (``impl='auto'`` falling back, CUDA, compiling) ``pred`` is
+            left intact and the gradient is a new tensor. ``impl='reference'`` rejects it.
 
     Returns:
         ``pred`` shape without ``dim`` for ``'none'``, else a scalar.
@@ -496,8 +508,9 @@ def composite_softmax_loss(
         raise ValueError("pred must have a class dimension; got a 0-dim tensor")
     dim = check_dim("dim", dim, pred)
     fused, spec = kernels.use_fused("composite_softmax_loss", impl, pred, scaling)
+    inplace = check_bool("inplace_backward", inplace_backward) and kernels.inplace_applies(impl, pred, target, dim)
     if fused and pred.shape[dim] > 0:
-        loss = kernels.composite_softmax_loss(pred, target, spec, gamma, dim)
+        loss = kernels.composite_softmax_loss(pred, target, spec, gamma, dim, inplace=inplace)
     else:
         loss = _CompositeSoftmaxLoss.apply(pred, target, scaling, gamma, dim)
     return _reduce(loss, reduction, sample_weight)

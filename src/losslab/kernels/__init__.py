@@ -389,8 +389,12 @@ def composite_softmax_rows(pred: torch.Tensor, target: torch.Tensor, spec: tuple
     return loss
 
 
-def composite_softmax_loss(pred: torch.Tensor, target: torch.Tensor, spec: tuple, gamma: float, dim: int) -> torch.Tensor:
-    """Per-example eq. (29) for ``pred``/``target`` of any shape with class dim ``dim`` (already validated)."""
+def composite_softmax_loss(pred: torch.Tensor, target: torch.Tensor, spec: tuple, gamma: float, dim: int,
+                           inplace: bool = False) -> torch.Tensor:
+    """Per-example eq. (29) for ``pred``/``target`` of any shape with class dim ``dim`` (already validated);
+    ``inplace``: the gradient overwrites ``pred`` (:func:`inplace_applies` said it may)."""
+    if inplace and pred.shape[-1] > 0 and pred.device.type == "cpu":
+        return _CompositeSoftmaxInplace.apply(pred, target, spec, gamma)
     pred_m = pred.movedim(dim, -1)
     target_m = target.movedim(dim, -1)
     batch_shape = pred_m.shape[:-1]
@@ -437,3 +441,59 @@ def cross_entropy(x: torch.Tensor, target: torch.Tensor, ignore_index: int, labe
         grad_on and not labels and target.requires_grad,
     )
     return loss.reshape(batch_shape)
+
+
+# ---------------------------------------------------------------------------------
+# The gradient written over the input (composite_softmax_loss(..., inplace_backward=True))
+
+
+def inplace_applies(impl, pred: torch.Tensor, target: torch.Tensor, dim: int) -> bool:
+    """Whether ``inplace_backward=True`` overwrites ``pred`` on this call; raises where it may never.
+
+    False (``pred`` untouched, the ordinary path) where no gradient of ``pred`` is taken or while
+    torch.compile traces; a ``ValueError`` for the uses that cannot be made safe.
+    """
+    if impl == "reference":
+        raise ValueError("inplace_backward=True needs the fused kernel; got impl='reference'")
+    if not (torch.is_grad_enabled() and pred.requires_grad) or torch.compiler.is_compiling():
+        return False
+    if pred.is_leaf:
+        raise ValueError(
+            "inplace_backward=True overwrites pred with its gradient, so a leaf pred's .grad would share its "
+            "memory (an optimizer step would then read the gradient as the parameter); use it on logits that "
+            "an operation produced, or pass inplace_backward=False")
+    if target.requires_grad:
+        raise ValueError("inplace_backward=True cannot give target's gradient (it rereads pred, which the gradient "
+                         "overwrites); pass target.detach() or inplace_backward=False")
+    if dim != pred.dim() - 1 or not pred.is_contiguous():
+        raise ValueError(f"inplace_backward=True needs a contiguous pred with the classes in its last dim; got dim={dim} "
+                         f"of a pred of shape {tuple(pred.shape)}" + ("" if pred.is_contiguous() else " (not contiguous)"))
+    return True
+
+
+class _CompositeSoftmaxInplace(torch.autograd.Function):
+    """Eq. (29) rows with the gradient (30) written over ``pred``'s storage by the kernel; backward
+    scales that buffer by the incoming per-row gradient in place and returns it."""
+
+    @staticmethod
+    def forward(ctx, pred, target, spec, gamma):
+        shape, alpha, beta, cap, scale = spec
+        K = pred.shape[-1]
+        buf = pred.detach().view(-1, K)  # pred's storage and version counter
+        loss = torch.ops.losslab.composite_softmax_fwd_inplace_(
+            buf, target.detach().reshape(-1, K).contiguous(), shape, alpha, beta, cap, scale, float(gamma))
+        # The op writes through a raw pointer: bump pred's version so that an earlier op which saved
+        # pred for its backward raises autograd's in-place error instead of using the gradient as pred.
+        torch.autograd.graph.increment_version(buf)
+        ctx.buffer = buf
+        ctx.pred_shape = pred.shape
+        return loss.view(pred.shape[:-1])
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_loss):
+        buf, ctx.buffer = ctx.buffer, None
+        if buf is None:
+            raise RuntimeError("composite_softmax_loss(inplace_backward=True): the gradient was written over pred "
+                               "and handed out by the first backward; a second one needs inplace_backward=False")
+        return buf.mul_(grad_loss.reshape(-1, 1)).view(ctx.pred_shape), None, None, None

@@ -322,6 +322,47 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> composite_softmax_fwd(
   return {loss, gp, gt};
 }
 
+// composite_softmax_fwd_inplace_: the loss rows, with the gradient of pred written over pred
+// itself (no [rows, K] allocation). Alias-safe because every pass reads pred[k] before the
+// gradient of element k is stored there (pass 2) and pass 3 reads only the gradient row; the
+// target's gradient, which rereads pred, is not offered.
+at::Tensor composite_softmax_fwd_inplace_(
+    at::Tensor& pred,
+    const at::Tensor& target,
+    c10::string_view shape,
+    double alpha,
+    double beta,
+    double cap,
+    double scale,
+    double gamma) {
+  TORCH_CHECK(pred.is_contiguous(), "composite_softmax_fwd_inplace_: pred must be contiguous");
+  TORCH_CHECK(pred.dim() == 2 && target.sizes() == pred.sizes(),
+              "composite_softmax_fwd_inplace_: pred and target must be [rows, K] of one shape; got ",
+              pred.sizes(), " and ", target.sizes());
+  TORCH_CHECK(pred.scalar_type() == target.scalar_type(), "composite_softmax_fwd_inplace_: dtypes differ");
+  TORCH_CHECK(pred.device().is_cpu() && target.device().is_cpu(), "composite_softmax_fwd_inplace_: CPU tensors only");
+  TORCH_CHECK(pred.scalar_type() == at::kFloat || pred.scalar_type() == at::kDouble,
+              "composite_softmax_fwd_inplace_: float32 or float64 only; got ", pred.scalar_type());
+  TORCH_CHECK(pred.size(1) > 0, "composite_softmax_fwd_inplace_: K must be positive");
+  TORCH_CHECK(alpha > 0 && gamma > 0 && scale > 0 && cap > 0,
+              "composite_softmax_fwd_inplace_: alpha, gamma, scale and cap must be positive");
+  const Shape S = parse_shape(std::string(shape));
+  at::Tensor t = target.contiguous();
+  at::Tensor loss = at::empty({pred.size(0)}, pred.options());
+  at::Tensor gt = at::empty({0}, pred.options());
+  if (pred.size(0) == 0) return loss;
+  AT_DISPATCH_FLOATING_TYPES(pred.scalar_type(), "composite_softmax_fwd_inplace_", [&] {
+    switch (S) {
+      case Shape::Identity: dispatch_cap<scalar_t, Shape::Identity>(pred, t, loss, pred, gt, alpha, beta, cap, scale, gamma); break;
+      case Shape::Exp: dispatch_cap<scalar_t, Shape::Exp>(pred, t, loss, pred, gt, alpha, beta, cap, scale, gamma); break;
+      case Shape::AntiExp: dispatch_cap<scalar_t, Shape::AntiExp>(pred, t, loss, pred, gt, alpha, beta, cap, scale, gamma); break;
+      case Shape::Sinh: dispatch_cap<scalar_t, Shape::Sinh>(pred, t, loss, pred, gt, alpha, beta, cap, scale, gamma); break;
+      case Shape::Cosh: dispatch_cap<scalar_t, Shape::Cosh>(pred, t, loss, pred, gt, alpha, beta, cap, scale, gamma); break;
+    }
+  });
+  return loss;
+}
+
 
 // matching_sigmoid_fwd: the matching loss of the sigmoid link h = c*sigma(x),
 // x = alpha (z - beta) (seed 000, eq. 2-4), elementwise, with its gradients:
@@ -570,10 +611,14 @@ TORCH_LIBRARY(losslab, m) {
   m.def(
       "cross_entropy_fwd(Tensor logits, Tensor target, int ignore_index, float label_smoothing, "
       "bool need_grad, bool need_target_grad) -> (Tensor, Tensor, Tensor)");
+  m.def(
+      "composite_softmax_fwd_inplace_(Tensor(a!) pred, Tensor target, str shape, float alpha, float beta, "
+      "float cap, float scale, float gamma) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(losslab, CPU, m) {
   m.impl("composite_softmax_fwd", &losslab_kernels::composite_softmax_fwd);
   m.impl("matching_sigmoid_fwd", &losslab_kernels::matching_sigmoid_fwd);
   m.impl("cross_entropy_fwd", &losslab_kernels::cross_entropy_fwd);
+  m.impl("composite_softmax_fwd_inplace_", &losslab_kernels::composite_softmax_fwd_inplace_);
 }
