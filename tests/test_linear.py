@@ -422,7 +422,8 @@ def test_auto_calls_the_operator_once_per_chunk():
         ("cs", "auto"): lambda impl: ll.linear_composite_softmax_loss(x, W, s, q, chunk_size=3, impl=impl),
     }
     for (what, _), fn in runs.items():
-        op = "losslab.composite_softmax_fwd" if what == "cs" else "losslab.cross_entropy_fwd"
+        # the composite Softmax writes each chunk's gradient over that chunk's logits
+        op = "losslab.composite_softmax_fwd_inplace_" if what == "cs" else "losslab.cross_entropy_fwd"
         for impl, expected in (("auto", chunks), ("fused", chunks), ("reference", 0)):
             with _OpCalls() as rec:
                 fn(impl).backward()
@@ -437,6 +438,10 @@ def test_auto_calls_the_operator_once_per_chunk():
             ll.nn.LinearCrossEntropyLoss(chunk_size=3, impl=impl)(x, W, y).backward()
             ll.nn.LinearCompositeSoftmaxLoss(q, chunk_size=3, impl=impl)(x, W, s).backward()
         assert sum(rec.calls.values()) == 2 * expected, (impl, rec.calls)
+    # without gradients the out-of-place operator computes the loss alone
+    with _OpCalls() as rec, torch.no_grad():
+        ll.linear_composite_softmax_loss(x, W, s, q, chunk_size=3)
+    assert rec.calls == {"losslab.composite_softmax_fwd": chunks}, rec.calls
 
 
 def test_impl_fused_where_it_cannot_run():

@@ -232,6 +232,9 @@ def _run(input, linear_weight, linear_bias, target, chunk_fn, chunk_size, reduct
     batch_shape = input.shape[:-1]
     d, K = input.shape[-1], linear_weight.shape[0]
     hidden = input.reshape(-1, d)
+    if not torch.is_grad_enabled():  # Function.apply sees requires_grad even under no_grad: skip the gradients
+        hidden, linear_weight = hidden.detach(), linear_weight.detach()
+        linear_bias = None if linear_bias is None else linear_bias.detach()
     flat_target = target.reshape(hidden.shape[0], *target.shape[len(batch_shape):])
     N = hidden.shape[0]
     rows = _chunk_rows(chunk_size, N, K)
@@ -471,6 +474,11 @@ def _composite_chunk_fused(logits, target, *, spec, gamma, need_grad):
     """``_composite_chunk_loss_and_grad`` through ``composite_softmax_fwd`` (``spec`` from
     ``kernels.scaling_spec``): loss rows of eq. (29) and the unscaled gradient of eq. (30)."""
     shape, alpha, beta, cap, scale = spec
+    if need_grad and logits.device.type == "cpu" and logits.is_contiguous():
+        # the chunk's logits are ours: the gradient overwrites them (one [n, K] buffer, not two)
+        loss = torch.ops.losslab.composite_softmax_fwd_inplace_(
+            logits, target.contiguous(), shape, alpha, beta, cap, scale, float(gamma))
+        return loss, logits
     loss, grad, _ = torch.ops.losslab.composite_softmax_fwd(
         logits, target.contiguous(), shape, alpha, beta, cap, scale, float(gamma), need_grad, False)
     return loss, (grad if need_grad else None)
