@@ -474,7 +474,7 @@ def _composite_chunk_fused(logits, target, *, spec, gamma, need_grad):
     """``_composite_chunk_loss_and_grad`` through ``composite_softmax_fwd`` (``spec`` from
     ``kernels.scaling_spec``): loss rows of eq. (29) and the unscaled gradient of eq. (30)."""
     shape, alpha, beta, cap, scale = spec
-    if need_grad and logits.device.type == "cpu" and logits.is_contiguous():
+    if need_grad and logits.device.type == "cpu" and logits.is_contiguous() and not torch.compiler.is_compiling():
         # the chunk's logits are ours: the gradient overwrites them (one [n, K] buffer, not two)
         loss = torch.ops.losslab.composite_softmax_fwd_inplace_(
             logits, target.contiguous(), shape, alpha, beta, cap, scale, float(gamma))

@@ -200,6 +200,10 @@ def _register_python_rules() -> None:
     def _(logits, target, ignore_index, label_smoothing, need_grad, need_target_grad):
         return _fake_outputs(logits, logits.new_empty((logits.shape[0],)), need_grad, need_target_grad)
 
+    @torch.library.register_fake("losslab::composite_softmax_fwd_inplace_")
+    def _(pred, target, shape, alpha, beta, cap, scale, gamma):
+        return pred.new_empty((pred.shape[0],))
+
     _register_loss_autograd("composite_softmax_fwd", n_inputs=10, per_row=True)
     _register_loss_autograd("cross_entropy_fwd", n_inputs=6, per_row=True)
     _register_loss_autograd("matching_sigmoid_fwd", n_inputs=8, per_row=False)
