@@ -695,3 +695,24 @@ def test_inplace_backward_refuses_what_it_cannot_do_safely(built):
     loss.backward(retain_graph=True)
     with pytest.raises(RuntimeError, match="second one needs inplace_backward=False"):
         loss.backward()
+
+
+def test_a_stale_build_lock_is_removed_and_a_fresh_one_kept(tmp_path):
+    # torch's file baton waits forever for a lock left by a killed build: the build would hang.
+    import os
+    import time
+
+    from losslab import kernels
+
+    lock = tmp_path / "lock"
+    lock.touch()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not kernels._clear_stale_lock(str(tmp_path))  # a build may be running: keep it
+    assert lock.exists()
+    old = time.time() - kernels._STALE_LOCK_S - 5
+    os.utime(lock, (old, old))
+    with pytest.warns(RuntimeWarning, match="stale build lock"):
+        assert kernels._clear_stale_lock(str(tmp_path))
+    assert not lock.exists()
+    assert not kernels._clear_stale_lock(str(tmp_path))  # nothing to do

@@ -29,9 +29,11 @@ for the scalings ``identity``, ``exp``, ``anti_exp``, ``sinh`` and ``cosh`` (any
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import threading
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,7 +101,12 @@ def _build() -> Availability:
     capability = _capability()
     if os.environ.get("LOSSLAB_KERNELS", "1").strip().lower() in ("0", "false", "no", "off"):
         return Availability(False, "disabled by LOSSLAB_KERNELS=0", capability, None, ())
-    name = f"losslab_kernels_{capability.lower()}_torch{torch.__version__.split('+')[0].replace('.', '_')}"
+    cflags = ["-O3", "-fno-math-errno", "-ffp-contract=off", *_CAPABILITY_FLAGS[capability]]
+    # One build folder per source and flags: two checkouts (or versions) of losslab never
+    # rebuild over each other's library, and an old folder never serves a new source.
+    digest = hashlib.sha1(_CSRC.read_bytes() + " ".join(cflags).encode()).hexdigest()[:10]
+    torch_version = torch.__version__.split("+")[0].replace(".", "_")
+    name = f"losslab_kernels_{capability.lower()}_torch{torch_version}_{digest}"
     try:
         from torch.utils import cpp_extension
 
@@ -112,10 +119,11 @@ def _build() -> Availability:
         except ImportError:
             pass
         build_dir = cpp_extension._get_build_directory(name, verbose=False)
+        _clear_stale_lock(build_dir)
         cpp_extension.load(
             name=name,
             sources=[str(_CSRC)],
-            extra_cflags=["-O3", "-fno-math-errno", "-ffp-contract=off", *_CAPABILITY_FLAGS[capability]],
+            extra_cflags=cflags,
             is_python_module=False,
             verbose=False,
         )
@@ -147,6 +155,26 @@ def _register_gpu_kernels() -> bool:
         warnings.warn(f"losslab: the Triton kernels could not be registered ({exc}); CUDA inputs use the reference",
                       RuntimeWarning, stacklevel=3)
         return False
+
+
+# A build takes about a minute on 2 cores; a lock older than this was left by a build
+# that was killed, and torch's file baton would wait for it forever.
+_STALE_LOCK_S = 600.0
+
+
+def _clear_stale_lock(build_dir: str) -> bool:
+    """Remove ``build_dir/lock`` if no build has touched it for ``_STALE_LOCK_S`` seconds."""
+    lock = Path(build_dir) / "lock"
+    try:
+        age = time.time() - lock.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    if age < _STALE_LOCK_S:
+        return False
+    warnings.warn(f"losslab: removing a stale build lock {lock} ({age:.0f} s old; its build was interrupted)",
+                  RuntimeWarning, stacklevel=3)
+    lock.unlink(missing_ok=True)
+    return True
 
 
 @torch.compiler.assume_constant_result
