@@ -52,7 +52,7 @@ def _err(a, b) -> float:
     return float((a.detach() - b.detach()).abs().max()) if a.numel() else 0.0
 
 
-def _global_check(dist_fn, single_fn, rows, row_sizes, replicated=(), reduction="mean"):
+def _global_check(dist_fn, single_fn, rows, row_sizes, replicated=(), reduction="mean", empty_value=0.0):
     """``rows``: full tensors split over ranks along dim 0 (``row_sizes[i]`` per input, or the
     batch sizes); ``replicated``: tensors every rank holds whole. Returns the worst error of the
     averaged value, of the row gradients (÷ W, DDP's convention) and of the replicated
@@ -70,6 +70,8 @@ def _global_check(dist_fn, single_fn, rows, row_sizes, replicated=(), reduction=
         (out.sum() * world).backward()
     else:
         errs = [_err(_avg(out), ref)]
+        if local[0].shape[0] == 0 and empty_value is not None:  # documented: a rank without rows returns 0
+            errs.append(float(out.detach().abs()))
         out.backward()
     gi = iter(grads)
     for r, loc, s in zip(full, local, row_sizes):
@@ -96,7 +98,7 @@ def _check_batch_mm(sizes):
     z, y = _data(3, B, K) * 2, torch.randint(K, (B,), generator=_rng(4))
     return max(_global_check(lambda a, b, **k: lld.batch_max_margin(a, b, margin=3.0, **k),
                              lambda a, b, **k: ll.batch_max_margin(a, b, margin=3.0, **k), [z, y], [sizes, sizes],
-                             reduction=r) for r in ("mean", "sum"))
+                             reduction=r, empty_value=None) for r in ("mean", "sum"))
 
 
 def _check_info_nce(sizes):
@@ -358,6 +360,15 @@ def _check_bad_inputs(sizes):
     return out
 
 
+# A rank holding no rows (rank 1 at world size 3, rank 0 at 2): the global-batch losses
+# still equal the single-process loss of the concatenated batch, and that rank returns 0.
+EMPTY_ROWS = {2: [0, 5], 3: [3, 0, 2]}
+
+
+def _empty_rank(check):
+    return lambda sizes: check(EMPTY_ROWS[dist.get_world_size()])
+
+
 CHECKS = {
     "batch_cross_entropy": _check_batch_ce,
     "batch_max_margin": _check_batch_mm,
@@ -368,6 +379,11 @@ CHECKS = {
     "ge2e": _check_ge2e,
     "ddp_batch_cross_entropy": _check_ddp_batch_ce,
     "ddp_info_nce": _check_ddp_info_nce,
+    **{f"{name}[empty rank]": _empty_rank(check) for name, check in [
+        ("batch_cross_entropy", _check_batch_ce), ("batch_max_margin", _check_batch_mm), ("info_nce", _check_info_nce),
+        ("nt_xent", _check_nt_xent), ("multiple_negatives_ranking", _check_mnr),
+        ("in_batch_negatives_loss", _check_in_batch), ("ge2e", _check_ge2e),
+        ("ddp_batch_cross_entropy", _check_ddp_batch_ce), ("ddp_info_nce", _check_ddp_info_nce)]},
     "vocab_parallel_cross_entropy": _check_vocab_ce,
     "vocab_parallel_self_normalization": _check_vocab_selfnorm,
     "vocab_parallel_composite_softmax_loss": _check_vocab_composite,
@@ -384,7 +400,7 @@ def _worker(rank, world, port, out_dir):
     torch.set_num_threads(1)
     try:
         dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
-                                timeout=datetime.timedelta(seconds=90))
+                                timeout=datetime.timedelta(seconds=int(os.environ.get("LL_DIST_TIMEOUT", 90))))
     except Exception:  # noqa: BLE001 - e.g. the free port was taken meanwhile: the parent retries
         with open(os.path.join(out_dir, f"rank{rank}.init_error"), "w") as f:
             f.write(traceback.format_exc())

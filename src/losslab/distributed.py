@@ -30,6 +30,11 @@ the global loss), so
 ``reduction='none'`` returns the rank's own per-example terms of the global loss
 (exactly the single-process terms of those rows); reduce them yourself.
 
+**A rank may hold zero rows.** It still joins every collective, forward and backward (so it
+must call ``backward()`` on what it returns, like the others), and returns ``0`` (an empty
+tensor for ``'none'``), its share of the global loss; :func:`batch_max_margin` returns its
+``W × 1/W`` share of the batch term, ``(γ − z₊ + z₋)₊`` (``/ m`` for ``'mean'``).
+
 **Class-parallel (vocabulary-parallel) losses.** :func:`vocab_parallel_cross_entropy`,
 :func:`vocab_parallel_self_normalization` and :func:`vocab_parallel_composite_softmax_loss`
 take each rank's contiguous slice ``[class_start, class_start + K_local)`` of the
@@ -373,8 +378,9 @@ def batch_max_margin(logits, labels, *, margin=1.0, group=None, sample_weight=No
     false = logits.masked_fill(~_single_logit._false_mask(logits, labels), float("-inf"))
     if logits.shape[0]:
         ext = torch.stack([true.amin(), false.amax()])
-    else:  # a rank without rows takes no part in the extremes
-        ext = logits.new_tensor([float("inf"), float("-inf")])
+    else:  # a rank without rows takes no part in the extremes, but its gather must still
+        # be differentiable (attached to the logits) so that it joins the backward collective
+        ext = logits.new_tensor([float("inf"), float("-inf")]) + logits.sum()
     parts = torch.stack(_diff_all_gather(ext, g))  # [W, 2]
     z_plus, z_minus = parts[:, 0].amin(), parts[:, 1].amax()
     batch_term = torch.clamp_min(gamma - z_plus + z_minus, 0.0)
