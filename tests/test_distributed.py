@@ -198,7 +198,7 @@ def _check_per_rank_differs(sizes):
     return _global_check(ll.info_nce, ll.info_nce, [_data(5, B, D), _data(6, B, D)], [sizes, sizes])
 
 
-def _vocab_check(dist_fn, single_fn, full, labels_or_target, k_sizes, *, target_grad=False):
+def _vocab_check(dist_fn, single_fn, full, labels_or_target, k_sizes, *, target_grad=False, sum_numbers=3):
     rank = dist.get_rank()
     start = sum(k_sizes[:rank])
     cols = slice(start, start + k_sizes[rank])
@@ -227,8 +227,9 @@ def _vocab_check(dist_fn, single_fn, full, labels_or_target, k_sizes, *, target_
             out = dist_fn(zl, labels_or_target, reduction=reduction)
             comm = lld.communication()
             out.sum().backward()
-            # two collectives of O(B) numbers forward (the class_start given: no layout gather)
-            if comm["collectives"] != 2 or comm["bytes"] > 4 * full.shape[0] * 8:
+            # two collectives of O(B) numbers forward (the class_start given: no layout gather):
+            # B for the MAX, sum_numbers·B (+ 2 scalars) for the fused SUM
+            if comm["collectives"] != 2 or comm["bytes"] > ((1 + sum_numbers) * full.shape[0] + 2) * 8:
                 return float("inf")
             if lld.communication() != comm:  # local backward
                 return float("inf")
@@ -248,6 +249,31 @@ def _check_vocab_ce(sizes):
     start = sum(ks[:rank])
     return _vocab_check(lambda a, b, **k: lld.vocab_parallel_cross_entropy(a, b, group=None, class_start=start, **k),
                         ll.cross_entropy, z, y, ks)
+
+
+def _check_vocab_ce_options(sizes):
+    """ignore_index, label_smoothing (ε/K over the global K) and a class-weight shard against
+    F.cross_entropy on the unsharded logits (weight: PyTorch's mean over Σ w_y)."""
+    world, rank = dist.get_world_size(), dist.get_rank()
+    ks = _k_sizes(world)
+    B, K = 6, sum(ks)
+    start = sum(ks[:rank])
+    z, y = _data(36, B, K) * 3, torch.randint(K, (B,), generator=_rng(37))
+    w = torch.rand(K, generator=_rng(38), dtype=DT) + 0.1
+    y_ign = y.clone()
+    y_ign[[1, 4]] = 7  # a valid class id used as ignore_index
+    y_def = y.clone()
+    y_def[2] = -100
+    cases = [(dict(label_smoothing=0.3), y, 4), (dict(weight=w), y, 4), (dict(ignore_index=7), y_ign, 3),
+             (dict(), y_def, 3), (dict(weight=w, label_smoothing=0.2, ignore_index=7), y_ign, 5),
+             (dict(label_smoothing=1.0, ignore_index=7), y_ign, 4)]
+    errs = []
+    for kw, labels, n in cases:
+        dkw = dict(kw, weight=w[start:start + ks[rank]]) if "weight" in kw else kw
+        errs.append(_vocab_check(
+            lambda a, b, **k: lld.vocab_parallel_cross_entropy(a, b, group=None, class_start=start, **dkw, **k),
+            lambda a, b, **k: F.cross_entropy(a, b, **kw, **k), z, labels, ks, sum_numbers=n))
+    return max(errs)
 
 
 def _check_vocab_selfnorm(sizes):
@@ -385,6 +411,7 @@ CHECKS = {
         ("in_batch_negatives_loss", _check_in_batch), ("ge2e", _check_ge2e),
         ("ddp_batch_cross_entropy", _check_ddp_batch_ce), ("ddp_info_nce", _check_ddp_info_nce)]},
     "vocab_parallel_cross_entropy": _check_vocab_ce,
+    "vocab_parallel_cross_entropy[ignore_index, label_smoothing, weight]": _check_vocab_ce_options,
     "vocab_parallel_self_normalization": _check_vocab_selfnorm,
     "vocab_parallel_composite_softmax_loss": _check_vocab_composite,
     "vocab_parallel_sampled_softmax_loss": _check_vocab_sampled,
