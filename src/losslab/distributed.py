@@ -780,7 +780,17 @@ def vocab_parallel_cross_entropy(local_logits, labels, *, group, class_start=Non
                                  label_smoothing=0.0, sample_weight=None, reduction="mean", validate_args=None):
     r"""Cross-entropy over classes sharded across the ranks of ``group`` (vocabulary parallel).
 
-    .. math:: \ell_i = \mathrm{lse}_{k \in [0, K)}(z_{ik}) - z_{i y_i}
+    .. math::
+
+        \ell_i = (1-\varepsilon)\, w_{y_i} \big(\mathrm{lse}_{k \in [0, K)}(z_{ik}) - z_{i y_i}\big)
+        + \tfrac{\varepsilon}{K} \textstyle\sum_{k \in [0, K)} w_k \big(\mathrm{lse}(z_i) - z_{ik}\big)
+
+    exactly :func:`torch.nn.functional.cross_entropy` on the unsharded logits (``w ≡ 1``
+    without ``weight``; ``ℓ_i = 0`` where ``y_i = ignore_index``; ``'mean'`` divides by
+    ``Σ_i w_{y_i}`` over the rows not ignored, times ``sample_weight`` if given). The
+    smoothing's ``Σ_k w_k z_{ik}``, ``K`` and ``Σ_k w_k``, and the label's ``w_{y_i}``, ride
+    in the same fused SUM (``5B + 2`` numbers at most), so the forward is still two
+    collectives and the backward local.
 
     Rank ``r`` holds the logit columns ``[class_start, class_start + K_local)`` of every row.
     Forward: one all-reduce MAX of ``B`` numbers, one all-reduce SUM of ``3B``; backward:
@@ -800,6 +810,12 @@ def vocab_parallel_cross_entropy(local_logits, labels, *, group, class_start=Non
         group: the class-parallel process group (``None``: world if initialised, else the
             logits hold all classes and this is :func:`losslab.cross_entropy`).
         class_start: this rank's first class; ``None``: ranks hold consecutive slices in rank order.
+        weight: ``[K_local]`` this rank's slice of PyTorch's class weights (not differentiated,
+            as in PyTorch).
+        ignore_index: label value whose rows contribute 0 and leave the mean's denominator
+            (may be a valid class id, as in PyTorch).
+        label_smoothing: ``ε ∈ [0, 1]``, spread as ``ε/K`` over the global ``K`` classes
+            (finite logits, as PyTorch; :func:`losslab.cross_entropy` also masks ``-inf`` classes).
         sample_weight: ``[B]`` per-example weights.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
         validate_args: ``True``/``False`` forces the checks above on/off.
@@ -807,7 +823,7 @@ def vocab_parallel_cross_entropy(local_logits, labels, *, group, class_start=Non
     Returns:
         ``[B]`` for ``'none'``, else a scalar (identical on every rank).
 
-    Reference: Shoeybi et al., "Megatron-LM", 2019.
+    Reference: Shoeybi et al., "Megatron-LM", 2019; Szegedy et al., 2016 (label smoothing).
     """
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
         raise TypeError(f"ignore_index must be an int; got {ignore_index!r}")
