@@ -537,6 +537,12 @@ def test_class_parallel_argument_errors_without_a_group():
         lld.vocab_parallel_cross_entropy(z, y, group=None, class_start=4)
     with pytest.raises(ValueError, match="labels"):
         lld.vocab_parallel_self_normalization(z, torch.tensor([0, 1, 4]), group=None)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        lld.vocab_parallel_cross_entropy(z, y, group=None, label_smoothing=1.5)
+    with pytest.raises(TypeError, match="ignore_index"):
+        lld.vocab_parallel_cross_entropy(z, y, group=None, ignore_index=0.5)
+    with pytest.raises(ValueError, match="weight"):
+        lld.vocab_parallel_cross_entropy(z, y, group=None, weight=torch.ones(3))
 
 
 @pytest.mark.slow
