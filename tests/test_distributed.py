@@ -427,7 +427,7 @@ def _worker(rank, world, port, out_dir):
     torch.set_num_threads(1)
     try:
         dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
-                                timeout=datetime.timedelta(seconds=int(os.environ.get("LL_DIST_TIMEOUT", 90))))
+                                timeout=datetime.timedelta(seconds=90))
     except Exception:  # noqa: BLE001 - e.g. the free port was taken meanwhile: the parent retries
         with open(os.path.join(out_dir, f"rank{rank}.init_error"), "w") as f:
             f.write(traceback.format_exc())
