@@ -52,7 +52,7 @@ def _err(a, b) -> float:
     return float((a.detach() - b.detach()).abs().max()) if a.numel() else 0.0
 
 
-def _global_check(dist_fn, single_fn, rows, row_sizes, replicated=(), reduction="mean"):
+def _global_check(dist_fn, single_fn, rows, row_sizes, replicated=(), reduction="mean", empty_value=0.0):
     """``rows``: full tensors split over ranks along dim 0 (``row_sizes[i]`` per input, or the
     batch sizes); ``replicated``: tensors every rank holds whole. Returns the worst error of the
     averaged value, of the row gradients (÷ W, DDP's convention) and of the replicated
@@ -70,6 +70,8 @@ def _global_check(dist_fn, single_fn, rows, row_sizes, replicated=(), reduction=
         (out.sum() * world).backward()
     else:
         errs = [_err(_avg(out), ref)]
+        if local[0].shape[0] == 0 and empty_value is not None:  # documented: a rank without rows returns 0
+            errs.append(float(out.detach().abs()))
         out.backward()
     gi = iter(grads)
     for r, loc, s in zip(full, local, row_sizes):
@@ -96,7 +98,7 @@ def _check_batch_mm(sizes):
     z, y = _data(3, B, K) * 2, torch.randint(K, (B,), generator=_rng(4))
     return max(_global_check(lambda a, b, **k: lld.batch_max_margin(a, b, margin=3.0, **k),
                              lambda a, b, **k: ll.batch_max_margin(a, b, margin=3.0, **k), [z, y], [sizes, sizes],
-                             reduction=r) for r in ("mean", "sum"))
+                             reduction=r, empty_value=None) for r in ("mean", "sum"))
 
 
 def _check_info_nce(sizes):
@@ -196,7 +198,7 @@ def _check_per_rank_differs(sizes):
     return _global_check(ll.info_nce, ll.info_nce, [_data(5, B, D), _data(6, B, D)], [sizes, sizes])
 
 
-def _vocab_check(dist_fn, single_fn, full, labels_or_target, k_sizes, *, target_grad=False):
+def _vocab_check(dist_fn, single_fn, full, labels_or_target, k_sizes, *, target_grad=False, sum_numbers=3):
     rank = dist.get_rank()
     start = sum(k_sizes[:rank])
     cols = slice(start, start + k_sizes[rank])
@@ -225,8 +227,9 @@ def _vocab_check(dist_fn, single_fn, full, labels_or_target, k_sizes, *, target_
             out = dist_fn(zl, labels_or_target, reduction=reduction)
             comm = lld.communication()
             out.sum().backward()
-            # two collectives of O(B) numbers forward (the class_start given: no layout gather)
-            if comm["collectives"] != 2 or comm["bytes"] > 4 * full.shape[0] * 8:
+            # two collectives of O(B) numbers forward (the class_start given: no layout gather):
+            # B for the MAX, sum_numbers·B (+ 2 scalars) for the fused SUM
+            if comm["collectives"] != 2 or comm["bytes"] > ((1 + sum_numbers) * full.shape[0] + 2) * 8:
                 return float("inf")
             if lld.communication() != comm:  # local backward
                 return float("inf")
@@ -246,6 +249,31 @@ def _check_vocab_ce(sizes):
     start = sum(ks[:rank])
     return _vocab_check(lambda a, b, **k: lld.vocab_parallel_cross_entropy(a, b, group=None, class_start=start, **k),
                         ll.cross_entropy, z, y, ks)
+
+
+def _check_vocab_ce_options(sizes):
+    """ignore_index, label_smoothing (ε/K over the global K) and a class-weight shard against
+    F.cross_entropy on the unsharded logits (weight: PyTorch's mean over Σ w_y)."""
+    world, rank = dist.get_world_size(), dist.get_rank()
+    ks = _k_sizes(world)
+    B, K = 6, sum(ks)
+    start = sum(ks[:rank])
+    z, y = _data(36, B, K) * 3, torch.randint(K, (B,), generator=_rng(37))
+    w = torch.rand(K, generator=_rng(38), dtype=DT) + 0.1
+    y_ign = y.clone()
+    y_ign[[1, 4]] = 7  # a valid class id used as ignore_index
+    y_def = y.clone()
+    y_def[2] = -100
+    cases = [(dict(label_smoothing=0.3), y, 4), (dict(weight=w), y, 4), (dict(ignore_index=7), y_ign, 3),
+             (dict(), y_def, 3), (dict(weight=w, label_smoothing=0.2, ignore_index=7), y_ign, 5),
+             (dict(label_smoothing=1.0, ignore_index=7), y_ign, 4)]
+    errs = []
+    for kw, labels, n in cases:
+        dkw = dict(kw, weight=w[start:start + ks[rank]]) if "weight" in kw else kw
+        errs.append(_vocab_check(
+            lambda a, b, **k: lld.vocab_parallel_cross_entropy(a, b, group=None, class_start=start, **dkw, **k),
+            lambda a, b, **k: F.cross_entropy(a, b, **kw, **k), z, labels, ks, sum_numbers=n))
+    return max(errs)
 
 
 def _check_vocab_selfnorm(sizes):
@@ -358,6 +386,15 @@ def _check_bad_inputs(sizes):
     return out
 
 
+# A rank holding no rows (rank 1 at world size 3, rank 0 at 2): the global-batch losses
+# still equal the single-process loss of the concatenated batch, and that rank returns 0.
+EMPTY_ROWS = {2: [0, 5], 3: [3, 0, 2]}
+
+
+def _empty_rank(check):
+    return lambda sizes: check(EMPTY_ROWS[dist.get_world_size()])
+
+
 CHECKS = {
     "batch_cross_entropy": _check_batch_ce,
     "batch_max_margin": _check_batch_mm,
@@ -368,7 +405,13 @@ CHECKS = {
     "ge2e": _check_ge2e,
     "ddp_batch_cross_entropy": _check_ddp_batch_ce,
     "ddp_info_nce": _check_ddp_info_nce,
+    **{f"{name}[empty rank]": _empty_rank(check) for name, check in [
+        ("batch_cross_entropy", _check_batch_ce), ("batch_max_margin", _check_batch_mm), ("info_nce", _check_info_nce),
+        ("nt_xent", _check_nt_xent), ("multiple_negatives_ranking", _check_mnr),
+        ("in_batch_negatives_loss", _check_in_batch), ("ge2e", _check_ge2e),
+        ("ddp_batch_cross_entropy", _check_ddp_batch_ce), ("ddp_info_nce", _check_ddp_info_nce)]},
     "vocab_parallel_cross_entropy": _check_vocab_ce,
+    "vocab_parallel_cross_entropy[ignore_index, label_smoothing, weight]": _check_vocab_ce_options,
     "vocab_parallel_self_normalization": _check_vocab_selfnorm,
     "vocab_parallel_composite_softmax_loss": _check_vocab_composite,
     "vocab_parallel_sampled_softmax_loss": _check_vocab_sampled,
@@ -494,6 +537,12 @@ def test_class_parallel_argument_errors_without_a_group():
         lld.vocab_parallel_cross_entropy(z, y, group=None, class_start=4)
     with pytest.raises(ValueError, match="labels"):
         lld.vocab_parallel_self_normalization(z, torch.tensor([0, 1, 4]), group=None)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        lld.vocab_parallel_cross_entropy(z, y, group=None, label_smoothing=1.5)
+    with pytest.raises(TypeError, match="ignore_index"):
+        lld.vocab_parallel_cross_entropy(z, y, group=None, ignore_index=0.5)
+    with pytest.raises(ValueError, match="weight"):
+        lld.vocab_parallel_cross_entropy(z, y, group=None, weight=torch.ones(3))
 
 
 @pytest.mark.slow

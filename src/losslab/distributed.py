@@ -30,6 +30,11 @@ the global loss), so
 ``reduction='none'`` returns the rank's own per-example terms of the global loss
 (exactly the single-process terms of those rows); reduce them yourself.
 
+**A rank may hold zero rows.** It still joins every collective, forward and backward (so it
+must call ``backward()`` on what it returns, like the others), and returns ``0`` (an empty
+tensor for ``'none'``), its share of the global loss; :func:`batch_max_margin` returns its
+``W × 1/W`` share of the batch term, ``(γ − z₊ + z₋)₊`` (``/ m`` for ``'mean'``).
+
 **Class-parallel (vocabulary-parallel) losses.** :func:`vocab_parallel_cross_entropy`,
 :func:`vocab_parallel_self_normalization` and :func:`vocab_parallel_composite_softmax_loss`
 take each rank's contiguous slice ``[class_start, class_start + K_local)`` of the
@@ -60,11 +65,12 @@ from . import classification as _classification
 from . import matching as _matching
 from . import sampled as _sampled
 from . import single_logit as _single_logit
-from ._catalogue import check_embeddings
+from ._catalogue import check_class_weight, check_embeddings, reduce_with_denominator
 from ._reduce import _reduce
 from ._validate import (
     check_choice,
     check_class_indices,
+    check_finite_scalar,
     check_floating,
     check_integer,
     check_positive,
@@ -373,8 +379,9 @@ def batch_max_margin(logits, labels, *, margin=1.0, group=None, sample_weight=No
     false = logits.masked_fill(~_single_logit._false_mask(logits, labels), float("-inf"))
     if logits.shape[0]:
         ext = torch.stack([true.amin(), false.amax()])
-    else:  # a rank without rows takes no part in the extremes
-        ext = logits.new_tensor([float("inf"), float("-inf")])
+    else:  # a rank without rows takes no part in the extremes, but its gather must still
+        # be differentiable (attached to the logits) so that it joins the backward collective
+        ext = logits.new_tensor([float("inf"), float("-inf")]) + logits.sum()
     parts = torch.stack(_diff_all_gather(ext, g))  # [W, 2]
     z_plus, z_minus = parts[:, 0].amin(), parts[:, 1].amax()
     batch_term = torch.clamp_min(gamma - z_plus + z_minus, 0.0)
@@ -659,15 +666,19 @@ def _shard_start(name: str, local: torch.Tensor, class_start, group, validate: b
 
 
 class _VocabParallelLSE(torch.autograd.Function):
-    """``lse(z) − z_y + α·lse(z)²`` over classes sharded across ``group``.
+    """``(1−ε)·w_y·(lse(z) − z_y) + (ε/K)·Σ_k w_k (lse(z) − z_k) + α·lse(z)²`` over classes
+    sharded across ``group`` (``w ≡ 1`` without class weights; 0 on ignored rows).
 
     Forward: all-reduce MAX of the row maxima, then one all-reduce SUM of ``[B, 3]``
-    (shifted sum, true logit where owned, ownership count). Backward local:
-    ``(1 + 2α·lse)·softmax − onehot``, the softmax recomputed from the saved ``lse``.
+    (shifted sum, true logit where owned, ownership count), widened only as needed: ``w_y``
+    where owned (class weights), ``Σ_k w_k z_k`` per row and the two scalars ``K_local``,
+    ``Σ_k w_k`` (label smoothing). Backward local: ``c·softmax − (1−ε) w_y·onehot − (ε/K) w``
+    with ``c = (1−ε) w_y + (ε/K) Σw + 2α·lse``, the softmax recomputed from the saved ``lse``.
     """
 
     @staticmethod
-    def forward(ctx, logits, labels, start, alpha, group, check, owned=None):
+    def forward(ctx, logits, labels, start, alpha, group, check, owned=None, eps=0.0, weight=None,
+                ignore_index=None):
         B, k = logits.shape
         z = logits.detach()
         m = z.amax(-1) if k else z.new_full((B,), float("-inf"))
@@ -676,35 +687,58 @@ class _VocabParallelLSE(torch.autograd.Function):
         s = z.new_empty(B)
         for sl in _row_chunks(B, k):
             s[sl] = torch.exp(z[sl] - m[sl, None]).sum(-1)
+        valid = labels != ignore_index if ignore_index is not None else torch.ones_like(labels, dtype=torch.bool)
         if owned is None:
-            owned = (labels >= start) & (labels < start + k)
+            owned = (labels >= start) & (labels < start + k) & valid
         idx = (labels - start).clamp(0, max(k - 1, 0))
         zt = z.gather(1, idx.unsqueeze(1)).squeeze(1) if k else z.new_zeros(B)
-        buf = torch.stack([s, torch.where(owned, zt, torch.zeros_like(zt)), owned.to(z.dtype)], 1)
+        cols = [s, torch.where(owned, zt, torch.zeros_like(zt)), owned.to(z.dtype)]
+        w = None if weight is None else weight.detach().to(z.dtype)
+        if w is not None:
+            wt = w.gather(0, idx) if k else z.new_zeros(B)
+            cols.append(torch.where(owned, wt, torch.zeros_like(wt)))
+        tail = []
+        if eps:  # the smoothing term needs Σ_k w_k z_k of each row, K and Σ_k w_k: same SUM
+            cols.append((z @ w) if w is not None else z.sum(-1))
+            tail = [float(k), float(w.sum()) if w is not None else float(k)]
+        buf = torch.cat([torch.stack(cols, 1).reshape(-1), z.new_tensor(tail)])
         _all_reduce_(buf, dist.ReduceOp.SUM, group)
-        if check and bool((buf[:, 2] != 1).any()):
-            bad = (buf[:, 2] != 1).nonzero().flatten()[:5].tolist()
+        rows = buf[:B * len(cols)].view(B, len(cols))
+        if check and bool(((rows[:, 2] != 1) & valid).any()):
+            bad = ((rows[:, 2] != 1) & valid).nonzero().flatten()[:5].tolist()
             raise ValueError(
                 f"labels: every label must lie in exactly one rank's class shard [class_start, class_start + K_local) "
                 f"(global range [0, K)); labels at rows {bad} = {labels[bad].tolist()} do not"
             )
-        lse = m + torch.log(buf[:, 0])
-        ctx.save_for_backward(logits, lse, idx, owned)
-        ctx.alpha = alpha
-        return lse - buf[:, 1] + alpha * lse.square()
+        lse = m + torch.log(rows[:, 0])
+        wy = rows[:, 3] if w is not None else torch.ones_like(lse)
+        loss = (1 - eps) * wy * (lse - rows[:, 1]) + alpha * lse.square()
+        K = w_sum = 0.0
+        if eps:
+            K, w_sum = float(buf[-2]), float(buf[-1])
+            loss = loss + eps / K * (w_sum * lse - rows[:, -1])
+        loss = torch.where(valid, loss, torch.zeros_like(loss))
+        ctx.save_for_backward(logits, lse, idx, owned, valid, wy, w)
+        ctx.alpha, ctx.eps, ctx.K, ctx.w_sum = alpha, eps, K, w_sum
+        ctx.mark_non_differentiable(wy)
+        return loss, wy
 
     @staticmethod
-    def backward(ctx, g):
-        logits, lse, idx, owned = ctx.saved_tensors
+    def backward(ctx, g, _):
+        logits, lse, idx, owned, valid, wy, w = ctx.saved_tensors
+        eps = ctx.eps
         B, k = logits.shape
+        g = torch.where(valid, g, torch.zeros_like(g))
         grad = torch.empty_like(logits, memory_format=torch.contiguous_format)
-        coef = (1 + 2 * ctx.alpha * lse) * g
+        coef = ((1 - eps) * wy + 2 * ctx.alpha * lse + (eps / ctx.K * ctx.w_sum if eps else 0.0)) * g
         for sl in _row_chunks(B, k):
             torch.sub(logits[sl], lse[sl, None], out=grad[sl]).exp_().mul_(coef[sl, None])
         rows = owned.nonzero().flatten()
         if k and rows.numel():
-            grad[rows, idx[rows]] -= g[rows]
-        return grad, None, None, None, None, None, None
+            grad[rows, idx[rows]] -= (1 - eps) * wy[rows] * g[rows]
+        if eps:
+            grad -= (eps / ctx.K) * g[:, None] * (w if w is not None else 1.0)
+        return grad, None, None, None, None, None, None, None, None, None
 
 
 def _check_validate_args(validate_args) -> None:
@@ -712,7 +746,8 @@ def _check_validate_args(validate_args) -> None:
         raise TypeError(f"validate_args must be None, True or False; got {validate_args!r}")
 
 
-def _vocab_lse_loss(name, local_logits, labels, group, class_start, alpha, sample_weight, reduction, validate_args):
+def _vocab_lse_loss(name, local_logits, labels, group, class_start, alpha, sample_weight, reduction, validate_args,
+                    eps=0.0, weight=None, ignore_index=None):
     _check_validate_args(validate_args)
     check_floating("local_logits", local_logits)
     check_integer("labels", labels)
@@ -725,22 +760,37 @@ def _vocab_lse_loss(name, local_logits, labels, group, class_start, alpha, sampl
     if g is None:
         if class_start not in (None, 0):
             raise ValueError(f"class_start={class_start!r} needs a process group; without one the logits hold all classes")
-        check_class_indices("labels", labels, local_logits.shape[1])
+        if ignore_index is None:  # cross_entropy checks its labels itself
+            check_class_indices("labels", labels, local_logits.shape[1])
         return None
     validate = bool(validate_args)
     start = _shard_start("local_logits", local_logits, class_start, g, validate)
     check = value_checks_enabled(labels) if validate_args is None else bool(validate_args)
-    if check and labels.numel() and int(labels.min()) < 0:
-        raise ValueError(f"labels must be global class ids >= 0; got min {int(labels.min())}")
-    loss = _VocabParallelLSE.apply(local_logits, labels, start, alpha, g, check)
-    return _reduce(loss, reduction, sample_weight)
+    kept = labels if ignore_index is None else labels[labels != ignore_index]
+    if check and kept.numel() and int(kept.min()) < 0:
+        raise ValueError(f"labels must be global class ids >= 0 (or ignore_index={ignore_index}); got min {int(kept.min())}")
+    loss, wy = _VocabParallelLSE.apply(local_logits, labels, start, alpha, g, check, None, eps, weight, ignore_index)
+    if ignore_index is None:
+        return _reduce(loss, reduction, sample_weight)
+    # PyTorch's mean: divide by Σ_i w_{y_i} over the rows not ignored (× sample_weight)
+    return reduce_with_denominator(loss, reduction, sample_weight, (labels != ignore_index).to(loss.dtype) * wy)
 
 
-def vocab_parallel_cross_entropy(local_logits, labels, *, group, class_start=None, sample_weight=None,
-                                 reduction="mean", validate_args=None):
+def vocab_parallel_cross_entropy(local_logits, labels, *, group, class_start=None, weight=None, ignore_index=-100,
+                                 label_smoothing=0.0, sample_weight=None, reduction="mean", validate_args=None):
     r"""Cross-entropy over classes sharded across the ranks of ``group`` (vocabulary parallel).
 
-    .. math:: \ell_i = \mathrm{lse}_{k \in [0, K)}(z_{ik}) - z_{i y_i}
+    .. math::
+
+        \ell_i = (1-\varepsilon)\, w_{y_i} \big(\mathrm{lse}_{k \in [0, K)}(z_{ik}) - z_{i y_i}\big)
+        + \tfrac{\varepsilon}{K} \textstyle\sum_{k \in [0, K)} w_k \big(\mathrm{lse}(z_i) - z_{ik}\big)
+
+    exactly :func:`torch.nn.functional.cross_entropy` on the unsharded logits (``w ≡ 1``
+    without ``weight``; ``ℓ_i = 0`` where ``y_i = ignore_index``; ``'mean'`` divides by
+    ``Σ_i w_{y_i}`` over the rows not ignored, times ``sample_weight`` if given). The
+    smoothing's ``Σ_k w_k z_{ik}``, ``K`` and ``Σ_k w_k``, and the label's ``w_{y_i}``, ride
+    in the same fused SUM (``5B + 2`` numbers at most), so the forward is still two
+    collectives and the backward local.
 
     Rank ``r`` holds the logit columns ``[class_start, class_start + K_local)`` of every row.
     Forward: one all-reduce MAX of ``B`` numbers, one all-reduce SUM of ``3B``; backward:
@@ -760,6 +810,12 @@ def vocab_parallel_cross_entropy(local_logits, labels, *, group, class_start=Non
         group: the class-parallel process group (``None``: world if initialised, else the
             logits hold all classes and this is :func:`losslab.cross_entropy`).
         class_start: this rank's first class; ``None``: ranks hold consecutive slices in rank order.
+        weight: ``[K_local]`` this rank's slice of PyTorch's class weights (not differentiated,
+            as in PyTorch).
+        ignore_index: label value whose rows contribute 0 and leave the mean's denominator
+            (may be a valid class id, as in PyTorch).
+        label_smoothing: ``ε ∈ [0, 1]``, spread as ``ε/K`` over the global ``K`` classes
+            (finite logits, as PyTorch; :func:`losslab.cross_entropy` also masks ``-inf`` classes).
         sample_weight: ``[B]`` per-example weights.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
         validate_args: ``True``/``False`` forces the checks above on/off.
@@ -767,12 +823,21 @@ def vocab_parallel_cross_entropy(local_logits, labels, *, group, class_start=Non
     Returns:
         ``[B]`` for ``'none'``, else a scalar (identical on every rank).
 
-    Reference: Shoeybi et al., "Megatron-LM", 2019.
+    Reference: Shoeybi et al., "Megatron-LM", 2019; Szegedy et al., 2016 (label smoothing).
     """
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
+        raise TypeError(f"ignore_index must be an int; got {ignore_index!r}")
+    eps = check_finite_scalar("label_smoothing", label_smoothing)
+    if not 0.0 <= eps <= 1.0:
+        raise ValueError(f"label_smoothing must lie in [0, 1]; got {label_smoothing!r}")
+    if weight is not None:
+        check_floating("local_logits", local_logits)
+        weight = check_class_weight(weight, local_logits.shape[-1], local_logits, "weight")
     out = _vocab_lse_loss("vocab_parallel_cross_entropy", local_logits, labels, group, class_start, 0.0,
-                          sample_weight, reduction, validate_args)
+                          sample_weight, reduction, validate_args, eps, weight, ignore_index)
     if out is None:
-        return _classification.cross_entropy(local_logits, labels, sample_weight=sample_weight, reduction=reduction)
+        return _classification.cross_entropy(local_logits, labels, weight, ignore_index=ignore_index,
+                                             label_smoothing=eps, sample_weight=sample_weight, reduction=reduction)
     return out
 
 
@@ -998,7 +1063,7 @@ def vocab_parallel_sampled_softmax_loss(hidden, local_weight, local_bias, labels
     if remove_accidental_hits:
         mask[:, 1:] |= cls[:, 1:] == labels.unsqueeze(1)
     z = z.masked_fill(mask, float("-inf"))
-    loss = _VocabParallelLSE.apply(z, torch.zeros_like(labels), 0, 0.0, g, False, owned[:, 0])
+    loss, _ = _VocabParallelLSE.apply(z, torch.zeros_like(labels), 0, 0.0, g, False, owned[:, 0])
     return _reduce(loss, reduction, sample_weight)
 
 
