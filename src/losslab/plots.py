@@ -427,6 +427,7 @@ def plot_slc_table1(results: dict, path: str | Path | None = None, *, dpi: int =
     ``test_ci``) get their 95% intervals as error bars."""
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
+    from matplotlib.ticker import MaxNLocator
 
     measures = list(results["mean_relative_improvement"])
     rows = [r for r in results["table1"] if r["test"] is not None]
@@ -451,12 +452,14 @@ def plot_slc_table1(results: dict, path: str | Path | None = None, *, dpi: int =
         ax.invert_yaxis()
         ax.set_title(f"{m} (lower is better)", fontsize=9)
         ax.tick_params(axis="x", labelsize=8)
+        if xerr is not None:
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=4))  # error bars widen the range: keep ticks apart
         imp = results["mean_relative_improvement"][m]
         word = "better" if imp >= 0 else "worse"
         label = "" if imp != imp else f"PoLS-aligned mean {abs(100 * imp):.0f}% {word}"
         imp_ci = results.get("mean_relative_improvement_ci", {}).get(m) or {}
         if label and imp_ci.get("half_width") is not None:
-            label += f" (±{100 * imp_ci['half_width']:.0f} pts, 95% CI, {imp_ci['n']} seeds)"
+            label += f"\n(95% CI ±{100 * imp_ci['half_width']:.0f} pts, {imp_ci['n']} seeds)"
         ax.set_xlabel(label, fontsize=8)
     _legend_below(fig, handles=[Patch(color="tab:blue", label="PoLS-aligned"), Patch(color="tab:gray", label="not aligned"),
                                 Line2D([], [], color="k", ls="--", lw=1, label="group mean")],
