@@ -139,6 +139,7 @@ _add("slc", "--lrs", ["0", "0.1,-1", "0.1,nan", "inf", "", "0.1,,0.01"])
 _add("slc", "--momentum", ["-0.1", "1", "1.5", "nan"])
 _add("slc", "--select", ["loss"])
 _add("slc", "--seed", ["-1", "1.5"])
+_add("slc", "--seeds", COUNT)
 _add("slc", "--limit", ["0", "5", "x"])
 _add("slc", "--limit", ["100"], "--data", "file:npz-two-examples")  # --limit is for digits only
 # slc-speed

@@ -423,9 +423,11 @@ def _legend_below(fig, *args, **kwargs):
 def plot_slc_table1(results: dict, path: str | Path | None = None, *, dpi: int = 110):
     """Table 1 of ``losslab slc`` as bars: one panel per measure (lower is better), one bar
     per objective, PoLS-aligned objectives in blue, the others in gray, with each group's
-    mean as a dashed line."""
+    mean as a dashed line. Results over seeds (``losslab slc --seeds N``: rows with
+    ``test_ci``) get their 95% intervals as error bars."""
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
+    from matplotlib.ticker import MaxNLocator
 
     measures = list(results["mean_relative_improvement"])
     rows = [r for r in results["table1"] if r["test"] is not None]
@@ -434,7 +436,13 @@ def plot_slc_table1(results: dict, path: str | Path | None = None, *, dpi: int =
     for ax, m in zip(axes[0], measures):
         vals = [r["test"][m] for r in rows]
         colors = ["tab:blue" if r["pols_aligned"] else "tab:gray" for r in rows]
-        ax.barh(range(len(rows)), vals, color=colors)
+        # asymmetric-capable xerr: distance from the mean to each end of the interval
+        cis = [(r.get("test_ci") or {}).get(m) or {} for r in rows]
+        xerr = None
+        if any(c.get("half_width") is not None for c in cis):
+            xerr = [[0.0 if c.get("low") is None else v - c["low"] for v, c in zip(vals, cis)],
+                    [0.0 if c.get("high") is None else c["high"] - v for v, c in zip(vals, cis)]]
+        ax.barh(range(len(rows)), vals, color=colors, xerr=xerr, error_kw={"ecolor": "k", "capsize": 2, "lw": 0.8})
         for group, color in (("aligned", "tab:blue"), ("not_aligned", "tab:gray")):
             mean = results.get("means", {}).get(group, {}).get(m)
             if mean is not None and mean == mean:  # not NaN: the group was trained
@@ -444,9 +452,15 @@ def plot_slc_table1(results: dict, path: str | Path | None = None, *, dpi: int =
         ax.invert_yaxis()
         ax.set_title(f"{m} (lower is better)", fontsize=9)
         ax.tick_params(axis="x", labelsize=8)
+        if xerr is not None:
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=4))  # error bars widen the range: keep ticks apart
         imp = results["mean_relative_improvement"][m]
         word = "better" if imp >= 0 else "worse"
-        ax.set_xlabel("" if imp != imp else f"PoLS-aligned mean {abs(100 * imp):.0f}% {word}", fontsize=8)
+        label = "" if imp != imp else f"PoLS-aligned mean {abs(100 * imp):.0f}% {word}"
+        imp_ci = results.get("mean_relative_improvement_ci", {}).get(m) or {}
+        if label and imp_ci.get("half_width") is not None:
+            label += f"\n(95% CI ±{100 * imp_ci['half_width']:.0f} pts, {imp_ci['n']} seeds)"
+        ax.set_xlabel(label, fontsize=8)
     _legend_below(fig, handles=[Patch(color="tab:blue", label="PoLS-aligned"), Patch(color="tab:gray", label="not aligned"),
                                 Line2D([], [], color="k", ls="--", lw=1, label="group mean")],
                   ncol=3, fontsize=8, frameon=False)

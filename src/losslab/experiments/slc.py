@@ -372,6 +372,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--select", choices=("accuracy", "auprc"), default=d.select,
                         help="validation criterion for the learning rate (paper: accuracy)")
     parser.add_argument("--seed", type=cli.nonnegative_int, default=d.seed)
+    parser.add_argument("--seeds", type=cli.positive_int, default=1, metavar="N",
+                        help="repeat over seeds --seed .. --seed+N-1 (data split and initial weights) and "
+                        "report mean and 95%% t-interval per cell (default 1: one run, no interval)")
     parser.add_argument("--limit", type=cli.int_range(20), default=None, metavar="N",
                         help="digits only: use N examples (smoke runs)")
     cli.add_common(parser)
@@ -411,10 +414,16 @@ def run(args: argparse.Namespace) -> int:
     split = load_split(args.data, cfg.seed, args.limit)
     out = command_dir(args)
     print(split.describe())
-    results = run_experiment(split, cfg, progress=not args.no_progress)
-    print()
-    print(markdown_report(results))
-    paths = write_outputs(results, out)
+    if args.seeds == 1:
+        results = run_experiment(split, cfg, progress=not args.no_progress)
+        print()
+        print(markdown_report(results))
+        paths = write_outputs(results, out)
+    else:
+        results = run_seeds(args, cfg, split, out)
+        print()
+        print(seeds_markdown_report(results))
+        paths = write_seeds_outputs(results, out)
     png = draw(plots.plot_slc_table1, out / "slc.png", results)
     if png is not None:
         with open(paths[1], "a") as f:
@@ -423,3 +432,134 @@ def run(args: argparse.Namespace) -> int:
     for p in paths:
         print(f"wrote {p}")
     return 0
+
+
+# ------------------------------------------------------------------ over seeds
+
+
+def run_seeds(args: argparse.Namespace, cfg: SLCConfig, first_split, out: Path | None = None, *, log=print) -> dict:
+    """``--seeds N``: :func:`run_experiment` for seeds ``cfg.seed .. cfg.seed + N - 1``, each
+    with its own data split (the loader's ``seed``) and initial weights, then
+    :func:`aggregate_seeds`. With ``out``, the aggregate so far is written after each seed,
+    so an interrupted run keeps the seeds it finished."""
+    from dataclasses import replace
+
+    runs = []
+    for i in range(args.seeds):
+        seed = cfg.seed + i
+        split = first_split if i == 0 else load_split(args.data, seed, args.limit)
+        log(f"seed {seed} ({i + 1}/{args.seeds})")
+        runs.append(run_experiment(split, replace(cfg, seed=seed), progress=not args.no_progress))
+        if out is not None and i + 1 < args.seeds and len(runs) >= 2:
+            write_seeds_outputs(aggregate_seeds(runs), out)
+    return aggregate_seeds(runs)
+
+
+def aggregate_seeds(runs: list[dict]) -> dict:
+    """Mean and 95% t-interval over seeds (:func:`losslab.experiments._common.mean_ci95`) of
+    every Table 1 and Table 2 cell and of the mean relative improvement, which is computed
+    per seed and then averaged. The result keeps the one-seed layout (``table1[i]["test"]``,
+    ``mean_relative_improvement``, ``means``, ``table2`` hold the means) and adds
+    ``*_ci`` entries and ``per_seed`` (every seed's full result)."""
+    from losslab.experiments._common import mean_ci95
+
+    first = runs[0]
+    table1 = []
+    for j, row in enumerate(first["table1"]):
+        name = row["objective"]
+        per = [r["table1"][j] for r in runs]
+        assert all(p["objective"] == name for p in per)
+        trained = [p for p in per if p["test"] is not None]
+        cis = {m: mean_ci95([p["test"][m] for p in trained]) for m in MEASURES}
+        table1.append({
+            "objective": name, "pols_aligned": row["pols_aligned"], "seeds_trained": len(trained),
+            "best_lr": [p["best_lr"] for p in per],
+            "val_accuracy": mean_ci95([p["val_accuracy"] for p in trained])["mean"] if trained else None,
+            "test_accuracy": mean_ci95([p["test_accuracy"] for p in trained]),
+            "test": {m: c["mean"] for m, c in cis.items()} if trained else None,
+            "test_ci": cis,
+        })
+    imp = {m: mean_ci95([r["mean_relative_improvement"][m] for r in runs]) for m in MEASURES}
+    means = {g: {m: mean_ci95([r["means"][g][m] for r in runs])["mean"] for m in MEASURES}
+             for g in ("aligned", "not_aligned")}
+    table2 = []
+    for k, row in enumerate(first["table2"]):
+        per = [r["table2"][k] for r in runs if k < len(r["table2"]) and r["table2"][k]["method"] == row["method"]]
+        cis = {m: mean_ci95([p[m] for p in per]) for m in MEASURES}
+        table2.append({"method": row["method"], **{m: c["mean"] for m, c in cis.items()}, "ci": cis})
+    return {
+        "experiment": "slc",
+        "reference": first["reference"],
+        "dataset": first["dataset"],
+        "seeds": [r["config"]["seed"] for r in runs],
+        "interval": "two-sided 95% Student-t over seeds: mean ± t(0.975, n-1)·sd/√n",
+        "config": {**first["config"], "seed": [r["config"]["seed"] for r in runs]},
+        "table1": table1,
+        "means": means,
+        "mean_relative_improvement": {m: c["mean"] for m, c in imp.items()},
+        "mean_relative_improvement_ci": imp,
+        "table2": table2,
+        "seconds": round(sum(r["seconds"] for r in runs), 1),
+        "torch": first["torch"],
+        "threads": first["threads"],
+        "per_seed": runs,
+    }
+
+
+def _ci(c: dict, pct: bool = False) -> str:
+    f = _pct if pct else _fmt
+    if c["n"] == 0:
+        return "–"
+    if c["half_width"] is None:
+        return f(c["mean"])
+    return f"{f(c['mean'])} ± {f(c['half_width'])}"
+
+
+def seeds_markdown_report(results: dict) -> str:
+    cfg = results["config"]
+    n = len(results["seeds"])
+    lines = [
+        "# Single-logit classification (seed 001, Tables 1–2) over seeds",
+        "",
+        f"Data: {results['dataset']} (the split of seed {results['seeds'][0]}; each seed draws its own split "
+        f"where the loader supports it, and its own initial weights). Network: MLP {cfg['hidden']} (BatchNorm + ReLU), "
+        f"{cfg['epochs']} epochs, batch {cfg['batch_size']}, SGD momentum {cfg['momentum']}, learning rate chosen "
+        f"per seed from {cfg['lrs']} by validation {cfg['select']}. Seeds {results['seeds']} ({n}). "
+        f"Cells: mean ± half-width of the {results['interval']}. "
+        f"Wall time {results['seconds']} s on {results['threads']} thread(s), torch {results['torch']}.",
+        "",
+        "## Table 1 — SLC with each objective (lower is better)",
+        "",
+        "| objective | PoLS | lr per seed | test acc | " + " | ".join(MEASURES) + " |",
+        "|---|---|---|---|" + "---|" * len(MEASURES),
+    ]
+    for aligned in (False, True):
+        for r in (r for r in results["table1"] if r["pols_aligned"] == aligned):
+            lrs = ",".join("–" if v is None else format(v, "g") for v in r["best_lr"])
+            lines.append(f"| {r['objective']} | {'yes' if aligned else 'no'} | {lrs} | {_ci(r['test_accuracy'])} | "
+                         + " | ".join(_ci(r["test_ci"][m]) for m in MEASURES) + " |")
+    imp = results["mean_relative_improvement_ci"]
+    lines.append("| **Mean relative improvement** | | | | " + " | ".join(_ci(imp[m], pct=True) for m in MEASURES) + " |")
+    lines += [
+        "",
+        "Mean relative improvement = (mean of non-aligned − mean of PoLS-aligned) / mean of non-aligned, "
+        "computed per seed; the row gives its mean and 95% interval over seeds.",
+        "",
+        "## Table 2 — one logit (SLC) vs all logits",
+        "",
+        "| method | " + " | ".join(MEASURES) + " |",
+        "|---|" + "---|" * len(MEASURES),
+    ]
+    for r in results["table2"]:
+        lines.append(f"| {r['method']} | " + " | ".join(_ci(r["ci"][m]) for m in MEASURES) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_seeds_outputs(results: dict, out_dir: str | Path) -> list[Path]:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    j = out / "slc.json"
+    j.write_text(json.dumps(results, indent=2, default=float) + "\n")
+    md = out / "slc.md"
+    md.write_text(seeds_markdown_report(results))
+    return [j, md]
