@@ -33,7 +33,7 @@ Also ``matching_loss`` with the sigmoid link, fused and reference, against
 ``F.binary_cross_entropy_with_logits(pred, sigmoid(target))`` on ``--matching-elements``
 elements (the same rounds and ratios; memory as a multiple of the input's bytes).
 
-Targets (issue 12): fused <= 0.5x soft-target F.cross_entropy (identity, exp), <= 0.6x
+Targets: fused <= 0.5x soft-target F.cross_entropy (identity, exp), <= 0.6x
 (sinh); >= 10x faster than naive autograd of eq. (29); extra peak memory <= 1x the logits;
 matching_loss (sigmoid) <= 1.0x BCE-with-logits, memory <= 1x the input; our fused
 cross_entropy <= 0.5x eager F.cross_entropy and <= 1.0x torch.compile(F.cross_entropy) at

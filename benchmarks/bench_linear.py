@@ -25,7 +25,7 @@ Run::
     PYTHONPATH=src python benchmarks/bench_linear.py --threads 2                 # B=4096, d=1024, K=32768 and 131072
     PYTHONPATH=src python benchmarks/bench_linear.py --threads 2 --sizes 512x256x8192 --rounds 2
 
-Targets (issue 12): peak memory <= 1/8 of the materialised path at K=131072, time <= 1.2x.
+Targets: peak memory <= 1/8 of the materialised path at K=131072, time <= 1.2x.
 Writes ``<out>/bench_linear.json`` and ``<out>/bench_linear.md``.
 """
 from __future__ import annotations

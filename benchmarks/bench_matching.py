@@ -21,7 +21,7 @@ Run::
     PYTHONPATH=src python benchmarks/bench_matching.py                      # 1024x32768, 4096x32768
     PYTHONPATH=src python benchmarks/bench_matching.py --sizes 256x4096 --repeats 2
 
-Targets (issue 2): <= 1.5x the cross-entropy time, >= 4x faster than naive autograd,
+Targets: <= 1.5x the cross-entropy time, >= 4x faster than naive autograd,
 extra peak memory <= 2x the logits.
 """
 from __future__ import annotations

@@ -19,7 +19,7 @@ per-round ratios and the median time per call.
 Bandwidth: the Triton launch alone (``triton kernel``: forward with the gradient,
 no autograd) against the 3-pass floor, ``3 * B * K * itemsize`` bytes (read ŝ, read s,
 write the gradient), in GB/s and, with ``--peak-gbps`` (default: a table of known
-devices), as a fraction of the HBM peak. Issue 12's target is >= 70% (Liger-Kernel's
+devices), as a fraction of the HBM peak. the target is >= 70% (Liger-Kernel's
 cross-entropy reaches ~84%). Memory: the peak of torch.cuda.max_memory_allocated during
 one forward+backward above what was allocated before, as a multiple of ``B*K*itemsize``.
 

@@ -198,7 +198,7 @@ def test_bool_flags_reject_non_bools(owner, flag, bad):
 
 
 def test_bool_flags_are_discovered():
-    # The discovery above must see the flags the issue names; if a signature stops
+    # The discovery above must see the flags listed here; if a signature stops
     # declaring a bool default the test would silently shrink.
     found = {p for _, p in BOOL_CASES}
     assert {"log_target", "swap", "full", "log_input", "easy_margin", "normalize", "replacement", "ignore_ties"} <= found

@@ -1,4 +1,4 @@
-"""The standard catalogue (issue 4) beyond the contract test: PyTorch's own losses with
+"""The standard catalogue beyond the contract test: PyTorch's own losses with
 their options (class weights, ignore_index, label smoothing, probability targets,
 pos_weight, swap, ...), the variants the registry sample does not cover, identities
 (γ = 0 focal = CE, ε = 0 poly = CE, margin 0 ArcFace = scaled CE), detached targets in

@@ -1,4 +1,4 @@
-"""Fenchel–Young losses and sparse mappings (issue 5): identities, brute-force optima, gradients, errors."""
+"""Fenchel–Young losses and sparse mappings: identities, brute-force optima, gradients, errors."""
 from __future__ import annotations
 
 import math

@@ -1,4 +1,4 @@
-"""Ranking losses (issue 4): identities, masking, degenerate lists, NaN policy, metrics vs sklearn, experiment."""
+"""Ranking losses: identities, masking, degenerate lists, NaN policy, metrics vs sklearn, experiment."""
 from __future__ import annotations
 
 import math

@@ -1,4 +1,4 @@
-"""Sampled / large-K softmax (issue 5): exactness with all classes, unbiasedness,
+"""Sampled / large-K softmax: exactness with all classes, unbiasedness,
 samplers, gradient bias-variance, validation, NaN-freedom."""
 import math
 

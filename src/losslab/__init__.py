@@ -110,7 +110,7 @@ __all__ = [
     "composite_softmax_link",
     "composite_softmax_loss",
     "decomposed_matching_loss",
-    # fenchel_young (issue 5)
+    # fenchel_young
     "sparsemax",
     "entmax15",
     "entmax_bisect",
@@ -119,7 +119,7 @@ __all__ = [
     "sparsemax_loss",
     "entmax15_loss",
     "entmax_bisect_loss",
-    # single-logit classification (issue 3)
+    # single-logit classification
     "max_margin",
     "softmax_cauchy_schwarz",
     "sigmoid_cauchy_schwarz",
@@ -130,7 +130,7 @@ __all__ = [
     "binary_cross_entropy",
     "batch_cross_entropy",
     "batch_max_margin",
-    # standard catalogue: classification, regression, contrastive, rl (issue 4)
+    # standard catalogue: classification, regression, contrastive, rl
     "cross_entropy",
     "binary_cross_entropy_with_logits",
     "focal_loss",
@@ -171,7 +171,7 @@ __all__ = [
     "soft_margin_loss",
     "triplet_margin_loss",
     "triplet_margin_with_distance_loss",
-    # ranking (issue 4)
+    # ranking
     "pointwise_sigmoid_ce",
     "pointwise_mse",
     "ranknet",
@@ -183,7 +183,7 @@ __all__ = [
     "selective_pointwise",
     "selective_pairwise",
     "selective_listwise",
-    # sampled (issue 5)
+    # sampled
     "sampled_softmax_loss",
     "importance_sampling_loss",
     "negative_sampling_loss",
@@ -193,7 +193,7 @@ __all__ = [
     "proposal_log_prob",
     "log_uniform_probs",
     "estimate_partition",
-    # fused linear + loss (issue 12)
+    # fused linear + loss
     "linear_cross_entropy",
     "linear_composite_softmax_loss",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 __all__: list[str] = []
 
-# -- logit separation (seed 001, issue 3) -------------------------------------------------
+# -- logit separation (seed 001) -------------------------------------------------
 from .pols import (  # noqa: E402
     COUNTER_EXAMPLES,
     PAPER_POLS_ALIGNED,
@@ -26,7 +26,7 @@ __all__ += [
     "PAPER_POLS_ALIGNED",
 ]
 
-# ==========================================================================# Selective matching losses (seed 000, issue 2): sensitivity, convexity, BUST/BLUST,
+# ==========================================================================# Selective matching losses (seed 000): sensitivity, convexity, BUST/BLUST,
 # properness. Everything here reads a Link; nothing trains.
 
 import math as _math
@@ -566,7 +566,7 @@ def proper_prediction(link: _Link, samples: "_torch.Tensor", weights: "_torch.Te
         raise ValueError(f"proper_prediction needs an increasing link; {link!r} is not monotone")
     return _invert_monotone(link, mean)
 
-# -- sampled / large-K softmax: gradient bias and variance (issue 5, seed 003) ----------
+# -- sampled / large-K softmax: gradient bias and variance (seed 003) ----------
 
 
 def gradient_bias_variance(hidden, out_weight, out_bias, labels, loss_fn, num_samples_list, repeats=32, *,

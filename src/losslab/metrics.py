@@ -5,7 +5,7 @@ __all__: list[str] = []
 
 
 # ---------------------------------------------------------------------------------
-# Single-logit classification metrics (seed 001, Sect. 6; issue 3)
+# Single-logit classification metrics (seed 001, Sect. 6)
 
 import math as _math  # noqa: E402
 from dataclasses import dataclass as _dataclass, field as _field  # noqa: E402
@@ -225,7 +225,7 @@ def slc_report(logits: _torch.Tensor, labels: _torch.Tensor, *, recalls=(0.9, 0.
     for r in recalls:
         macro[_recall_key(r)] = float(prec[r][present].mean())
     return SLCReport(auprc, prec, macro, int(present.sum()), scores)
-# ranking (issue 4)
+# ranking
 #
 # Per-list metrics over scores [..., L], graded labels [..., L] and an optional boolean
 # mask [..., L] of valid items; each returns one value per list (shape [...]), computed

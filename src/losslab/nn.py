@@ -20,7 +20,7 @@ __all__ = [
     "CompositeSigmoidLoss",
     "CompositeSoftmaxLoss",
     "DecomposedMatchingLoss",
-    # fenchel_young (issue 5)
+    # fenchel_young
     "Sparsemax",
     "Entmax15",
     "EntmaxBisect",
@@ -28,7 +28,7 @@ __all__ = [
     "Entmax15Loss",
     "EntmaxBisectLoss",
     "FenchelYoungLoss",
-    # single-logit classification (issue 3)
+    # single-logit classification
     "MaxMarginLoss",
     "SoftmaxCauchySchwarzLoss",
     "SigmoidCauchySchwarzLoss",
@@ -39,7 +39,7 @@ __all__ = [
     "OneVsAllBCELoss",
     "BatchCrossEntropyLoss",
     "BatchMaxMarginLoss",
-    # standard catalogue (issue 4)
+    # standard catalogue
     "CrossEntropyLoss",
     "BCEWithLogitsLoss",
     "BinaryCrossEntropyWithLogitsLoss",
@@ -68,7 +68,7 @@ __all__ = [
     "MultipleNegativesRankingLoss",
     "TDLoss",
     "PolicyGradientLoss",
-    # ranking (issue 4)
+    # ranking
     "PointwiseSigmoidCELoss",
     "PointwiseMSELoss",
     "RankNetLoss",
@@ -80,7 +80,7 @@ __all__ = [
     "SelectivePointwiseLoss",
     "SelectivePairwiseLoss",
     "SelectiveListwiseLoss",
-    # sampled (issue 5)
+    # sampled
     "SampledSoftmaxLoss",
     "ImportanceSamplingLoss",
     "NegativeSamplingLoss",
@@ -202,7 +202,7 @@ class DecomposedMatchingLoss(_Loss):
         return _matching.decomposed_matching_loss(pred, target, self.link, dim=self.dim, sample_weight=sample_weight, reduction=self.reduction)
 
 
-# -- Fenchel–Young losses and sparse mappings (issue 5) ----------------------------------
+# -- Fenchel–Young losses and sparse mappings ----------------------------------
 from . import fenchel_young as _fy  # noqa: E402
 
 
@@ -348,7 +348,7 @@ class FenchelYoungLoss(_Loss):
         return _fy.fenchel_young_loss(
             scores, target, regulariser=self.regulariser, n_iter=self.n_iter, sample_weight=sample_weight, reduction=self.reduction
         )
-# -- single-logit classification (seed 001, issue 3) ---------------------------------------
+# -- single-logit classification (seed 001) ---------------------------------------
 from . import single_logit as _slc  # noqa: E402
 
 
@@ -546,7 +546,7 @@ class BatchMaxMarginLoss(_Loss):
         return _slc.batch_max_margin(logits, labels, margin=self.margin, reduction=self.reduction)
 
 
-# -- standard catalogue: classification, regression, contrastive, rl (issue 4) --------------
+# -- standard catalogue: classification, regression, contrastive, rl --------------
 from . import classification as _cls  # noqa: E402
 from importlib import import_module  # noqa: E402
 
@@ -1065,7 +1065,7 @@ class PolicyGradientLoss(_KwLoss):
         super().__init__(_rl.policy_gradient_loss, reduction, entropy_coef=entropy_coef)
 
 
-# -- ranking (issue 4) --------------------------------------------------------------------
+# -- ranking --------------------------------------------------------------------
 from . import ranking as _ranking  # noqa: E402
 
 
@@ -1272,7 +1272,7 @@ class SelectiveListwiseLoss(_RankingLoss):
     _fn_name = "selective_listwise"
 
 
-# -- sampled / large-K softmax (issue 5) -------------------------------------------------
+# -- sampled / large-K softmax -------------------------------------------------
 from . import sampled as _sampled  # noqa: E402
 
 
