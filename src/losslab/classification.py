@@ -194,7 +194,7 @@ def cross_entropy(
     y = torch.where(valid, y, torch.zeros_like(y))
     # Select ignored rows out before log_softmax: their logits (NaN padding) would otherwise
     # reach the gradient through softmax's backward, where ×0 keeps a NaN.
-    logp = torch.log_softmax(torch.where(valid.unsqueeze(-1), x, torch.zeros_like(x)), -1)
+    logp = torch.log_softmax(x.masked_fill(~valid.unsqueeze(-1), 0.0), -1)
     wlogp = logp if cw is None else mul_where_zero(cw, logp)
     loss = -wlogp.gather(-1, y.unsqueeze(-1)).squeeze(-1)
     if eps > 0:
