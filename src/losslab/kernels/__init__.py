@@ -44,7 +44,13 @@ __all__ = ["available", "Availability", "IMPLS"]
 
 IMPLS = ("auto", "reference", "fused")
 
-_CSRC = Path(__file__).resolve().parent / "csrc" / "losslab_kernels.cpp"
+# Every C++ source under csrc/ goes into one library: losslab_kernels.cpp declares the
+# operator namespace (TORCH_LIBRARY), the other files add to it (TORCH_LIBRARY_FRAGMENT).
+_CSRC_DIR = Path(__file__).resolve().parent / "csrc"
+
+
+def _sources() -> list[Path]:
+    return sorted(_CSRC_DIR.glob("*.cpp"))
 _FUSED_LOSSES = ("composite_softmax_loss", "matching_loss", "cross_entropy")
 _DTYPES = (torch.float32, torch.float64)
 _GPU_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)  # Triton accumulates in float32/float64
@@ -104,7 +110,9 @@ def _build() -> Availability:
     cflags = ["-O3", "-fno-math-errno", "-ffp-contract=off", *_CAPABILITY_FLAGS[capability]]
     # One build folder per source and flags: two checkouts (or versions) of losslab never
     # rebuild over each other's library, and an old folder never serves a new source.
-    digest = hashlib.sha1(_CSRC.read_bytes() + " ".join(cflags).encode()).hexdigest()[:10]
+    sources = _sources()
+    digest = hashlib.sha1(b"".join(p.name.encode() + p.read_bytes() for p in sources)
+                          + " ".join(cflags).encode()).hexdigest()[:10]
     torch_version = torch.__version__.split("+")[0].replace(".", "_")
     name = f"losslab_kernels_{capability.lower()}_torch{torch_version}_{digest}"
     try:
@@ -122,7 +130,7 @@ def _build() -> Availability:
         _clear_stale_lock(build_dir)
         cpp_extension.load(
             name=name,
-            sources=[str(_CSRC)],
+            sources=[str(p) for p in sources],
             extra_cflags=cflags,
             is_python_module=False,
             verbose=False,
