@@ -57,6 +57,15 @@ def _npz(tmp: Path, name: str = "data.npz", **arrays) -> Path:
     return path
 
 
+def _cifar_dir(tmp: Path, names, *, label_bytes: int = 1, cut: int = 0) -> Path:
+    """CIFAR-style binary batches of 3 records each; ``cut`` bytes removed from each file."""
+    d = tmp / "cifar"
+    d.mkdir(exist_ok=True)
+    for name in names:
+        (d / name).write_bytes(bytes(3 * (label_bytes + 3072) - cut))
+    return d
+
+
 def _write(tmp: Path, name: str, content: bytes | str) -> Path:
     path = tmp / name
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
@@ -89,6 +98,14 @@ DATA_FILES = {
     "npz-two-examples": lambda t: _npz(t, x_train=_rng.random((2, 3)), y_train=np.array([0, 1]),
                                        x_test=_rng.random((2, 3)), y_test=np.array([0, 1])),
     "csv": lambda t: _write(t, "data.csv", "1,2,3\n"),
+    "ok-npz-flat": lambda t: _npz(t, x_train=_rng.random((20, 3)), y_train=np.arange(20) % 2,
+                                  x_test=_rng.random((4, 3)), y_test=np.arange(4) % 2),
+    "cifar10-truncated": lambda t: _cifar_dir(t, ["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
+                                                  "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin"], cut=7),
+    "cifar10-incomplete": lambda t: _cifar_dir(t, ["data_batch_1.bin", "test_batch.bin"]),
+    "cifar100-as-cifar10": lambda t: _cifar_dir(t, ["train.bin", "test.bin"], label_bytes=1),
+    "svhn-not-mat": lambda t: (_cifar_dir(t, []) / "train_32x32.mat").write_bytes(b"not a mat file" * 10)
+    or (t / "cifar" / "test_32x32.mat").write_bytes(b"x") or t / "cifar",
     # rank --data
     "svm-empty": lambda t: _write(t, "empty.txt", b""),
     "svm-garbage": lambda t: _write(t, "garbage.txt", bytes(range(1, 256)) * 2),
@@ -130,11 +147,14 @@ _add("list", "--family", ["nonsense", ""])
 _add("plot", "--dpi", ["0", "10000", "x"])
 _add("plot", "--only", ["nothing.png", "scalar_overview.png,,", ""])
 # slc
-_add("slc", "--data", [f"file:{k}" for k in DATA_FILES if not k.startswith("svm-") or k == "svm-empty"])
+_add("slc", "--data", [f"file:{k}" for k in DATA_FILES if not k.startswith(("svm-", "ok-")) or k == "svm-empty"])
 _add("slc", "--objectives", ["bogus", "cross_entropy,bogus", "", ","])
 _add("slc", "--epochs", COUNT)
 _add("slc", "--hidden", ["0", "16,-1", "16,x", ""])
 _add("slc", "--batch-size", ["1", "0", "x"])
+_add("slc", "--net", ["resnet", ""])
+_add("slc", "--net", ["cnn"], "--data", "file:ok-npz-flat")  # flat rows are not images
+_add("slc", "--conv-widths", ["8,8,8", "8,8,8,0", "8,x,8,8", ""])
 _add("slc", "--lrs", ["0", "0.1,-1", "0.1,nan", "inf", "", "0.1,,0.01"])
 _add("slc", "--momentum", ["-0.1", "1", "1.5", "nan"])
 _add("slc", "--select", ["loss"])

@@ -135,13 +135,16 @@ def momentum(text: str) -> float:
     return value
 
 
-def comma_list(item, *, what: str = "values"):
-    """A non-empty comma-separated list of ``item(text)`` values, as a tuple."""
+def comma_list(item, *, what: str = "values", length: int | None = None):
+    """A non-empty comma-separated list of ``item(text)`` values (exactly ``length`` of
+    them when given), as a tuple."""
 
     def parse(text: str) -> tuple:
         parts = [t.strip() for t in text.split(",")]
         if not text.strip() or any(not p for p in parts):
             raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}")
+        if length is not None and len(parts) != length:
+            raise argparse.ArgumentTypeError(f"expected {length} comma-separated {what}, got {len(parts)} in {text!r}")
         try:
             return tuple(item(p) for p in parts)
         except argparse.ArgumentTypeError as e:

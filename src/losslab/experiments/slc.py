@@ -4,7 +4,8 @@ Tables 1 and 2 of Keren, Sabato & Schuller (seed 001, Sect. 6.1-6.2).
 One network per objective, all with the same architecture and initial weights: an
 MLP shaped like the paper's MNIST net (two fully connected hidden layers, each
 followed by batch normalisation and a ReLU, then the logit layer), scaled down for
-8x8 digits. For each objective the learning rate is chosen from the paper's grid
+8x8 digits; or (``--net cnn``, the default for SVHN and CIFAR colour images) the
+paper's convolutional network for SVHN/CIFAR-10/100, :class:`SLCConvNet`. For each objective the learning rate is chosen from the paper's grid
 {1, 0.1, 0.01, 0.001} by classification accuracy on a validation split; the chosen
 network is then scored on the test split by single-logit classification: for each
 class ``j`` the logit ``z_j`` alone ranks the test examples (``z_j > T``), and
@@ -41,6 +42,8 @@ class SLCConfig:
     momentum: float = 0.0
     seed: int = 0
     select: str = "accuracy"  # validation criterion for the learning rate, as in the paper
+    net: str = "mlp"  # "mlp" (hidden widths) or "cnn" (SLCConvNet with conv_widths)
+    conv_widths: tuple[int, ...] = (128, 256, 512, 1024)  # the paper's SVHN/CIFAR network
     objectives: tuple[str, ...] = field(default_factory=lambda: _table1())
 
 
@@ -70,6 +73,57 @@ class SLCNet(nn.Module):
 
     def forward(self, x: torch.Tensor, classes=None) -> torch.Tensor:
         return self.head(self.body(x), classes=classes)
+
+
+class SLCConvNet(nn.Module):
+    """The paper's network for SVHN, CIFAR-10 and CIFAR-100 (seed 001, Sect. 6.1) +
+    :class:`SingleLogitHead`.
+
+    Six convolutional layers in three pairs: a 5x5 convolution then a 1x1 convolution
+    with ``widths[0]``, ``widths[1]``, ``widths[2]`` feature maps (paper: 128, 256, 512),
+    each pair followed by 3x3 max-pooling with stride 2; then one dense layer of
+    ``widths[3]`` units (paper: 1024). Batch normalisation and a ReLU follow every
+    convolutional and dense layer. Inputs are flat rows reshaped to ``image_shape``.
+    """
+
+    def __init__(self, image_shape: Sequence[int], num_classes: int, widths: Sequence[int] = (128, 256, 512, 1024)):
+        super().__init__()
+        from losslab.slc import SingleLogitHead
+
+        if len(widths) != 4:
+            raise ValueError(f"widths must hold 4 numbers (three convolution widths and the dense width); got {widths!r}")
+        self.image_shape = tuple(int(v) for v in image_shape)
+        channels, height, width = self.image_shape
+        layers: list[nn.Module] = []
+        for w in widths[:3]:
+            layers += [nn.Conv2d(channels, w, 5, padding=2), nn.BatchNorm2d(w), nn.ReLU(),
+                       nn.Conv2d(w, w, 1), nn.BatchNorm2d(w), nn.ReLU(),
+                       nn.MaxPool2d(3, stride=2, padding=1)]
+            channels = w
+            height, width = (height + 1) // 2, (width + 1) // 2  # floor((n + 2 - 3) / 2) + 1
+        self.body = nn.Sequential(nn.Unflatten(1, self.image_shape), *layers, nn.Flatten(),
+                                  nn.Linear(channels * height * width, widths[3]), nn.BatchNorm1d(widths[3]), nn.ReLU())
+        self.head = SingleLogitHead(widths[3], num_classes)
+
+    def forward(self, x: torch.Tensor, classes=None) -> torch.Tensor:
+        return self.head(self.body(x), classes=classes)
+
+
+def make_network(split, cfg: SLCConfig) -> nn.Module:
+    """The network ``cfg.net`` names for ``split``'s data."""
+    if cfg.net == "cnn":
+        if split.image_shape is None:
+            raise ValueError(f"net='cnn' needs image data; {split.name} has flat rows of {split.num_features} features")
+        return SLCConvNet(split.image_shape, split.num_classes, cfg.conv_widths)
+    return SLCNet(split.num_features, cfg.hidden, split.num_classes)
+
+
+def network_description(cfg: dict) -> str:
+    if cfg.get("net") == "cnn":
+        w = cfg["conv_widths"]
+        return (f"CNN (paper's SVHN/CIFAR net: 5x5+1x1 convolutions of {w[0]}, {w[1]}, {w[2]} maps, 3x3/2 max-pooling, "
+                f"dense {w[3]}; BatchNorm + ReLU)")
+    return f"MLP {cfg['hidden']} (BatchNorm + ReLU)"
 
 
 # ------------------------------------------------------------------------- metrics
@@ -136,7 +190,7 @@ def train_one(
     non-finite loss (reported as diverged)."""
     start = time.perf_counter()
     torch.manual_seed(cfg.seed)  # same initial weights for every objective and lr
-    model = SLCNet(split.num_features, cfg.hidden, split.num_classes)
+    model = make_network(split, cfg)
     params = list(model.parameters())
     velocity: list[torch.Tensor | None] = [None] * len(params)
     gen = torch.Generator().manual_seed(cfg.seed + 1)  # same batch order too
@@ -314,7 +368,7 @@ def markdown_report(results: dict) -> str:
     parts = [
         "# Single-logit classification (seed 001, Tables 1–2)",
         "",
-        f"Data: {results['dataset']}. Network: MLP {cfg['hidden']} (BatchNorm + ReLU), "
+        f"Data: {results['dataset']}. Network: {network_description(cfg)}, "
         f"{cfg['epochs']} epochs, batch {cfg['batch_size']}, SGD momentum {cfg['momentum']}, "
         f"learning rate chosen from {cfg['lrs']} by validation {cfg['select']}, seed {cfg['seed']}. "
         f"Wall time {results['seconds']} s on {results['threads']} thread(s), torch {results['torch']}.",
@@ -356,14 +410,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     d = SLCConfig()
     parser.add_argument("--data", metavar="PATH", type=cli.existing_path,
-                        help="MNIST: a directory of the four IDX files (gz or not) or an .npz "
-                        "with x_train, y_train, x_test, y_test (default: scikit-learn's digits)")
+                        help="a directory of MNIST's four IDX files (gz or not), CIFAR-10's or CIFAR-100's binary "
+                        "batches or SVHN's train_32x32.mat/test_32x32.mat, or an .npz with x_train, y_train, "
+                        "x_test, y_test (default: scikit-learn's digits)")
     parser.add_argument("--objectives", type=objectives_arg, default=d.objectives, metavar="NAMES",
                         choices=cli.Names(SLC_OBJECTIVES + ("table1", "all")),
                         help="'table1' (the paper's 7, default), 'all' (11) or a comma list of: %(choices)s")
     parser.add_argument("--epochs", type=cli.positive_int, default=d.epochs, help=f"(default {d.epochs})")
     parser.add_argument("--hidden", type=cli.comma_list(cli.positive_int, what="positive integers"), default=d.hidden,
                         metavar="W[,W...]", help="hidden widths (default 128,128; paper's MNIST net: 500,500)")
+    parser.add_argument("--net", choices=("auto", "mlp", "cnn"), default="auto",
+                        help="'mlp' (--hidden), 'cnn' (the paper's SVHN/CIFAR network, --conv-widths) or 'auto' "
+                        "(default: cnn for colour images, as in the paper, else mlp)")
+    parser.add_argument("--conv-widths", type=cli.comma_list(cli.positive_int, what="positive integers", length=4),
+                        default=d.conv_widths, metavar="C1,C2,C3,D",
+                        help="cnn: feature maps of the three convolution pairs and the dense width "
+                        "(default = paper: 128,256,512,1024)")
     parser.add_argument("--batch-size", type=cli.int_range(2), default=d.batch_size,
                         help=f"(default {d.batch_size}; >= 2: batch norm and the batch losses need it)")
     parser.add_argument("--lrs", type=cli.comma_list(cli.positive_float, what="positive numbers"), default=d.lrs,
@@ -380,9 +442,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     cli.add_common(parser)
 
 
-def config_from_args(args: argparse.Namespace) -> SLCConfig:
+def config_from_args(args: argparse.Namespace, split=None) -> SLCConfig:
+    """The run's configuration; ``--net auto`` resolves against ``split``'s data."""
+    net = getattr(args, "net", "mlp")
+    if net == "auto":
+        colour = split is not None and split.image_shape is not None and split.image_shape[0] == 3
+        net = "cnn" if colour else "mlp"
+    elif net == "cnn" and split is not None and split.image_shape is None:
+        from losslab.cli import CLIError
+
+        raise CLIError(f"argument --net: 'cnn' needs image data; {split.name} has flat rows of {split.num_features} features")
     return SLCConfig(hidden=tuple(args.hidden), epochs=args.epochs, batch_size=args.batch_size, lrs=tuple(args.lrs),
-                     momentum=args.momentum, seed=args.seed, select=args.select, objectives=tuple(args.objectives))
+                     momentum=args.momentum, seed=args.seed, select=args.select, objectives=tuple(args.objectives),
+                     net=net, conv_widths=tuple(getattr(args, "conv_widths", SLCConfig.conv_widths)))
 
 
 def load_split(path, seed: int, limit: int | None = None):
@@ -410,8 +482,8 @@ def run(args: argparse.Namespace) -> int:
     from losslab.cli import command_dir
     from losslab.experiments._common import draw
 
-    cfg = config_from_args(args)
-    split = load_split(args.data, cfg.seed, args.limit)
+    split = load_split(args.data, args.seed, args.limit)
+    cfg = config_from_args(args, split)
     out = command_dir(args)
     print(split.describe())
     if args.seeds == 1:
@@ -522,7 +594,7 @@ def seeds_markdown_report(results: dict) -> str:
         "# Single-logit classification (seed 001, Tables 1–2) over seeds",
         "",
         f"Data: {results['dataset']} (the split of seed {results['seeds'][0]}; each seed draws its own split "
-        f"where the loader supports it, and its own initial weights). Network: MLP {cfg['hidden']} (BatchNorm + ReLU), "
+        f"where the loader supports it, and its own initial weights). Network: {network_description(cfg)}, "
         f"{cfg['epochs']} epochs, batch {cfg['batch_size']}, SGD momentum {cfg['momentum']}, learning rate chosen "
         f"per seed from {cfg['lrs']} by validation {cfg['select']}. Seeds {results['seeds']} ({n}). "
         f"Cells: mean ± half-width of the {results['interval']}. "
