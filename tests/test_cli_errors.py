@@ -146,6 +146,15 @@ _add("list", "--family", ["nonsense", ""])
 # plot
 _add("plot", "--dpi", ["0", "10000", "x"])
 _add("plot", "--only", ["nothing.png", "scalar_overview.png,,", ""])
+# distill
+_add("distill", "--losses", ["bogus", "kl,,mse", ""])
+_add("distill", "--classes", ["9", "0", "x"])
+_add("distill", "--features", COUNT)
+_add("distill", "--train", ["1", "0", "x"])
+_add("distill", "--teacher-scale", FLOAT_POS)
+_add("distill", "--steps", COUNT)
+_add("distill", "--lrs", ["0", "0.1,-1", "nan", ""])
+_add("distill", "--seeds", ["1", "0", "x"])
 # slc
 _add("slc", "--data", [f"file:{k}" for k in DATA_FILES if not k.startswith(("svm-", "ok-")) or k == "svm-empty"])
 _add("slc", "--objectives", ["bogus", "cross_entropy,bogus", "", ","])
@@ -202,7 +211,7 @@ DATA_FILES["out-under-a-file"] = lambda t: _write(t, "afile", "x") / "sub"
 
 # options whose every value is fine, or that take no value: nothing to test
 NO_BAD_VALUE = {("demo", "--no-gallery"), ("demo", "--no-speed"),
-                ("audit", "--all"), ("audit", "--quick"), ("audit", "--no-plots")}
+                ("audit", "--all"), ("audit", "--quick"), ("audit", "--no-plots"), ("distill", "--quick")}
 
 
 def _resolve(value: str, tmp_path: Path) -> str:

@@ -563,3 +563,31 @@ def plot_training_curves(curves: dict, path: str | Path | None = None, *, dpi: i
     _legend_below(fig, handles, labels, ncol=2, fontsize=8, frameon=False)
     fig.suptitle("Softmax family: training curves", fontsize=10)
     return save(fig, path, dpi=dpi)
+
+
+def plot_distill(results: dict, path: str | Path | None = None, *, dpi: int = 110):
+    """``losslab distill``: test agreement of each student with the teacher, one panel per
+    metric, mean and 95% t-interval over seeds (bars), each seed's value as a tick."""
+    summary, per_seed = results["summary"], results["per_seed"]
+    losses = list(summary)
+    metrics = list(next(iter(summary.values())))
+    fig, axes = _chart(1, len(metrics), 2.6, 0.9 + 0.32 * max(len(losses), 2))
+    for ax, m in zip(axes[0], metrics):
+        ys = range(len(losses))
+        means = [summary[n][m]["mean"] for n in losses]
+        half = [summary[n][m]["half_width"] or 0.0 for n in losses]
+        ax.errorbar(means, ys, xerr=half, fmt="o", color="tab:blue", capsize=3, label="mean, 95% interval")
+        for i, n in enumerate(losses):
+            vals = [r[m] for r in per_seed[n]]
+            ax.plot(vals, [i] * len(vals), "|", color="tab:gray", ms=8, label="one seed" if i == 0 else None)
+        ax.set_yticks(list(ys))
+        ax.set_yticklabels(losses if ax is axes[0][0] else [""] * len(losses), fontsize=8)
+        ax.invert_yaxis()
+        ax.set_title(m, fontsize=9)
+        ax.tick_params(axis="x", labelsize=8)
+        ax.grid(axis="x", alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    _legend_below(fig, handles, labels, ncol=2, fontsize=8, frameon=False)
+    fig.suptitle(f"Student vs teacher on test inputs over {results['config']['seeds']} seeds (higher is better)",
+                 fontsize=10)
+    return save(fig, path, dpi=dpi)
