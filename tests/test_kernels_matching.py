@@ -235,6 +235,19 @@ SCALINGS = {
     "anti_exp": lambda: links.anti_exp(alpha=0.8, cap=3.0),
     "sinh": lambda: links.sinh(alpha=0.5),
     "cosh": lambda: links.cosh(alpha=0.3, beta=0.2, cap=1.0),
+    # other shapes as scalings (seed 000, Figure H.2)
+    "tanh": lambda: links.tanh(),
+    "sigmoid": lambda: links.sigmoid(alpha=1.5, beta=0.5),
+    "arcsinh": lambda: links.arcsinh(alpha=2.0),
+    "smelu": lambda: links.smelu(c=1.0, beta=0.3),
+    "huber": lambda: links.huber(delta=0.7),
+    "step": lambda: links.step(),
+    "power": lambda: links.power(d=1.5).scaled(0.5),
+    "sin": lambda: links.sin(alpha=0.5),
+    "arctan": lambda: links.arctan(),
+    "sign_log1p": lambda: links.sign_log1p(),
+    "staircase": lambda: links.staircase([-1.0, 0.5], [1.0, 2.0]),
+    "piecewise_linear": lambda: links.piecewise_linear([-1.0, 0.0, 2.0], [-1.0, 1.0, 1.5]),
 }
 
 
@@ -282,7 +295,8 @@ def test_composite_sigmoid_reductions_and_weights(built, reduction, weighted, dt
 
 
 @pytest.mark.parametrize("make", [lambda: links.exp(alpha=0.5, cap=20.0), lambda: links.sinh(cap=20.0),
-                                  lambda: links.cosh(cap=5.0), lambda: links.anti_exp(cap=10.0), links.identity])
+                                  lambda: links.cosh(cap=5.0), lambda: links.anti_exp(cap=10.0), links.identity,
+                                  links.tanh, lambda: links.huber(delta=2.0)])
 def test_composite_sigmoid_extremes_float32(built, make):
     pred = torch.tensor([-1e4, -1e4, 1e4, 1e4, 0.0, 30.0, -30.0])
     target = torch.tensor([1e4, -1e4, -1e4, 1e4, 1e4, -1e4, 1e4])
@@ -317,8 +331,9 @@ def test_composite_sigmoid_fused_errors(built):
     pred, target = torch.randn(4), torch.randn(4)
     with pytest.raises(ValueError, match=r"impl='fused'.*float16.*cpu"):
         ll.composite_sigmoid_loss(pred.half(), target.half(), links.exp(), impl="fused")
-    with pytest.raises(ValueError, match=r"impl='fused'.*scaling"):
-        ll.composite_sigmoid_loss(pred, target, links.tanh(), impl="fused")
+    for q in (links.custom(torch.tanh), links.log()):
+        with pytest.raises(ValueError, match=r"impl='fused'.*scaling"):
+            ll.composite_sigmoid_loss(pred.abs() + 1, target.abs() + 1, q, impl="fused")
     with pytest.raises(ValueError, match="impl must be one of"):
         ll.composite_sigmoid_loss(pred, target, links.exp(), impl="cuda")
     for bad in ({"gamma": 0.0}, {"reduction": "avg"}):  # one validation: same error on both paths

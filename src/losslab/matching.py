@@ -284,10 +284,11 @@ def composite_sigmoid_loss(
         scaling: the scaling function ``q`` (its primitive is ``Q``).
         gamma: regularisation ``γ > 0``.
         sample_weight: optional per-element weights.
-        impl: ``'auto'`` (the fused kernel of :mod:`losslab.kernels` for the scalings
-            ``identity``, ``exp``, ``anti_exp``, ``sinh``, ``cosh`` in float32/float64, else the
-            reference), ``'reference'`` or ``'fused'`` (the kernel, or a ``ValueError`` saying why
-            it cannot run).
+        impl: ``'auto'`` (the fused kernel of :mod:`losslab.kernels` for every scaling of
+            :mod:`losslab.links` with a closed-form primitive defined on all reals -- ``identity``,
+            ``exp``, ``anti_exp``, ``sinh``, ``cosh``, ``tanh``, ``sigmoid``, ``huber``, ... -- in
+            float32/float64 on CPU, else the reference), ``'reference'`` or ``'fused'`` (the kernel,
+            or a ``ValueError`` saying why it cannot run).
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:

@@ -591,10 +591,15 @@ def link_spec(link) -> tuple[str, float, float, float, float, tuple[float, ...]]
     return None
 
 
+# Link shapes defined on part of the real line only; as a composite scaling they stay on the reference.
+_DOMAIN_SHAPES = ("logit", "arcsin", "arctanh", "tan", "neg_log1m", "log")
+
+
 def composite_sigmoid_spec(scaling) -> tuple | None:
-    """The spec of a scaling ``composite_sigmoid_fwd`` takes (identity, exp, anti_exp, sinh, cosh), else ``None``."""
-    spec = scaling_spec(scaling)
-    return None if spec is None else (*spec, ())
+    """The spec of a scaling ``composite_sigmoid_fwd`` takes (a closed-form link shape defined on all
+    reals: identity, exp, anti_exp, sinh, cosh, sigmoid, tanh, huber, ...), else ``None``."""
+    spec = link_spec(scaling)
+    return None if spec is None or spec[0] in _DOMAIN_SHAPES else spec
 
 
 _COVERS["matching_loss"] = (
@@ -602,12 +607,22 @@ _COVERS["matching_loss"] = (
     "this link (links with a closed-form primitive only: not links.custom; on CUDA also not "
     + ", ".join(_TRITON_MISSING) + ")",
 )
-_COVERS["composite_sigmoid_loss"] = (composite_sigmoid_spec, "this scaling (identity, exp, anti_exp, sinh, cosh only)")
+_COVERS["composite_sigmoid_loss"] = (
+    composite_sigmoid_spec,
+    "this scaling (links with a closed-form primitive defined on all reals only: not links.custom, "
+    + ", ".join(_DOMAIN_SHAPES) + "; on CUDA also not " + ", ".join(_TRITON_MISSING) + ")",
+)
+
+
 def _ANY(spec) -> bool:
     return True
 
 
-_GPU_COVERS = {"matching_loss": lambda spec: spec[0] not in _TRITON_MISSING}
+# Which specs the Triton kernels take, per loss (use_fused falls back to the reference on CUDA otherwise).
+_GPU_COVERS = {
+    "matching_loss": lambda spec: spec[0] not in _TRITON_MISSING,
+    "composite_sigmoid_loss": lambda spec: spec[0] not in _TRITON_MISSING,
+}
 _FUSED_LOSSES = _FUSED_LOSSES + ("composite_sigmoid_loss",)
 
 
