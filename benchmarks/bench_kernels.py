@@ -115,16 +115,27 @@ def bench(B: int, K: int, q, rounds: int, naive_eager: bool, naive_compiled: boo
     return {"times": times, "ratios": ratios, "mem": mem, "logits_bytes": B * K * 4}
 
 
-def bench_matching(n: int, rounds: int) -> dict:
-    """matching_loss (sigmoid link) fused vs reference vs F.binary_cross_entropy_with_logits, n elements."""
+# --matching-links: elementwise losses timed against BCE-with-logits; "csl-" is composite_sigmoid_loss.
+MATCHING_LINKS = {
+    "sigmoid": lambda: links.sigmoid(),
+    "tanh": lambda: links.tanh(),
+    "exp0.5": lambda: links.exp(alpha=0.5),
+    "huber1": lambda: links.huber(delta=1.0),
+    "csl-sinh0.5": lambda: links.sinh(alpha=0.5),
+}
+
+
+def bench_matching(n: int, rounds: int, link: str = "sigmoid") -> dict:
+    """matching_loss (or composite_sigmoid_loss) fused vs reference vs F.binary_cross_entropy_with_logits, n elements."""
     g = torch.Generator().manual_seed(0)
     pred = (torch.randn(n, generator=g) * 2).requires_grad_(True)
     target = torch.randn(n, generator=g) * 2
     probs = torch.sigmoid(target)  # BCE's probability target, made once
-    h = links.sigmoid()
+    h = MATCHING_LINKS[link]()
+    loss = losslab.composite_sigmoid_loss if link.startswith("csl-") else losslab.matching_loss
     methods = {
-        "fused": lambda x: losslab.matching_loss(x, target, h, impl="fused"),
-        "reference": lambda x: losslab.matching_loss(x, target, h, impl="reference"),
+        "fused": lambda x: loss(x, target, h, impl="fused"),
+        "reference": lambda x: loss(x, target, h, impl="reference"),
         "F.bce_with_logits": lambda x: F.binary_cross_entropy_with_logits(x, probs),
     }
     r = _interleaved(methods, pred, rounds, "F.bce_with_logits")
@@ -179,6 +190,9 @@ def main(argv=None) -> int:
                         help="skip composite_softmax_loss's reference implementation (slow on a loaded machine)")
     parser.add_argument("--matching-elements", type=int, default=10**7,
                         help="elements for matching_loss (sigmoid link) vs BCE-with-logits; 0 skips (default: %(default)s)")
+    parser.add_argument("--matching-links", default="sigmoid",
+                        help="comma-separated links for the matching section, from: " + ", ".join(MATCHING_LINKS)
+                        + " (csl-: composite_sigmoid_loss with that scaling) (default: %(default)s)")
     parser.add_argument("--ce-sizes", default="4096x32768",
                         help="comma-separated BxK for cross_entropy with integer labels; empty skips (default: %(default)s)")
     args = parser.parse_args(argv)
@@ -222,11 +236,16 @@ def main(argv=None) -> int:
                     sp = [o / f for o, f in zip(r["times"][other], fused)]
                     print(f"  -> {other} / fused = {statistics.median(sp):.1f}x [{min(sp):.1f}-{max(sp):.1f}]", flush=True)
             print(flush=True)
-    if args.matching_elements > 0:
+    matching_links = [v.strip() for v in args.matching_links.split(",") if v.strip()]
+    for v in matching_links:
+        if v not in MATCHING_LINKS:
+            parser.error(f"--matching-links: unknown link {v!r}; choose from {', '.join(MATCHING_LINKS)}")
+    for link in matching_links if args.matching_elements > 0 else ():
         n = args.matching_elements
-        r = bench_matching(n, args.rounds)
+        r = bench_matching(n, args.rounds, link)
         ib = r["input_bytes"]
-        print(f"matching_loss, sigmoid link, {n} elements (input {ib / 2**20:.0f} MB) vs F.binary_cross_entropy_with_logits", flush=True)
+        what = f"composite_sigmoid_loss, scaling {link[4:]}" if link.startswith("csl-") else f"matching_loss, {link} link"
+        print(f"{what}, {n} elements (input {ib / 2**20:.0f} MB) vs F.binary_cross_entropy_with_logits", flush=True)
         print(f"  {'method':18s} {'median s':>9s} {'ratio vs BCE':>12s} {'spread':>15s} {'peak MB':>8s} {'x input':>8s}", flush=True)
         for name, ts in r["times"].items():
             rs = r["ratios"][name]

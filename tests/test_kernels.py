@@ -402,11 +402,11 @@ def test_matching_sigmoid_impl_selection(built, monkeypatch):
     pred, target = torch.randn(4), torch.randn(4)
     ll.matching_loss(pred, target, links.sigmoid())
     assert calls == [1]
-    ll.matching_loss(pred, target, links.exp())  # no kernel: the reference
+    ll.matching_loss(pred, target, links.exp())  # another link: its own operator (matching_link_fwd)
     ll.matching_loss(pred, target, links.sigmoid(), impl="reference")
     assert calls == [1]
     with pytest.raises(ValueError, match=r"impl='fused'.*link"):
-        ll.matching_loss(pred, target, links.tanh(), impl="fused")
+        ll.matching_loss(pred, target, links.custom(torch.tanh), impl="fused")
     with pytest.raises(ValueError, match=r"impl='fused'.*float16.*cpu"):
         ll.matching_loss(pred.half(), target.half(), links.sigmoid(), impl="fused")
 

@@ -114,9 +114,10 @@ def matching_loss(
         target: observed scores ``s``, same shape and dtype as ``pred`` (may require grad).
         link: a :class:`losslab.links.Link`.
         sample_weight: optional per-element weights, shape ``[...]``.
-        impl: ``'auto'`` (the fused CPU kernel of :mod:`losslab.kernels` for the sigmoid link
-            in float32/float64, else the reference), ``'reference'`` or ``'fused'`` (the kernel,
-            or a ``ValueError`` saying why it cannot run).
+        impl: ``'auto'`` (the fused kernel of :mod:`losslab.kernels` for every link of
+            :mod:`losslab.links` with a closed-form primitive, in float32/float64 on CPU, else the
+            reference), ``'reference'`` or ``'fused'`` (the kernel, or a ``ValueError`` saying why
+            it cannot run).
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -139,12 +140,14 @@ def matching_loss(
     _check_link("link", link)
     check_reduction(reduction)
     fused, spec = kernels.use_fused("matching_loss", impl, pred, link)
+    if fused:
+        kernels.check_link_domain(link, pred, target)
     if fused and sample_weight is None and reduction != "none":
         # The kernel sums in the same pass: no per-element loss tensor is stored.
-        total = kernels.matching_sigmoid(pred, target, spec, sum_only=True)
+        total = kernels.matching_link(pred, target, spec, sum_only=True)
         return total if reduction == "sum" or pred.numel() == 0 else total / pred.numel()
     if fused:
-        loss = kernels.matching_sigmoid(pred, target, spec)
+        loss = kernels.matching_link(pred, target, spec)
     else:
         loss = _MatchingLoss.apply(pred, target, link)
     return _reduce(loss, reduction, sample_weight)
@@ -261,6 +264,7 @@ def composite_sigmoid_loss(
     *,
     gamma: float = 1.0,
     sample_weight: torch.Tensor | None = None,
+    impl: str = "auto",
     reduction: str = "mean",
 ) -> torch.Tensor:
     r"""Amplified scalar selective matching loss of a composite Sigmoid (eq. 24, with γ of eq. G.1).
@@ -280,6 +284,11 @@ def composite_sigmoid_loss(
         scaling: the scaling function ``q`` (its primitive is ``Q``).
         gamma: regularisation ``γ > 0``.
         sample_weight: optional per-element weights.
+        impl: ``'auto'`` (the fused kernel of :mod:`losslab.kernels` for every scaling of
+            :mod:`losslab.links` with a closed-form primitive defined on all reals -- ``identity``,
+            ``exp``, ``anti_exp``, ``sinh``, ``cosh``, ``tanh``, ``sigmoid``, ``huber``, ... -- in
+            float32/float64 on CPU, else the reference), ``'reference'`` or ``'fused'`` (the kernel,
+            or a ``ValueError`` saying why it cannot run).
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Returns:
@@ -298,7 +307,16 @@ def composite_sigmoid_loss(
     _check_link("scaling", scaling)
     g = check_hyper_magnitude("gamma", check_positive("gamma", gamma), pred)
     check_hyper_magnitude("gamma", g, pred, reciprocal=True)
-    return matching_loss(pred, target, composite_sigmoid_link(scaling, gamma), sample_weight=sample_weight, reduction=reduction)
+    check_reduction(reduction)
+    fused, spec = kernels.use_fused("composite_sigmoid_loss", impl, pred, scaling)
+    if fused and sample_weight is None and reduction != "none":
+        # The kernel sums in the same pass: no per-element loss tensor is stored.
+        total = kernels.composite_sigmoid(pred, target, spec, g, sum_only=True)
+        return total if reduction == "sum" or pred.numel() == 0 else total / pred.numel()
+    if fused:
+        return _reduce(kernels.composite_sigmoid(pred, target, spec, g), reduction, sample_weight)
+    return matching_loss(pred, target, composite_sigmoid_link(scaling, gamma), sample_weight=sample_weight,
+                         impl="reference", reduction=reduction)
 
 
 # ---------------------------------------------------------------------------------

@@ -243,6 +243,7 @@ def _register_python_rules() -> None:
     _register_loss_autograd("composite_softmax_fwd", n_inputs=10, per_row=True)
     _register_loss_autograd("cross_entropy_fwd", n_inputs=6, per_row=True)
     _register_loss_autograd("matching_sigmoid_fwd", n_inputs=8, per_row=False)
+    _register_matching_link_rules()
 
 
 def _fake_outputs(pred, loss, need_pred_grad, need_target_grad):
@@ -398,6 +399,8 @@ def use_fused(loss_name: str, impl, pred: torch.Tensor, link) -> tuple[bool, tup
         # applies the link; the kernel never calls the link, so check here: same errors on both paths.
         _check_params_for(link, pred)
     spec = spec_of(link)
+    if spec is not None and pred.device.type == "cuda" and not _GPU_COVERS.get(loss_name, _ANY)(spec):
+        spec = None  # a shape the C++ kernel has and the Triton kernel has not
     why = _unsupported(pred, spec, what)
     if not why:
         if _loaded():
@@ -537,3 +540,143 @@ class _CompositeSoftmaxInplace(torch.autograd.Function):
             raise RuntimeError("composite_softmax_loss(inplace_backward=True): the gradient was written over pred "
                                "and handed out by the first backward; a second one needs inplace_backward=False")
         return buf.mul_(grad_loss.reshape(-1, 1)).view(ctx.pred_shape), None, None, None
+
+
+# ---------------------------------------------------------------------------------
+# matching_loss for every link shape with a closed-form primitive, and composite_sigmoid_loss
+# (csrc/matching_links.cpp: losslab::matching_link_fwd, losslab::composite_sigmoid_fwd)
+
+# Constructors of losslab.links whose primitive is closed form, with the shape keywords their
+# recipe records and how those become the operator's float[] params. links.custom (callables)
+# and user-built Link values without a recipe stay on the reference.
+_NO_PARAMS = ("identity", "exp", "anti_exp", "sinh", "cosh", "sigmoid", "tanh", "arcsinh", "step", "sign", "logit",
+              "arctan", "arcsin", "arctanh", "tan", "sign_log1p", "neg_log1m", "log")
+_LINK_PARAMS = {
+    **{name: () for name in _NO_PARAMS},
+    "sin": (),  # its recipe keeps the constructor's cap; link.cap is the one in force
+    "smelu": ("c",),
+    "huber": ("delta",),
+    "power": ("d",),
+    "staircase": ("thresholds", "heights"),
+    "piecewise_linear": ("knots", "values"),
+}
+MATCHING_SHAPES = tuple(_LINK_PARAMS)
+# Shapes the Triton kernel lacks: Triton's interpreter (how its kernels are tested here) has no
+# libdevice, so no atan/asin; the table-driven links would need their table as a tensor.
+_TRITON_MISSING = ("arctan", "arcsin", "staircase", "piecewise_linear")
+
+
+def link_spec(link) -> tuple[str, float, float, float, float, tuple[float, ...]] | None:
+    """``(shape, alpha, beta, cap, scale, params)`` of a link ``matching_link_fwd`` implements, else ``None``."""
+    cap = math.inf if link.cap is None else float(link.cap)
+    recipe = getattr(link, "recipe", None)
+    if recipe is not None:
+        ctor, kwargs, scales = recipe
+        keys = _LINK_PARAMS.get(ctor)
+        if keys is None:
+            return None
+        kw = dict(kwargs)
+        params: list[float] = []
+        for key in keys:
+            value = kw[key]
+            params.extend(float(v) for v in value) if isinstance(value, tuple) else params.append(float(value))
+        return ctor, float(link.alpha), float(link.beta), cap, float(math.prod(scales)), tuple(params)
+    old = scaling_spec(link)
+    if old is not None:
+        return (*old, ())
+    sig = sigmoid_link_spec(link)
+    if sig is not None:
+        alpha, beta, scale = sig
+        return "sigmoid", alpha, beta, math.inf, scale, ()
+    return None
+
+
+# Link shapes defined on part of the real line only; as a composite scaling they stay on the reference.
+_DOMAIN_SHAPES = ("logit", "arcsin", "arctanh", "tan", "neg_log1m", "log")
+
+
+def composite_sigmoid_spec(scaling) -> tuple | None:
+    """The spec of a scaling ``composite_sigmoid_fwd`` takes (a closed-form link shape defined on all
+    reals: identity, exp, anti_exp, sinh, cosh, sigmoid, tanh, huber, ...), else ``None``."""
+    spec = link_spec(scaling)
+    return None if spec is None or spec[0] in _DOMAIN_SHAPES else spec
+
+
+_COVERS["matching_loss"] = (
+    link_spec,
+    "this link (links with a closed-form primitive only: not links.custom; on CUDA also not "
+    + ", ".join(_TRITON_MISSING) + ")",
+)
+_COVERS["composite_sigmoid_loss"] = (
+    composite_sigmoid_spec,
+    "this scaling (links with a closed-form primitive defined on all reals only: not links.custom, "
+    + ", ".join(_DOMAIN_SHAPES) + "; on CUDA also not " + ", ".join(_TRITON_MISSING) + ")",
+)
+
+
+def _ANY(spec) -> bool:
+    return True
+
+
+# Which specs the Triton kernels take, per loss (use_fused falls back to the reference on CUDA otherwise).
+_GPU_COVERS = {
+    "matching_loss": lambda spec: spec[0] not in _TRITON_MISSING,
+    "composite_sigmoid_loss": lambda spec: spec[0] not in _TRITON_MISSING,
+}
+_FUSED_LOSSES = _FUSED_LOSSES + ("composite_sigmoid_loss",)
+
+
+def check_link_domain(link, pred: torch.Tensor, target: torch.Tensor) -> None:
+    """The reference's domain check (``logit``, ``log``, ``arcsin``, ...): same errors on both paths."""
+    lo, hi = link.domain
+    if math.isfinite(lo) or math.isfinite(hi):
+        link._check_domain(link.x(pred), "pred")
+        link._check_domain(link.x(target), "target")
+
+
+def matching_link(pred: torch.Tensor, target: torch.Tensor, spec: tuple, sum_only: bool = False) -> torch.Tensor:
+    """Elementwise eq. (2) of any fused link (already validated), gradients saved for backward.
+
+    The uncapped sigmoid link takes its own specialised operator (``matching_sigmoid_fwd``).
+    ``sum_only``: return the sum over all elements (0-dim) without storing per-element losses.
+    """
+    shape, alpha, beta, cap, scale, params = spec
+    if shape == "sigmoid" and math.isinf(cap):
+        return matching_sigmoid(pred, target, (alpha, beta, scale), sum_only=sum_only)
+    grad_on = torch.is_grad_enabled()
+    loss, _, _ = torch.ops.losslab.matching_link_fwd(
+        pred.contiguous(), target.contiguous(), shape, alpha, beta, cap, scale, list(params),
+        grad_on and pred.requires_grad, grad_on and target.requires_grad, sum_only,
+    )
+    return loss if sum_only else loss.view(pred.shape)
+
+
+def composite_sigmoid(pred: torch.Tensor, target: torch.Tensor, spec: tuple, gamma: float,
+                      sum_only: bool = False) -> torch.Tensor:
+    """Elementwise eq. (24) with gamma (already validated), gradients (25) and (B.1) saved for backward."""
+    shape, alpha, beta, cap, scale, params = spec
+    grad_on = torch.is_grad_enabled()
+    loss, _, _ = torch.ops.losslab.composite_sigmoid_fwd(
+        pred.contiguous(), target.contiguous(), shape, alpha, beta, cap, scale, list(params), float(gamma),
+        grad_on and pred.requires_grad, grad_on and target.requires_grad, sum_only,
+    )
+    return loss if sum_only else loss.view(pred.shape)
+
+
+def _register_matching_link_rules() -> None:
+    """Fake-tensor and autograd rules of matching_link_fwd and composite_sigmoid_fwd."""
+
+    def fake(pred, need_pred_grad, need_target_grad, sum_only):
+        loss = pred.new_empty(()) if sum_only else torch.empty_like(pred, memory_format=torch.contiguous_format)
+        return _fake_outputs(pred, loss, need_pred_grad, need_target_grad)
+
+    @torch.library.register_fake("losslab::matching_link_fwd")
+    def _(pred, target, shape, alpha, beta, cap, scale, params, need_pred_grad, need_target_grad, sum_only=False):
+        return fake(pred, need_pred_grad, need_target_grad, sum_only)
+
+    @torch.library.register_fake("losslab::composite_sigmoid_fwd")
+    def _(pred, target, shape, alpha, beta, cap, scale, params, gamma, need_pred_grad, need_target_grad, sum_only=False):
+        return fake(pred, need_pred_grad, need_target_grad, sum_only)
+
+    _register_loss_autograd("matching_link_fwd", n_inputs=11, per_row=False)
+    _register_loss_autograd("composite_sigmoid_fwd", n_inputs=12, per_row=False)

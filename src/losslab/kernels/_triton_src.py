@@ -275,3 +275,290 @@ def matching_sigmoid_kernel(
         tl.store(gp_ptr + offs, (ph - ps) * c, mask=mask)
     if NEED_TARGET_GRAD:
         tl.store(gt_ptr + offs, -((zh - zs) * ps * qs * c_alpha), mask=mask)
+
+
+# ---------------------------------------------------------------------------------
+# matching_link_kernel: losslab::matching_link_fwd and losslab::composite_sigmoid_fwd
+# (csrc/matching_links.cpp has the formulas). Only tl.exp/log/sqrt/sin/cos are used:
+# Triton's interpreter has no libdevice, so log1p, expm1, tanh, asinh, atanh and pow are
+# built from them here (each exact to a few ulp where the shape needs it).
+
+
+@triton.jit
+def _log1p(v):
+    # log(1 + v) * v / ((1 + v) - 1): the rounding of 1 + v cancels (Goldberg).
+    u = 1.0 + v
+    tiny = u == 1.0
+    return tl.where(tiny, v, tl.log(u) * v / tl.where(tiny, 1.0, u - 1.0))
+
+
+@triton.jit
+def _expm1(v):
+    # (e^v - 1) v / log(e^v) near 0 (Kahan), e^v - 1 elsewhere.
+    u = tl.exp(v)
+    near = tl.abs(v) < 0.5
+    um1 = u - 1.0
+    lu = tl.log(u)
+    return tl.where(near, tl.where(um1 == 0.0, v, um1 * v / tl.where(lu == 0.0, 1.0, lu)), um1)
+
+
+@triton.jit
+def _sgn(x):
+    return tl.where(x > 0.0, 1.0, tl.where(x < 0.0, -1.0, 0.0))
+
+
+@triton.jit
+def _xlogy(a, b):
+    # a log b with 0 log 0 = 0 (a NaN b stays NaN)
+    return tl.where((a == 0.0) & (b == b), 0.0, a * tl.log(b))
+
+
+@triton.jit
+def _powabs(a, e):
+    # a^e for a >= 0 as exp(e log a), with pow's values at a = 0
+    at0 = tl.where(e == 0.0, 1.0, tl.where(e > 0.0, 0.0, float("inf")))
+    return tl.where(a == 0.0, at0, tl.exp(e * tl.log(tl.where(a == 0.0, 1.0, a))))
+
+
+@triton.jit
+def _expdiv(ex, exh, d, em1d, small):
+    # e^x (expm1(d) - d) for |d| <= 1, else e^xh - e^x (1 + d): links._exp_divergence
+    ds = tl.where(small, d, 0.0)
+    return tl.where(small, ex * (em1d - ds), exh - ex * (1.0 + d))
+
+
+@triton.jit
+def _base(x, p0, SHAPE: tl.constexpr):
+    # g, G, g' of a base shape and two extra values (sigmoid: sigma(-x), log1p(e^-|x|)),
+    # in csrc/matching_links.cpp's Shape numbering.
+    aux = x
+    aux2 = x
+    if SHAPE == 0:  # identity
+        g = x
+        G = 0.5 * x * x
+        gp = tl.full(x.shape, 1.0, x.dtype)
+    elif SHAPE == 1:  # exp
+        g = tl.exp(x)
+        G = g
+        gp = g
+    elif SHAPE == 2:  # anti_exp
+        G = tl.exp(-x)
+        g = -G
+        gp = G
+    elif SHAPE == 3 or SHAPE == 4:  # sinh, cosh from expm1(|x|): sinh odd, cosh even
+        em = _expm1(tl.abs(x))
+        ei = 1.0 / (1.0 + em)
+        sh = 0.5 * em * (1.0 + ei)
+        sh = tl.where(x < 0.0, -sh, sh)
+        ch = 0.5 * (1.0 + em + ei)
+        if SHAPE == 3:
+            g = sh
+            G = ch
+            gp = ch
+        else:
+            g = ch
+            G = sh
+            gp = sh
+    elif SHAPE == 5:  # sigmoid
+        s, sn, sp = _sigmoid_parts(x)
+        g = s
+        gp = s * sn
+        G = tl.maximum(x, 0.0) + sp
+        aux = sn
+        aux2 = sp
+    elif SHAPE == 6:  # tanh; G = log cosh = |x| + log1p(e^-2|x|) - log 2
+        a = tl.abs(x)
+        em = _expm1(-2.0 * a)
+        t = -em / (2.0 + em)
+        g = tl.where(x < 0.0, -t, t)
+        gp = 1.0 - g * g
+        G = a + _log1p(1.0 + em) - 0.6931471805599453
+    elif SHAPE == 7:  # arcsinh
+        a = tl.abs(x)
+        big = a > 1e8
+        ab = tl.where(big, 1.0, a)
+        hs = tl.sqrt(1.0 + ab * ab)
+        h = tl.where(big, a, hs)
+        asn = tl.where(big, tl.log(a) + 0.6931471805599453, _log1p(ab + ab * ab / (1.0 + hs)))
+        g = tl.where(x < 0.0, -asn, asn)
+        gp = 1.0 / h
+        G = x * g - h
+    elif SHAPE == 8:  # smelu, c = p0
+        g = tl.minimum(tl.maximum((x + p0) / (2.0 * p0), 0.0), 1.0)
+        gp = tl.where(tl.abs(x) <= p0, 1.0 / (2.0 * p0), 0.0)
+        r = tl.maximum(x + p0, 0.0)
+        G = tl.where(x >= p0, x, r * r / (4.0 * p0))
+    elif SHAPE == 9:  # huber, delta = p0
+        inside = tl.abs(x) <= p0
+        g = tl.minimum(tl.maximum(x, -p0), p0)
+        gp = tl.where(inside, 1.0, 0.0)
+        G = tl.where(inside, 0.5 * x * x, p0 * (tl.abs(x) - 0.5 * p0))
+    elif SHAPE == 10:  # step
+        g = tl.where(x > 0.0, 1.0, 0.0)
+        gp = tl.zeros(x.shape, x.dtype)
+        G = tl.maximum(x, 0.0)
+    elif SHAPE == 11:  # sign
+        g = _sgn(x)
+        gp = tl.zeros(x.shape, x.dtype)
+        G = tl.abs(x)
+    elif SHAPE == 12:  # logit
+        om = 1.0 - x
+        g = tl.log(x / om)
+        gp = 1.0 / (x * om)
+        G = _xlogy(x, x) + _xlogy(om, om)
+    elif SHAPE == 13:  # power, d = p0
+        a = tl.abs(x)
+        g = _sgn(x) * _powabs(a, p0)
+        gp = p0 * _powabs(a, p0 - 1.0)
+        G = _powabs(a, p0 + 1.0) / (p0 + 1.0)
+    elif SHAPE == 14:  # sin
+        g = tl.sin(x)
+        gp = tl.cos(x)
+        G = -gp
+    elif SHAPE == 17:  # arctanh
+        g = 0.5 * (_log1p(x) - _log1p(-x))
+        gp = 1.0 / ((1.0 - x) * (1.0 + x))
+        G = x * g + 0.5 * (_log1p(-x) + _log1p(x))
+    elif SHAPE == 18:  # tan
+        c = tl.cos(x)
+        g = tl.sin(x) / c
+        gp = 1.0 + g * g
+        G = -tl.log(c)
+    elif SHAPE == 19:  # sign_log1p
+        a = tl.abs(x)
+        lg = _log1p(a)
+        g = _sgn(x) * lg
+        gp = 1.0 / (1.0 + a)
+        G = (1.0 + a) * lg - a
+    elif SHAPE == 20:  # neg_log1m
+        om = 1.0 - x
+        g = -_log1p(-x)
+        gp = 1.0 / om
+        G = _xlogy(om, om) + x
+    else:  # 21: log
+        g = tl.log(x)
+        gp = 1.0 / x
+        G = _xlogy(x, x) - x
+    return g, G, gp, aux, aux2
+
+
+@triton.jit
+def _divergence(xh, x, gh, Gh, auxh2, gs, Gs, gps, auxs, auxs2, SHAPE: tl.constexpr):
+    # D_G(xh, x) = G(xh) - G(x) - (xh - x) g(x), cancellation-free where links.py has a form.
+    if SHAPE == 0:
+        d = xh - x
+        D = 0.5 * d * d
+    elif SHAPE >= 1 and SHAPE <= 4:
+        d = xh - x
+        small = tl.abs(d) <= 1.0
+        em = _expm1(tl.where(small, d, 0.0))
+        emn = -em / (1.0 + em)
+        if SHAPE == 1:
+            D = _expdiv(gs, gh, d, em, small)
+        elif SHAPE == 2:
+            D = _expdiv(Gs, Gh, -d, emn, small)
+        else:
+            if SHAPE == 3:
+                chs = Gs
+                shs = gs
+                chh = Gh
+                shh = gh
+            else:
+                chs = gs
+                shs = Gs
+                chh = gh
+                shh = Gh
+            pos = _expdiv(chs + shs, chh + shh, d, em, small)
+            neg = _expdiv(chs - shs, chh - shh, -d, emn, small)
+            if SHAPE == 3:
+                D = 0.5 * (pos + neg)
+            else:
+                D = 0.5 * (pos - neg)
+    elif SHAPE == 5:
+        D = (gs * (tl.minimum(x, 0.0) - tl.minimum(xh, 0.0))
+             + auxs * (tl.minimum(-x, 0.0) - tl.minimum(-xh, 0.0)) + (auxh2 - auxs2))
+    elif SHAPE == 14:
+        d = xh - x
+        sh = tl.sin(0.5 * d)
+        D = gps * 2.0 * sh * sh + gs * (tl.sin(d) - d)
+    elif SHAPE == 12:
+        omh = 1.0 - xh
+        om = 1.0 - x
+        D = _xlogy(xh, xh / x) + _xlogy(omh, omh / om)
+    elif SHAPE == 20:
+        uh = 1.0 - xh
+        u = 1.0 - x
+        D = _xlogy(uh, uh / u) - uh + u
+    elif SHAPE == 21:
+        D = _xlogy(xh, xh / x) - xh + x
+    else:
+        D = Gh - Gs - (xh - x) * gs
+    return D
+
+
+@triton.jit
+def matching_link_kernel(
+    pred_ptr, target_ptr, loss_ptr, gp_ptr, gt_ptr, n,
+    alpha_hi, alpha_lo, beta_hi, beta_lo, cap_hi, cap_lo, c_hi, c_lo, coa_hi, coa_lo, ca_hi, ca_lo,
+    gamma_hi, gamma_lo, ig_hi, ig_lo, p0_hi, p0_lo,
+    SHAPE: tl.constexpr, CAPPED: tl.constexpr, COMPOSITE: tl.constexpr, DT: tl.constexpr,
+    NEED_PRED_GRAD: tl.constexpr, NEED_TARGET_GRAD: tl.constexpr, BLOCK: tl.constexpr,
+):
+    # Elementwise eq. (2) of a link h = c g(x_c) (COMPOSITE=False) or eq. (24) of a composite
+    # Sigmoid of the scaling q = c g(x_c) (COMPOSITE=True), with both gradients.
+    pid = tl.program_id(0).to(tl.int64)
+    offs = pid * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    alpha = _param(alpha_hi, alpha_lo, DT)
+    beta = _param(beta_hi, beta_lo, DT)
+    cap = _param(cap_hi, cap_lo, DT)
+    c = _param(c_hi, c_lo, DT)
+    c_over_a = _param(coa_hi, coa_lo, DT)
+    c_alpha = _param(ca_hi, ca_lo, DT)
+    gamma = _param(gamma_hi, gamma_lo, DT)
+    inv_gamma = _param(ig_hi, ig_lo, DT)
+    p0 = _param(p0_hi, p0_lo, DT)
+    zh = tl.load(pred_ptr + offs, mask=mask, other=0.5).to(DT)  # 0.5: inside every shape's domain
+    zs = tl.load(target_ptr + offs, mask=mask, other=0.5).to(DT)
+    xh = (zh - beta) * alpha
+    xs = (zs - beta) * alpha
+    if CAPPED:
+        xhc = tl.minimum(tl.maximum(xh, -cap), cap)
+        xsc = tl.minimum(tl.maximum(xs, -cap), cap)
+    else:
+        xhc = xh
+        xsc = xs
+    gh, Gh, gph, auxh, auxh2 = _base(xhc, p0, SHAPE)
+    gs, Gs, gps, auxs, auxs2 = _base(xsc, p0, SHAPE)
+    D = _divergence(xhc, xsc, gh, Gh, auxh2, gs, Gs, gps, auxs, auxs2, SHAPE)
+    if CAPPED:
+        D = D + (xh - xhc) * (gh - gs)
+        qps = tl.where(tl.abs(xs) <= cap, gps * c_alpha, 0.0)
+    else:
+        qps = gps * c_alpha
+    if COMPOSITE:
+        if CAPPED:
+            Gh = Gh + gh * (xh - xhc)
+            Gs = Gs + gs * (xs - xsc)
+        uh = Gh * c_over_a * inv_gamma
+        us = Gs * c_over_a * inv_gamma
+        ph, pnh, sph = _sigmoid_parts(uh)
+        ps, pns, sps = _sigmoid_parts(us)
+        kl = (ps * (tl.minimum(us, 0.0) - tl.minimum(uh, 0.0))
+              + pns * (tl.minimum(-us, 0.0) - tl.minimum(-uh, 0.0)) + (sph - sps))
+        loss = gamma * kl + ps * (D * c_over_a)
+        qh = gh * c
+        qs = gs * c
+        grad_p = qh * ph - qs * ps
+        # p (1 - p) q^2 as (|q| sqrt(p (1 - p)))^2: q^2 alone overflows float32 for a capped exp
+        w = tl.abs(qs) * tl.sqrt(ps * pns)
+        grad_t = -((zh - zs) * (ps * qps + w * w * inv_gamma))
+    else:
+        loss = D * c_over_a
+        grad_p = (gh - gs) * c
+        grad_t = -((zh - zs) * qps)
+    tl.store(loss_ptr + offs, loss, mask=mask)
+    if NEED_PRED_GRAD:
+        tl.store(gp_ptr + offs, grad_p, mask=mask)
+    if NEED_TARGET_GRAD:
+        tl.store(gt_ptr + offs, grad_t, mask=mask)

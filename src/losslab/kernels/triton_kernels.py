@@ -40,6 +40,7 @@ __all__ = [
     "matching_sigmoid_fwd_triton",
     "register_cuda_kernels",
 ]
+__all__ += ["MATCHING_SHAPES", "matching_link_fwd_triton", "composite_sigmoid_fwd_triton"]
 
 # Scaling shapes of composite_softmax_fwd, in the C++ enum's order (the kernel's constexpr).
 SHAPES = {"identity": 0, "exp": 1, "anti_exp": 2, "sinh": 3, "cosh": 4}
@@ -262,12 +263,99 @@ def register_cuda_kernels() -> bool:
     if not available()[0]:
         return False
     ops = torch.ops.losslab
-    names = ("composite_softmax_fwd", "cross_entropy_fwd", "matching_sigmoid_fwd")
+    names = ("composite_softmax_fwd", "cross_entropy_fwd", "matching_sigmoid_fwd") + tuple(_MORE_CUDA_KERNELS)
     if not all(hasattr(ops, n) for n in names):
         return False
     launchers = (composite_softmax_fwd_triton, cross_entropy_fwd_triton, matching_sigmoid_fwd_triton)
+    launchers += tuple(_MORE_CUDA_KERNELS.values())
     for name, launcher in zip(names, launchers):
         # The operator's positional schema; the launchers' keyword-only block sizes keep their defaults.
         torch.library.register_kernel(f"losslab::{name}", "cuda", launcher)
     _REGISTERED.append(True)
     return True
+
+
+# ---------------------------------------------------------------------------------
+# losslab::matching_link_fwd and losslab::composite_sigmoid_fwd
+
+# Link shapes of the Triton matching kernel, in csrc/matching_links.cpp's Shape numbering.
+# Not here: arctan and arcsin (Triton's interpreter, where these kernels are tested, has no
+# libdevice atan/asin) and the table-driven staircase and piecewise_linear links.
+MATCHING_SHAPES = {
+    "identity": 0, "exp": 1, "anti_exp": 2, "sinh": 3, "cosh": 4, "sigmoid": 5, "tanh": 6, "arcsinh": 7,
+    "smelu": 8, "huber": 9, "step": 10, "sign": 11, "logit": 12, "power": 13, "sin": 14,
+    "arctanh": 17, "tan": 18, "sign_log1p": 19, "neg_log1m": 20, "log": 21,
+}
+_N_PARAMS = {"smelu": 1, "huber": 1, "power": 1}
+
+
+def _matching_launch(op, composite, pred, target, shape, alpha, beta, cap, scale, params, gamma,
+                     need_pred_grad, need_target_grad, sum_only, block):
+    if target.shape != pred.shape:
+        raise ValueError(f"{op}: pred and target shapes differ: {tuple(pred.shape)} and {tuple(target.shape)}")
+    if pred.dtype != target.dtype or pred.device != target.device:
+        raise ValueError(f"{op}: pred and target differ in dtype or device")
+    _check_float(op, pred)
+    if not (alpha > 0 and scale > 0 and cap > 0 and gamma > 0):
+        raise ValueError(f"{op}: alpha, scale, cap and gamma must be positive")
+    if shape not in MATCHING_SHAPES:
+        raise ValueError(f"{op}: no Triton kernel for the link shape '{shape}'")
+    params = [float(v) for v in params]
+    if len(params) != _N_PARAMS.get(shape, 0):
+        raise ValueError(f"{op}: the link shape '{shape}' takes {_N_PARAMS.get(shape, 0)} params; got {len(params)}")
+    if block <= 0 or block & (block - 1):
+        raise ValueError(f"block must be a positive power of two; got {block}")
+    p, t = pred.contiguous(), target.contiguous()
+    n = p.numel()
+    # sum_only: the per-element losses go to a scratch buffer summed afterwards (in float64,
+    # as the C++ kernel accumulates); half inputs keep float32 losses there.
+    buf_dtype = torch.float32 if p.dtype in (torch.float16, torch.bfloat16) else p.dtype
+    loss = torch.empty(p.shape, dtype=buf_dtype if sum_only else p.dtype, device=p.device)
+    gp = _grad_buffer(p, need_pred_grad)
+    gt = _grad_buffer(p, need_target_grad)
+    if n > 0:
+        capped = math.isfinite(cap)
+        scalars = (
+            *_split(alpha), *_split(beta), *_split(cap if capped else 0.0), *_split(scale), *_split(scale / alpha),
+            *_split(scale * alpha), *_split(gamma), *_split(1.0 / gamma), *_split(params[0] if params else 0.0),
+        )
+        _matching_kernel()[(triton_cdiv(n, block),)](
+            p, t, loss, gp, gt, n, *scalars,
+            SHAPE=MATCHING_SHAPES[shape], CAPPED=capped, COMPOSITE=composite, DT=_compute_dtype(p.dtype),
+            NEED_PRED_GRAD=bool(need_pred_grad), NEED_TARGET_GRAD=bool(need_target_grad), BLOCK=block,
+        )
+    if sum_only:
+        loss = torch.sum(loss, dtype=torch.float64).to(p.dtype)
+    return loss, gp, gt
+
+
+def _matching_kernel():
+    from . import _triton_src
+
+    return _triton_src.matching_link_kernel
+
+
+def matching_link_fwd_triton(
+    pred: torch.Tensor, target: torch.Tensor, shape: str, alpha: float, beta: float, cap: float, scale: float,
+    params, need_pred_grad: bool, need_target_grad: bool, sum_only: bool = False, *, block: int = 1024,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``losslab::matching_link_fwd`` in Triton: elementwise ``(loss, grad_pred, grad_target)`` of eq. (2)
+    (the loss summed to a 0-dim tensor with ``sum_only``)."""
+    return _matching_launch("matching_link_fwd", False, pred, target, shape, alpha, beta, cap, scale, params, 1.0,
+                            need_pred_grad, need_target_grad, sum_only, block)
+
+
+def composite_sigmoid_fwd_triton(
+    pred: torch.Tensor, target: torch.Tensor, shape: str, alpha: float, beta: float, cap: float, scale: float,
+    params, gamma: float, need_pred_grad: bool, need_target_grad: bool, sum_only: bool = False, *, block: int = 1024,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``losslab::composite_sigmoid_fwd`` in Triton: elementwise ``(loss, grad_pred, grad_target)`` of eq. (24)."""
+    return _matching_launch("composite_sigmoid_fwd", True, pred, target, shape, alpha, beta, cap, scale, params,
+                            gamma, need_pred_grad, need_target_grad, sum_only, block)
+
+
+# Further operators register_cuda_kernels() gives their Triton launcher: name -> launcher.
+_MORE_CUDA_KERNELS = {
+    "matching_link_fwd": matching_link_fwd_triton,
+    "composite_sigmoid_fwd": composite_sigmoid_fwd_triton,
+}
