@@ -472,3 +472,24 @@ def test_group_without_init_process_group_raises(call):
     assert not dist.is_initialized()
     with pytest.raises(ValueError, match="group=.*not initialised"):
         call(object())
+
+
+def test_float32_operators_match_the_reference_path(built):
+    """float32 (the benchmark's dtype): the operators' loss and gradients match the reference
+    path's within float32 rounding, logits up to ±30."""
+    z = (torch.randn(8, 300, generator=_rng(11)) * 10).clamp(-30, 30)
+    y = torch.randint(300, (8,), generator=_rng(12))
+    pred, target = torch.randn(8, 300, generator=_rng(13)), torch.randn(8, 300, generator=_rng(14))
+    q = links.exp(alpha=0.5)
+    calls = [lambda a, fused: lld._VocabParallelLSE.apply(a, y, 0, 0.1, None, False, None, 0.1, None, None, fused)[0],
+             lambda a, fused: lld._VocabParallelCompositeSoftmax.apply(a, target, q, 1.0, None,
+                                                                       K.scaling_spec(q) if fused else None)]
+    for call, x in zip(calls, (z, pred)):
+        res = []
+        for fused in (True, False):
+            a = x.clone().requires_grad_()
+            out = call(a, fused)
+            out.sum().backward()
+            res.append((out.detach(), a.grad))
+        torch.testing.assert_close(res[0][0], res[1][0], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(res[0][1], res[1][1], rtol=1e-5, atol=1e-6)

@@ -42,7 +42,10 @@ take each rank's contiguous slice ``[class_start, class_start + K_local)`` of th
 the same slice of the output weight, and return the unsharded loss on every rank. A forward issues two all-reduces of ``O(B)`` numbers (a MAX, then one fused SUM);
 the backward is local (the forward saved the global normalisers) and the gradient of
 the local logits is the matching slice of the unsharded gradient. Logits are never
-gathered. The gradient of a hidden state replicated across the class-parallel group
+gathered. On float32/float64 CPU shards (``impl='auto'``) the local work runs on fused
+operators of :mod:`losslab.kernels`: one statistics pass per shard before the collectives
+(sums taken relative to the shard's own row max, moved onto the global max in ``O(B)``)
+and one gradient pass in backward. The gradient of a hidden state replicated across the class-parallel group
 must be summed over the group by the layer that produced the logits, as in any
 tensor-parallel linear layer.
 
