@@ -6,7 +6,9 @@
 One step = forward + backward w.r.t. the logits (float32) of:
 
 * ``unsharded``: ``ll.cross_entropy`` / ``ll.composite_softmax_loss`` on ``[B, K]`` in one process;
-* ``class-parallel``: ``ll.distributed.vocab_parallel_*`` on ``[B, K/2]`` per rank, 2 ranks (gloo);
+* ``class-parallel[fused]`` / ``[reference]``: ``ll.distributed.vocab_parallel_*`` on ``[B, K/2]``
+  per rank, 2 ranks (gloo), with ``impl='fused'`` (the operators of ``csrc/class_parallel.cpp``)
+  and ``impl='reference'`` (row-chunked PyTorch);
 * ``all-gather``: each rank all-gathers the logit shards (differentiable
   ``torch.distributed.nn.functional.all_gather``) and runs the unsharded loss on ``[B, K]``
   (``--gather-batch`` rows; the default is ``B/4`` because at full size it needs ~8 GiB per rank).
@@ -73,11 +75,12 @@ def _step(approach, loss, B, K, rank, world):
         if loss == "ce":
             labels = torch.randint(K, (B,), generator=torch.Generator().manual_seed(99))
         lld.reset_communication()
-        if approach == "class-parallel":
+        if approach.startswith("class-parallel"):
+            impl = approach[len("class-parallel["):-1]
             if loss == "ce":
-                out = lld.vocab_parallel_cross_entropy(z, labels, group=None, class_start=rank * k)
+                out = lld.vocab_parallel_cross_entropy(z, labels, group=None, class_start=rank * k, impl=impl)
             else:
-                out = lld.vocab_parallel_composite_softmax_loss(z, y, q, group=None)
+                out = lld.vocab_parallel_composite_softmax_loss(z, y, q, group=None, impl=impl)
             out.backward()
             sent = lld.communication()["bytes"]
         else:
@@ -101,6 +104,7 @@ def _step(approach, loss, B, K, rank, world):
 
 def _worker(rank, world, port, approach, loss, B, K, queue):
     torch.set_num_threads(1)
+    ll.kernels.available()  # load the compiled operators before the measured step
     if world > 1:
         dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
                                 timeout=datetime.timedelta(minutes=10))
@@ -135,17 +139,20 @@ def main():
     p.add_argument("--classes", type=int, default=131072)
     p.add_argument("--gather-batch", type=int, default=None, help="rows for the all-gather approach (default B/4)")
     p.add_argument("--losses", nargs="+", default=["ce", "composite"])
+    p.add_argument("--impls", nargs="+", default=["fused", "reference"], choices=["fused", "reference"],
+                   help="the class-parallel implementations to run")
+    p.add_argument("--no-gather", action="store_true", help="skip the all-gather-the-logits row")
     args = p.parse_args()
     B, K = args.batch, args.classes
     Bg = args.gather_batch or max(2, B // 4)
     print(f"# {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, torch {torch.__version__}, "
           f"{os.cpu_count()} CPUs, float32, world size 2 (gloo), 1 thread per process")
-    print(f"{'loss':<10} {'approach':<15} {'B':>6} {'K':>8} {'peak MiB/rank':>14} {'vs unsharded':>13} "
+    print(f"{'loss':<10} {'approach':<26} {'B':>6} {'K':>8} {'peak MiB/rank':>14} {'vs unsharded':>13} "
           f"{'bytes sent/rank':>16} {'bytes/row':>10} {'s/step':>8}")
     for loss in args.losses:
         ref = None
-        rows = [("unsharded", B, 1), ("class-parallel", B, 2)]
-        if loss == "ce":
+        rows = [("unsharded", B, 1)] + [(f"class-parallel[{impl}]", B, 2) for impl in args.impls]
+        if loss == "ce" and not args.no_gather:
             rows.append(("all-gather", Bg, 2))
         for approach, b, world in rows:
             res = run(approach, loss, b, K, world)
@@ -159,7 +166,7 @@ def main():
                 ratio = f"{peak / ref:.2f}"
             else:
                 ratio = f"{peak / (ref * b / B):.2f}*"
-            print(f"{loss:<10} {approach:<15} {b:>6} {K:>8} {peak:>14.0f} {ratio:>13} {sent:>16,} "
+            print(f"{loss:<10} {approach:<26} {b:>6} {K:>8} {peak:>14.0f} {ratio:>13} {sent:>16,} "
                   f"{sent / b:>10,.0f} {secs:>8.1f}")
     print("* vs the unsharded peak scaled to the same number of rows")
 

@@ -42,7 +42,10 @@ take each rank's contiguous slice ``[class_start, class_start + K_local)`` of th
 the same slice of the output weight, and return the unsharded loss on every rank. A forward issues two all-reduces of ``O(B)`` numbers (a MAX, then one fused SUM);
 the backward is local (the forward saved the global normalisers) and the gradient of
 the local logits is the matching slice of the unsharded gradient. Logits are never
-gathered. The gradient of a hidden state replicated across the class-parallel group
+gathered. On float32/float64 CPU shards (``impl='auto'``) the local work runs on fused
+operators of :mod:`losslab.kernels`: one statistics pass per shard before the collectives
+(sums taken relative to the shard's own row max, moved onto the global max in ``O(B)``)
+and one gradient pass in backward. The gradient of a hidden state replicated across the class-parallel group
 must be summed over the group by the layer that produced the logits, as in any
 tensor-parallel linear layer.
 
@@ -62,6 +65,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from . import classification as _classification
+from . import kernels as _kernels
 from . import matching as _matching
 from . import sampled as _sampled
 from . import single_logit as _single_logit
@@ -148,7 +152,9 @@ def global_batch_group(group=None):
 
 
 def _all_reduce_(t: torch.Tensor, op, group) -> torch.Tensor:
-    """In-place, non-differentiable all-reduce (counted)."""
+    """In-place, non-differentiable all-reduce (counted); ``group=None``: one process, nothing to reduce."""
+    if group is None:
+        return t
     _count(t)
     dist.all_reduce(t, op=op, group=group)
     return t
@@ -654,6 +660,14 @@ def _row_chunks(rows: int, k: int):
         yield slice(start, start + step)
 
 
+def _rescale(local_max: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """``e^(m_r − m)``: moves a partial sum taken relative to this rank's own row max ``m_r``
+    (not subtracted where infinite, as ``torch.logsumexp``) onto the global shift ``m``.
+    0 where ``m_r = −∞``: every term of that partial sum is ``e^(−∞) = 0``."""
+    own = torch.where(torch.isfinite(local_max), local_max, torch.zeros_like(local_max))
+    return torch.where(local_max == float("-inf"), torch.zeros_like(own), torch.exp(own - shift))
+
+
 def _shard_start(name: str, local: torch.Tensor, class_start, group, validate: bool) -> int:
     """This rank's first class. ``class_start=None``: the prefix sum of the ranks' sizes
     (one all-gather of three integers per rank, which also checks the layout)."""
@@ -678,29 +692,43 @@ class _VocabParallelLSE(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, logits, labels, start, alpha, group, check, owned=None, eps=0.0, weight=None,
-                ignore_index=None):
+                ignore_index=None, fused=False):
         B, k = logits.shape
         z = logits.detach()
-        m = z.amax(-1) if k else z.new_full((B,), float("-inf"))
-        _all_reduce_(m, dist.ReduceOp.MAX, group)
-        m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
-        s = z.new_empty(B)
-        for sl in _row_chunks(B, k):
-            s[sl] = torch.exp(z[sl] - m[sl, None]).sum(-1)
         valid = labels != ignore_index if ignore_index is not None else torch.ones_like(labels, dtype=torch.bool)
-        if owned is None:
-            owned = (labels >= start) & (labels < start + k) & valid
         idx = (labels - start).clamp(0, max(k - 1, 0))
-        zt = z.gather(1, idx.unsqueeze(1)).squeeze(1) if k else z.new_zeros(B)
-        cols = [s, torch.where(owned, zt, torch.zeros_like(zt)), owned.to(z.dtype)]
         w = None if weight is None else weight.detach().to(z.dtype)
-        if w is not None:
-            wt = w.gather(0, idx) if k else z.new_zeros(B)
-            cols.append(torch.where(owned, wt, torch.zeros_like(wt)))
         tail = []
-        if eps:  # the smoothing term needs Σ_k w_k z_k of each row, K and Σ_k w_k: same SUM
-            cols.append((z @ w) if w is not None else z.sum(-1))
+        if eps:  # the smoothing term needs K and Σ_k w_k too: same SUM
             tail = [float(k), float(w.sum()) if w is not None else float(k)]
+        kernel_labels = None
+        if fused:
+            # One read of the shard: the local max and the sums relative to it, then the
+            # sums moved onto the global max (O(B)). A given ``owned`` (sampled softmax)
+            # becomes labels outside the shard where it is false.
+            kernel_labels = labels if owned is None else torch.where(owned, labels, torch.full_like(labels, start - 1))
+            stats = torch.ops.losslab.vocab_parallel_lse_stats(
+                z.contiguous(), kernel_labels.contiguous(), start, ignore_index, w, bool(eps))
+            m = _all_reduce_(stats[:, 0].clone(), dist.ReduceOp.MAX, group)
+            m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+            cols = [stats[:, 1] * _rescale(stats[:, 0], m), *stats[:, 2:].unbind(1)]
+            owned = stats[:, 3] > 0
+        else:
+            m = z.amax(-1) if k else z.new_full((B,), float("-inf"))
+            _all_reduce_(m, dist.ReduceOp.MAX, group)
+            m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+            s = z.new_empty(B)
+            for sl in _row_chunks(B, k):
+                s[sl] = torch.exp(z[sl] - m[sl, None]).sum(-1)
+            if owned is None:
+                owned = (labels >= start) & (labels < start + k) & valid
+            zt = z.gather(1, idx.unsqueeze(1)).squeeze(1) if k else z.new_zeros(B)
+            cols = [s, torch.where(owned, zt, torch.zeros_like(zt)), owned.to(z.dtype)]
+            if w is not None:
+                wt = w.gather(0, idx) if k else z.new_zeros(B)
+                cols.append(torch.where(owned, wt, torch.zeros_like(wt)))
+            if eps:  # Σ_k w_k z_k of each row
+                cols.append((z @ w) if w is not None else z.sum(-1))
         buf = torch.cat([torch.stack(cols, 1).reshape(-1), z.new_tensor(tail)])
         _all_reduce_(buf, dist.ReduceOp.SUM, group)
         rows = buf[:B * len(cols)].view(B, len(cols))
@@ -718,17 +746,25 @@ class _VocabParallelLSE(torch.autograd.Function):
             K, w_sum = float(buf[-2]), float(buf[-1])
             loss = loss + eps / K * (w_sum * lse - rows[:, -1])
         loss = torch.where(valid, loss, torch.zeros_like(loss))
-        ctx.save_for_backward(logits, lse, idx, owned, valid, wy, w)
-        ctx.alpha, ctx.eps, ctx.K, ctx.w_sum = alpha, eps, K, w_sum
+        ctx.save_for_backward(logits, lse, idx, owned, valid, wy, w, kernel_labels)
+        ctx.alpha, ctx.eps, ctx.K, ctx.w_sum, ctx.start = alpha, eps, K, w_sum, start
         ctx.mark_non_differentiable(wy)
         return loss, wy
 
     @staticmethod
     def backward(ctx, g, _):
-        logits, lse, idx, owned, valid, wy, w = ctx.saved_tensors
+        logits, lse, idx, owned, valid, wy, w, kernel_labels = ctx.saved_tensors
         eps = ctx.eps
         B, k = logits.shape
         g = torch.where(valid, g, torch.zeros_like(g))
+        if kernel_labels is not None:  # the fused gradient pass: one read of the shard, one write
+            coef = ((1 - eps) * wy + 2 * ctx.alpha * lse + (eps / ctx.K * ctx.w_sum if eps else 0.0)) * g
+            onehot = torch.where(owned, (1 - eps) * wy * g, torch.zeros_like(g))
+            smooth = (eps / ctx.K) * g if eps else None
+            grad = torch.ops.losslab.vocab_parallel_lse_bwd(
+                logits.detach().contiguous(), kernel_labels.contiguous(), ctx.start, lse.contiguous(), coef.contiguous(),
+                onehot.contiguous(), smooth, w)
+            return grad, None, None, None, None, None, None, None, None, None, None
         grad = torch.empty_like(logits, memory_format=torch.contiguous_format)
         coef = ((1 - eps) * wy + 2 * ctx.alpha * lse + (eps / ctx.K * ctx.w_sum if eps else 0.0)) * g
         for sl in _row_chunks(B, k):
@@ -738,7 +774,7 @@ class _VocabParallelLSE(torch.autograd.Function):
             grad[rows, idx[rows]] -= (1 - eps) * wy[rows] * g[rows]
         if eps:
             grad -= (eps / ctx.K) * g[:, None] * (w if w is not None else 1.0)
-        return grad, None, None, None, None, None, None, None, None, None
+        return grad, None, None, None, None, None, None, None, None, None, None
 
 
 def _check_validate_args(validate_args) -> None:
@@ -747,8 +783,10 @@ def _check_validate_args(validate_args) -> None:
 
 
 def _vocab_lse_loss(name, local_logits, labels, group, class_start, alpha, sample_weight, reduction, validate_args,
-                    eps=0.0, weight=None, ignore_index=None):
+                    eps=0.0, weight=None, ignore_index=None, impl="auto"):
     _check_validate_args(validate_args)
+    if impl not in _kernels.IMPLS:
+        raise ValueError(f"impl must be one of 'auto', 'reference', 'fused'; got {impl!r}")
     check_floating("local_logits", local_logits)
     check_integer("labels", labels)
     check_reduction(reduction)
@@ -769,7 +807,11 @@ def _vocab_lse_loss(name, local_logits, labels, group, class_start, alpha, sampl
     kept = labels if ignore_index is None else labels[labels != ignore_index]
     if check and kept.numel() and int(kept.min()) < 0:
         raise ValueError(f"labels must be global class ids >= 0 (or ignore_index={ignore_index}); got min {int(kept.min())}")
-    loss, wy = _VocabParallelLSE.apply(local_logits, labels, start, alpha, g, check, None, eps, weight, ignore_index)
+    # Both paths issue the same two collectives of the same shapes, so ranks that resolve
+    # ``impl`` differently (a kernel build failed on one) still meet.
+    fused = _kernels.use_fused_class_parallel(name, impl, local_logits)[0]
+    loss, wy = _VocabParallelLSE.apply(local_logits, labels, start, alpha, g, check, None, eps, weight, ignore_index,
+                                       fused)
     if ignore_index is None:
         return _reduce(loss, reduction, sample_weight)
     # PyTorch's mean: divide by Σ_i w_{y_i} over the rows not ignored (× sample_weight)
@@ -777,7 +819,8 @@ def _vocab_lse_loss(name, local_logits, labels, group, class_start, alpha, sampl
 
 
 def vocab_parallel_cross_entropy(local_logits, labels, *, group, class_start=None, weight=None, ignore_index=-100,
-                                 label_smoothing=0.0, sample_weight=None, reduction="mean", validate_args=None):
+                                 label_smoothing=0.0, sample_weight=None, reduction="mean", validate_args=None,
+                                 impl="auto"):
     r"""Cross-entropy over classes sharded across the ranks of ``group`` (vocabulary parallel).
 
     .. math::
@@ -819,6 +862,11 @@ def vocab_parallel_cross_entropy(local_logits, labels, *, group, class_start=Non
         sample_weight: ``[B]`` per-example weights.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
         validate_args: ``True``/``False`` forces the checks above on/off.
+        impl: ``'auto'`` (the fused CPU operators of :mod:`losslab.kernels`,
+            ``vocab_parallel_lse_stats`` and ``vocab_parallel_lse_bwd``, for float32/float64 CPU
+            shards, else the reference), ``'reference'`` (row-chunked PyTorch) or ``'fused'``
+            (the operators, or a ``ValueError`` saying why they cannot run). Both issue the
+            same collectives. Without a process group: :func:`losslab.cross_entropy`'s ``impl``.
 
     Returns:
         ``[B]`` for ``'none'``, else a scalar (identical on every rank).
@@ -834,15 +882,16 @@ def vocab_parallel_cross_entropy(local_logits, labels, *, group, class_start=Non
         check_floating("local_logits", local_logits)
         weight = check_class_weight(weight, local_logits.shape[-1], local_logits, "weight")
     out = _vocab_lse_loss("vocab_parallel_cross_entropy", local_logits, labels, group, class_start, 0.0,
-                          sample_weight, reduction, validate_args, eps, weight, ignore_index)
+                          sample_weight, reduction, validate_args, eps, weight, ignore_index, impl)
     if out is None:
         return _classification.cross_entropy(local_logits, labels, weight, ignore_index=ignore_index,
-                                             label_smoothing=eps, sample_weight=sample_weight, reduction=reduction)
+                                             label_smoothing=eps, sample_weight=sample_weight, reduction=reduction,
+                                             impl=impl)
     return out
 
 
 def vocab_parallel_self_normalization(local_logits, labels, *, group, class_start=None, alpha=0.1,
-                                      sample_weight=None, reduction="mean", validate_args=None):
+                                      sample_weight=None, reduction="mean", validate_args=None, impl="auto"):
     r"""Self-normalization loss (seed 001, Sect. 4.1) over classes sharded across ``group``.
 
     .. math:: \ell_i = \mathrm{lse}(z_i) - z_{i y_i} + \alpha\, \mathrm{lse}(z_i)^2
@@ -851,16 +900,22 @@ def vocab_parallel_self_normalization(local_logits, labels, *, group, class_star
     :func:`vocab_parallel_cross_entropy`; backward ``(1 + 2α·lse)·softmax − onehot``, local.
 
     Args:
-        local_logits, labels, group, class_start, sample_weight, reduction, validate_args:
-            as in :func:`vocab_parallel_cross_entropy`.
+        local_logits, labels, group, class_start, sample_weight, reduction, validate_args, impl:
+            as in :func:`vocab_parallel_cross_entropy` (without a process group ``'fused'`` runs the
+            same operators on the whole logits, ``'auto'`` the core :func:`losslab.self_normalization`).
         alpha: ``α > 0``.
 
     Reference: Devlin et al., 2014; Keren, Sabato & Schuller, 2019, Sect. 4.1.
     """
     alpha = check_positive("alpha", alpha)
     out = _vocab_lse_loss("vocab_parallel_self_normalization", local_logits, labels, group, class_start, alpha,
-                          sample_weight, reduction, validate_args)
+                          sample_weight, reduction, validate_args, impl=impl)
     if out is None:
+        if impl == "fused" and _kernels.use_fused_class_parallel("vocab_parallel_self_normalization", impl,
+                                                                 local_logits)[0]:
+            # one process: the whole logits are the only shard, the collectives are skipped
+            loss, _ = _VocabParallelLSE.apply(local_logits, labels, 0, alpha, None, False, None, 0.0, None, None, True)
+            return _reduce(loss, reduction, sample_weight)
         return _single_logit.self_normalization(local_logits, labels, alpha=alpha, sample_weight=sample_weight,
                                                 reduction=reduction)
     return out
@@ -882,10 +937,27 @@ class _VocabParallelCompositeSoftmax(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, pred, target, q, gamma, group):
+    def forward(ctx, pred, target, q, gamma, group, spec=None):
         B, k = pred.shape
         scale = 1.0 / (q.alpha * gamma)
         zh, zs = pred.detach(), target.detach()
+        ctx.spec = spec
+        if spec is not None:
+            # The fused statistics: local maxima of Q/γ and the three sums relative to them
+            # (one read of each shard), moved onto the global maxima after the MAX.
+            stats = torch.ops.losslab.vocab_parallel_composite_stats(zh.contiguous(), zs.contiguous(), *spec,
+                                                                     float(gamma))
+            m = _all_reduce_(stats[:, :2].contiguous(), dist.ReduceOp.MAX, group)
+            m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+            f = _rescale(stats[:, :2], m)
+            buf = torch.stack([stats[:, 2] * f[:, 0], stats[:, 3] * f[:, 1], stats[:, 4] * f[:, 1]], 1)
+            _all_reduce_(buf, dist.ReduceOp.SUM, group)
+            log_zh = m[:, 0] + torch.log(buf[:, 0])
+            log_zs = m[:, 1] + torch.log(buf[:, 1])
+            lin = buf[:, 2] / buf[:, 1]
+            ctx.save_for_backward(pred, target, log_zh, log_zs, lin)
+            ctx.q, ctx.gamma = q, gamma
+            return gamma * (log_zh - log_zs) - lin
         m = zh.new_empty(B, 2)
         for sl in _row_chunks(B, k):
             m[sl, 0] = _shifted_scaled(zh[sl], q, scale)[1].amax(-1)
@@ -912,6 +984,12 @@ class _VocabParallelCompositeSoftmax(torch.autograd.Function):
     def backward(ctx, g):
         pred, target, log_zh, log_zs, lin = ctx.saved_tensors
         q, gamma = ctx.q, ctx.gamma
+        if ctx.spec is not None:  # the fused gradient pass, both gradients in one read
+            need_p, need_t = ctx.needs_input_grad[:2]
+            gp, gt = torch.ops.losslab.vocab_parallel_composite_bwd(
+                pred.detach().contiguous(), target.detach().contiguous(), log_zh, log_zs, lin,
+                g.to(pred.dtype).contiguous(), *ctx.spec, float(gamma), need_p, need_t)
+            return gp if need_p else None, gt if need_t else None, None, None, None, None
         scale = 1.0 / (q.alpha * gamma)
         B, k = pred.shape
         grad_pred = torch.empty_like(pred, memory_format=torch.contiguous_format) if ctx.needs_input_grad[0] else None
@@ -928,11 +1006,11 @@ class _VocabParallelCompositeSoftmax(torch.autograd.Function):
                 delta = pred[sl] - target[sl]
                 hvp = ps * q.derivative(target[sl]) * delta + hs * (qs * delta - lin[sl, None]) / gamma
                 torch.mul(hvp, -g[sl, None], out=grad_target[sl])
-        return grad_pred, grad_target, None, None, None
+        return grad_pred, grad_target, None, None, None, None
 
 
 def vocab_parallel_composite_softmax_loss(local_pred, local_target, scaling, *, group, gamma=1.0, sample_weight=None,
-                                          reduction="mean", validate_args=None):
+                                          reduction="mean", validate_args=None, impl="auto"):
     r"""Composite-Softmax selective matching loss (seed 000, eq. 29) over classes sharded across ``group``.
 
     .. math::
@@ -952,6 +1030,11 @@ def vocab_parallel_composite_softmax_loss(local_pred, local_target, scaling, *, 
         gamma: ``γ > 0``.
         sample_weight: ``[B]``; reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
         validate_args: ``True``: check with one all-gather that every rank holds the same rows.
+        impl: ``'auto'`` (the fused CPU operators ``vocab_parallel_composite_stats`` and
+            ``vocab_parallel_composite_bwd`` of :mod:`losslab.kernels` for the scalings
+            identity, exp, anti_exp, sinh and cosh on float32/float64 CPU shards, else the
+            reference), ``'reference'`` or ``'fused'`` (or a ``ValueError`` saying why not).
+            Without a process group: :func:`losslab.composite_softmax_loss`'s ``impl``.
 
     Returns:
         ``[B]`` for ``'none'``, else a scalar (identical on every rank).
@@ -961,7 +1044,7 @@ def vocab_parallel_composite_softmax_loss(local_pred, local_target, scaling, *, 
     g = global_batch_group(group)
     if g is None:
         return _matching.composite_softmax_loss(local_pred, local_target, scaling, gamma=gamma,
-                                                sample_weight=sample_weight, reduction=reduction)
+                                                sample_weight=sample_weight, reduction=reduction, impl=impl)
     local_pred, local_target = promote_floating(local_pred, local_target)
     _matching._check_pair(local_pred, local_target)
     _matching._check_link("scaling", scaling)
@@ -972,7 +1055,8 @@ def vocab_parallel_composite_softmax_loss(local_pred, local_target, scaling, *, 
         raise ValueError(f"local_pred must have shape [B, K_local]; got {tuple(local_pred.shape)}")
     if validate_args:
         _shard_start("local_pred", local_pred, None, g, True)
-    loss = _VocabParallelCompositeSoftmax.apply(local_pred, local_target, scaling, gamma, g)
+    fused, spec = _kernels.use_fused_class_parallel("vocab_parallel_composite_softmax_loss", impl, local_pred, scaling)
+    loss = _VocabParallelCompositeSoftmax.apply(local_pred, local_target, scaling, gamma, g, spec if fused else None)
     return _reduce(loss, reduction, sample_weight)
 
 
@@ -980,7 +1064,7 @@ def vocab_parallel_sampled_softmax_loss(hidden, local_weight, local_bias, labels
                                         num_classes=None, num_sampled=None, proposal="uniform", counts=None,
                                         power=1.0, remove_accidental_hits=True, logq_correction=True,
                                         replacement=True, generator=None, sampled=None, sample_weight=None,
-                                        reduction="mean", validate_args=None):
+                                        reduction="mean", validate_args=None, impl="auto"):
     r"""Sampled softmax (:func:`losslab.sampled_softmax_loss`) with the output layer split over the classes.
 
     Rank ``r`` holds the rows ``[class_start, class_start + K_local)`` of the output weight
@@ -1003,6 +1087,9 @@ def vocab_parallel_sampled_softmax_loss(hidden, local_weight, local_bias, labels
         replacement, sampled, sample_weight, reduction: as in :func:`losslab.sampled_softmax_loss`.
         generator: an int seed (or ``torch.Generator`` seeded alike on every rank); required
             unless ``sampled`` is given, so that every rank draws the same negatives.
+        impl: the ``S + 1``-way log-sum-exp's operators, as in :func:`vocab_parallel_cross_entropy`.
+            Without a process group (:func:`losslab.sampled_softmax_loss`, no kernel) ``'fused'``
+            is a ``ValueError``.
 
     Returns:
         ``[B]`` for ``'none'``, else a scalar (identical on every rank).
@@ -1010,7 +1097,12 @@ def vocab_parallel_sampled_softmax_loss(hidden, local_weight, local_bias, labels
     Reference: Jean, Cho, Memisevic & Bengio, 2015.
     """
     g = global_batch_group(group)
+    if impl not in _kernels.IMPLS:
+        raise ValueError(f"impl must be one of 'auto', 'reference', 'fused'; got {impl!r}")
     if g is None:
+        if impl == "fused":
+            raise ValueError("impl='fused' cannot run vocab_parallel_sampled_softmax_loss without a process group: "
+                             "losslab.sampled_softmax_loss has no fused kernel")
         return _sampled.sampled_softmax_loss(
             hidden, local_weight, local_bias, labels, num_sampled=num_sampled, proposal=proposal, counts=counts,
             power=power, remove_accidental_hits=remove_accidental_hits, logq_correction=logq_correction,
@@ -1035,8 +1127,11 @@ def vocab_parallel_sampled_softmax_loss(hidden, local_weight, local_bias, labels
     k = local_weight.shape[0]
     _check_class_start(class_start)
     if num_classes is None or class_start is None or validate_args:
-        table = _gather_table([-1 if class_start is None else class_start, k, hidden.shape[0]], hidden.device, g)
+        table = _gather_table([-1 if class_start is None else class_start, k, hidden.shape[0], hidden.shape[1]],
+                              hidden.device, g)
         start = _shard_start_from_table(table, class_start, dist.get_rank(g))
+        if any(row[3] != table[0][3] for row in table):
+            raise ValueError(f"hidden: the ranks disagree on the hidden size d; d per rank = {[row[3] for row in table]}")
         K = sum(row[1] for row in table)
         if num_classes is not None and num_classes != K:
             raise ValueError(f"num_classes={num_classes} but the ranks' shards hold {K} classes")
@@ -1063,7 +1158,8 @@ def vocab_parallel_sampled_softmax_loss(hidden, local_weight, local_bias, labels
     if remove_accidental_hits:
         mask[:, 1:] |= cls[:, 1:] == labels.unsqueeze(1)
     z = z.masked_fill(mask, float("-inf"))
-    loss, _ = _VocabParallelLSE.apply(z, torch.zeros_like(labels), 0, 0.0, g, False, owned[:, 0])
+    fused = _kernels.use_fused_class_parallel("vocab_parallel_sampled_softmax_loss", impl, z)[0]
+    loss, _ = _VocabParallelLSE.apply(z, torch.zeros_like(labels), 0, 0.0, g, False, owned[:, 0], 0.0, None, None, fused)
     return _reduce(loss, reduction, sample_weight)
 
 

@@ -244,6 +244,7 @@ def _register_python_rules() -> None:
     _register_loss_autograd("cross_entropy_fwd", n_inputs=6, per_row=True)
     _register_loss_autograd("matching_sigmoid_fwd", n_inputs=8, per_row=False)
     _register_matching_link_rules()
+    _register_class_parallel_rules()
 
 
 def _fake_outputs(pred, loss, need_pred_grad, need_target_grad):
@@ -680,3 +681,52 @@ def _register_matching_link_rules() -> None:
 
     _register_loss_autograd("matching_link_fwd", n_inputs=11, per_row=False)
     _register_loss_autograd("composite_sigmoid_fwd", n_inputs=12, per_row=False)
+
+
+# ---------------------------------------------------------------------------------
+# The local operators of the class-parallel losses (csrc/class_parallel.cpp)
+
+# losslab.distributed calls them inside its own autograd Functions (the collectives sit
+# between the statistics pass and the gradient pass), so they need fake-tensor rules only.
+_FUSED_LOSSES += ("vocab_parallel_cross_entropy", "vocab_parallel_self_normalization",
+                  "vocab_parallel_composite_softmax_loss", "vocab_parallel_sampled_softmax_loss")
+_COVERS.update({
+    "vocab_parallel_cross_entropy": (lambda _: (), ""),
+    "vocab_parallel_self_normalization": (lambda _: (), ""),
+    "vocab_parallel_sampled_softmax_loss": (lambda _: (), ""),
+    "vocab_parallel_composite_softmax_loss": (scaling_spec, "this scaling (identity, exp, anti_exp, sinh, cosh only)"),
+})
+
+
+def _register_class_parallel_rules() -> None:
+    @torch.library.register_fake("losslab::vocab_parallel_lse_stats")
+    def _(logits, labels, class_start, ignore_index, weight, smoothing):
+        return logits.new_empty((logits.shape[0], 4 + (weight is not None) + bool(smoothing)))
+
+    @torch.library.register_fake("losslab::vocab_parallel_lse_bwd")
+    def _(logits, labels, class_start, lse, coef, onehot, smooth, weight):
+        return torch.empty_like(logits, memory_format=torch.contiguous_format)
+
+    @torch.library.register_fake("losslab::vocab_parallel_composite_stats")
+    def _(pred, target, shape, alpha, beta, cap, scale, gamma):
+        return pred.new_empty((pred.shape[0], 5))
+
+    @torch.library.register_fake("losslab::vocab_parallel_composite_bwd")
+    def _(pred, target, log_zh, log_zs, lin, grad_loss, shape, alpha, beta, cap, scale, gamma, need_pred_grad,
+          need_target_grad):
+        def grad(needed):
+            return torch.empty_like(pred, memory_format=torch.contiguous_format) if needed else pred.new_empty((0,))
+
+        return grad(need_pred_grad), grad(need_target_grad)
+
+
+def use_fused_class_parallel(loss_name: str, impl, x: torch.Tensor, link=None) -> tuple[bool, tuple | None]:
+    """:func:`use_fused` for the class-parallel operators, which have a CPU kernel only."""
+    if impl not in IMPLS:
+        raise ValueError(f"impl must be one of 'auto', 'reference', 'fused'; got {impl!r}")
+    if impl != "reference" and x.device.type != "cpu":
+        if impl == "fused":
+            raise ValueError(f"impl='fused' cannot run {loss_name} for dtype {x.dtype} on device {x.device}: "
+                             f"no fused kernel for device {x.device} (CPU only)")
+        return False, None
+    return use_fused(loss_name, impl, x, link)
