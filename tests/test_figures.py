@@ -145,7 +145,7 @@ def test_figure_3_curves_are_the_papers_equations():
         torch.testing.assert_close(loss, ref, rtol=1e-9, atol=1e-9)
         sh, ce = _line(loss_ax, f"ce:s={s:g}")
         ce_ref = (torch.log1p(torch.exp(Q(sh))) - ps * Q(sh)) - (torch.log1p(torch.exp(Qs)) - ps * Qs)  # (E.3)
-        torch.testing.assert_close(ce, ce_ref, rtol=1e-9, atol=1e-9)
+        torch.testing.assert_close(ce, ce_ref, rtol=1e-9, atol=1e-7)  # cancellation near ŝ = s
         assert float(ce.min()) > -1e-12
     # the CE of the composite output is not the selective loss (E.4): they differ
     sh, loss = _line(loss_ax, "loss:s=3")
