@@ -236,6 +236,20 @@ def _mc_links(ax, q, kind: str, quick: bool, *, s_vec=S3, title: str = "", what:
     ax.legend(fontsize=7, loc="upper left")
 
 
+def delta_k(q, kind: str = "composite_softmax", s_vec=S3) -> torch.Tensor:
+    """The per-class sensitivity ``Δ_k`` at the observed ``s``: eq. (C.6) for composite Softmax,
+    ``h'(s_k)`` for a decomposed loss (its Hessian is diagonal, eq. 28)."""
+    import losslab as ll
+
+    s = _t(s_vec)
+    return q.derivative(s) if kind == "decomposed" else ll.analysis.composite_sensitivity(s, q)
+
+
+def _delta_text(q, kind: str = "composite_softmax") -> str:
+    d = delta_k(q, kind)
+    return "$\\Delta_k$ at $s=-3, 0, 3$: " + ", ".join(f"{float(v):.2g}" for v in d)
+
+
 def _q(link):
     """The paper's scalings carry the factor α: ``q(z) = α g(α(z − β))``, ``Q(z) = G(α(z − β))``."""
     return link.scaled(link.alpha)
@@ -441,8 +455,8 @@ def draw_fig4(link=None, scaling=None, quick=False):
         scalar_kind = "matching" if kind == "decomposed" else "composite_sigmoid"
         _scalar_losses(axes[1][c], q, scalar_kind, quick, title=f"scalar loss ({'eq. 2' if kind == 'decomposed' else 'eq. 24'})")
         _mc_projection(axes[2][c], q, kind, quick, delta=FIG4_DELTA,
-                       title=f"{'eq. 28' if kind == 'decomposed' else 'eq. 29'}, $K=3$: $\\hat{{s}}_j=s_j$ (solid), "
-                             f"$s_j\\pm{FIG4_DELTA:g}$ (dotted)")
+                       title=f"{'eq. 28' if kind == 'decomposed' else 'eq. 29'}: $\\hat{{s}}_j=s_j$ (solid), "
+                             f"$s_j\\pm{FIG4_DELTA:g}$ (dotted)\n{_delta_text(q, kind)}")
     return fig
 
 
@@ -577,10 +591,10 @@ def _h3_columns():
     from losslab import links
 
     return [
-        ("$q=e^{z}$", links.exp()),
-        ("right-shifted $q=\\sigma(z-\\beta)$, $\\beta=2$", links.sigmoid(beta=2.0)),
-        ("left-shifted $q=\\sinh(z+\\beta)$, $\\beta=2$", links.sinh(beta=-2.0)),
-        ("$q=\\cosh(z)$", links.cosh()),
+        ("$q=e^{x}$", links.exp(alpha=0.5)),
+        ("right-shifted $q=\\sigma(x)$, $\\beta=2$", links.sigmoid(alpha=1.5, beta=2.0)),
+        ("left-shifted $q=\\sinh(x)$, $\\beta=-2$", links.sinh(alpha=0.5, beta=-2.0)),
+        ("$q=\\cosh(x)$", links.cosh(alpha=0.5)),
     ]
 
 
@@ -588,8 +602,8 @@ def _h4_columns():
     from losslab import links
 
     return [
-        ("$q=-e^{-z}$", links.anti_exp()),
-        ("right-shifted $q=\\sinh(z-\\beta)$, $\\beta=2$", links.sinh(beta=2.0)),
+        ("$q=-e^{-x}$", links.anti_exp(alpha=0.5)),
+        ("right-shifted $q=\\sinh(x)$, $\\beta=2$", links.sinh(alpha=0.5, beta=2.0)),
         ("linear $q=\\alpha^2(z-\\beta)$, $\\alpha=0.2$, $\\beta=2$", _q(links.identity(alpha=0.2, beta=2.0))),
         ("$q=\\alpha\\cosh(\\alpha(z-\\beta))$, $\\alpha=0.15$, $\\beta=5.25$", _q(links.cosh(alpha=0.15, beta=5.25))),
     ]
@@ -599,7 +613,7 @@ def _h5_columns():
     from losslab import links
 
     return [
-        ("$q=\\sinh(z)$", links.sinh()),
+        ("$q=\\sinh(x)$", links.sinh(alpha=0.5)),
         ("$q=\\sinh(\\alpha z)$, capped", links.sinh(alpha=0.8, cap=2.5)),
         ("linear $q=\\alpha^2 z$, $\\alpha=0.2$", _q(links.identity(alpha=0.2))),
         ("$q=\\alpha\\cosh(\\alpha(z-\\beta))$, $\\alpha=0.3$, $\\beta=2$", _q(links.cosh(alpha=0.3, beta=2.0))),
@@ -633,7 +647,7 @@ def _multiclass_rows(cols, quick: bool, scalar_row: bool):
         if scalar_row:
             _scalar_losses(axes[3][c], q, "composite_sigmoid", quick, title="scalar loss (eq. 24)")
             r = 4
-        _mc_projection(axes[r][c], q, "composite_softmax", quick, title="multi-class projection (eq. 29)")
+        _mc_projection(axes[r][c], q, "composite_softmax", quick, title=f"projection (eq. 29); {_delta_text(q)}")
     return fig
 
 
@@ -784,8 +798,9 @@ FIGURES: dict[str, FigureEntry] = {e.id: e for e in (
         "q = sinh(α(z + 2)) (high score), sinh(α(z − 2)) (low score), sinh(αz) (high norm), α = 0.5; observed s = (−3, 0, 3). "
         "Top: h_k(z) (solid) and the diagonal h′_k (dashed) vs z_k with z_j = s_j. Middle: the scalar losses "
         "(eq. 2 / 24). Bottom: the multi-class loss projected on class k with ŝ_j = s_j (solid), and with "
-        "ŝ_j = s_j ± 1 for j ≠ k (dotted, shifted to a 0 minimum); " + _SOLID + " Look for: the decomposed "
-        "links overlap; the projections are sharp for the high-sensitivity class and flat for the others; "
+        "ŝ_j = s_j ± 1 for j ≠ k (dotted, shifted to a 0 minimum), with the sensitivities Δ_k at s in the titles; " +
+        _SOLID + " Look for: the decomposed links overlap; the projections are sharp for the high-sensitivity "
+        "class and flat for the others; "
         "mis-predicting the high-sensitivity score by ±1 moves the dotted curves of the other classes.",
         draw_fig4, 12, "scaling", 3, "composite_softmax"),
     FigureEntry(
@@ -843,28 +858,32 @@ FIGURES: dict[str, FigureEntry] = {e.id: e for e in (
     FigureEntry(
         "000:H.3", "Multi-class high-score scalings",
         "Rows: scaling q and q′; composite Softmax p_k; links h_k (solid) and h′_k (dashed); multi-class loss "
-        "projections (ŝ_j = s_j), all vs z_k or ŝ_k for s = (−3, 0, 3), " + _SOLID + " Columns: e^z, σ(z − 2), "
-        "sinh(z + 2), cosh(z). Look for: the s = 3 (blue) curves carry the sensitivity; red and green mostly "
-        "overlap near 0.",
+        "projections (ŝ_j = s_j) with the sensitivities Δ_k (eq. C.6) at s = (−3, 0, 3) in their titles, all vs "
+        "z_k or ŝ_k, " + _SOLID + " Columns (x = α(z − β)): e^x (α = 0.5), σ(x) (α = 1.5, β = 2), sinh(x) "
+        "(α = 0.5, β = −2), cosh(x) (α = 0.5). Look for: Δ_k is largest at s = 3 in every column, the blue "
+        "projection is the sharp one at its minimum, and the red and green curves mostly overlap.",
         _draw_multiclass(_h3_columns), 16, "scaling", 4),
     FigureEntry(
         "000:H.4", "Multi-class low-score scalings",
-        "As Figure H.3 for −e^{−z}, sinh(z − 2), a right-shifted linear scaling and a right-shifted cosh "
-        "scaling (α = 0.15, β = 5.25). Look for: the s = −3 (red) curves carry the sensitivity; blue and green "
-        "mostly overlap; p_k is increasing for the cosh scaling.",
+        "As Figure H.3 for −e^{−x} (α = 0.5), sinh(x) (α = 0.5, β = 2), a right-shifted linear scaling "
+        "(α = 0.2, β = 2) and a right-shifted cosh scaling (α = 0.15, β = 5.25). Look for: Δ_k is largest at "
+        "s = −3 in every column (for the linear and cosh scalings only mildly); in the first two columns the "
+        "blue and green curves overlap; p_k is increasing for the cosh scaling.",
         _draw_multiclass(_h4_columns), 16, "scaling", 4),
     FigureEntry(
         "000:H.5", "Multi-class high-norm scalings",
-        "As Figure H.3 for sinh(z), a capped sinh, a linear scaling q ∝ z and a shifted cosh (α = 0.3, β = 2). "
-        "Look for: the s = ±3 (red, blue) curves are sharp and the s = 0 (green) flat.",
+        "As Figure H.3 for sinh(x) (α = 0.5), a capped sinh, a linear scaling q ∝ z and a shifted cosh "
+        "(α = 0.3, β = 2). Look for: Δ_k at s = ±3 exceeds Δ_k at s = 0 in every column: the red and blue "
+        "projections are sharper at their minima than the green one.",
         _draw_multiclass(_h5_columns), 16, "scaling", 4),
     FigureEntry(
         "000:H.6", "Scalings whose scalar and multi-class types differ",
         "Rows: q; p_k; h_k and h′_k (dashed); scalar composite Sigmoid losses (eq. 24); multi-class projections "
-        "(eq. 29). Columns: σ(z), σ(z + 2), tanh(z) (SoftCosh, C.17), tanh(z − 2), tanh(z + 2). Look for: the "
-        "sigmoid scalings give high-score multi-class sensitivity (blue sharp) whatever their scalar type; "
-        "tanh(z) turns scalar low norm into multi-class high norm, tanh(z − 2) gives multi-class low score and "
-        "tanh(z + 2) high score -- p_k emphasises the opposite side of q.",
+        "(eq. 29) with Δ_k (eq. C.6) at s = (−3, 0, 3) in their titles. Columns: σ(z), σ(z + 2), tanh(z) "
+        "(SoftCosh, C.17), tanh(z − 2), tanh(z + 2). Look for: both sigmoid scalings give multi-class high-score "
+        "sensitivity (Δ_k grows from s = −3 to 3) although as scalar scalings σ(z) is low norm and σ(z + 2) low "
+        "score; tanh(z) turns scalar low norm into multi-class high norm (Δ_k smallest at 0), tanh(z − 2) gives "
+        "multi-class low score and tanh(z + 2) high score -- p_k emphasises the opposite side of q.",
         _draw_multiclass(_h6_columns, scalar_row=True), 25, "scaling", 5),
     FigureEntry(
         "000:I.1", "Stochasticity: proper predictions with an exponential link",
