@@ -255,6 +255,35 @@ def test_figure_001_2_histograms_are_the_models_true_and_false_logits():
         c = figures.PoLS_CLASS
         counts = {gid: sum(p.get_height() for p in ax.patches if p.get_gid() == gid) for gid in ("true", "false")}
         assert counts == {"true": int((y == c).sum()), "false": int((y != c).sum())}
+    # the caption's claim: the PoLS-aligned loss leaves fewer (true, false) pairs mis-ordered
+    from losslab.pols import logit_separation
+
+    wrong = {obj: 1 - float(logit_separation(*figures.pols_logits(obj, quick=True)).class_fraction[figures.PoLS_CLASS])
+             for obj in figures.PoLS_OBJECTIVES}
+    assert wrong["binary_cross_entropy"] < wrong["cross_entropy"], wrong
+
+
+def _order(d):
+    lo, mid, hi = (float(v) for v in d)
+    return {"high score": lo < mid < hi, "low score": lo > mid > hi,
+            "high norm": mid < lo and mid < hi, "low norm": mid > lo and mid > hi}
+
+
+@pytest.mark.parametrize("columns,kind,types", [
+    (lambda: [(t, q) for t, q, _ in figures._fig4_columns()], None, ["low norm", "high score", "low score", "high norm"]),
+    (figures._h3_columns, "composite_softmax", ["high score"] * 4),
+    (figures._h4_columns, "composite_softmax", ["low score"] * 4),
+    (figures._h5_columns, "composite_softmax", ["high norm"] * 4),
+    (figures._h6_columns, "composite_softmax", ["high score", "high score", "high norm", "low score", "high score"]),
+])
+def test_multiclass_captions_name_the_measured_sensitivity_type(columns, kind, types):
+    """What the captions of Figures 4 and H.3-H.6 tell the reader to look for: the order of Δ_k
+    (eq. C.6; h'(s_k) for the decomposed column) at s = (-3, 0, 3)."""
+    cols = columns()
+    assert len(cols) == len(types)
+    kinds = [k for *_, k in figures._fig4_columns()] if kind is None else [kind] * len(cols)
+    for (title, q), k, t in zip(cols, kinds, types):
+        assert _order(figures.delta_k(q, k))[t], (title, figures.delta_k(q, k).tolist())
 
 
 def test_parse_link_builds_the_constructors_link():
@@ -320,3 +349,31 @@ def test_cli_all_draws_every_figure(tmp_path, capsys):
         stem = key.replace(":", "_")
         assert (tmp_path / "figure" / f"{stem}.png").is_file()
         assert json.loads((tmp_path / "figure" / f"{stem}.json").read_text())["panels"] == PAPER_PANELS[key]
+
+
+def _at(x, y, v):
+    i = int(torch.argmin((x - v).abs()))
+    assert abs(float(x[i]) - v) < 1e-9, v
+    return float(y[i])
+
+
+def test_figure_2_high_score_column_shows_what_its_caption_says():
+    """Section 2: a right-shifted sigmoid penalises over-estimating s = 3 more than under-estimating it,
+    and over-estimating a low score far more than under-estimating it."""
+    bottom = _panels(_fig("000:2"))[5]  # second row, high-score column
+    x, y3 = _line(bottom, "loss:s=3")
+    assert _at(x, y3, 6.0) > 2 * _at(x, y3, 0.0)
+    x, ylo = _line(bottom, "loss:s=-3")
+    assert _at(x, ylo, 3.0) > 10 * _at(x, ylo, -6.0)
+
+
+def test_figure_E1_shows_what_its_caption_says():
+    axes = _panels(_fig("000:E.1"))
+    x, y = _line(axes[0], "loss:s=-3")  # weighted by s: symmetric around s = -3 ...
+    assert _at(x, y, -2.5) == pytest.approx(_at(x, y, -3.5))
+    assert _at(x, y, 0.0) == pytest.approx(0.5 * (-3 + 3.5) * 9)
+    x3, y3 = _line(axes[0], "loss:s=3")  # ... and over-estimating -3 by 3 is far cheaper than under-estimating 3 by 3
+    assert _at(x3, y3, 0.0) > 10 * _at(x, y, 0.0)
+    x, y = _line(axes[1], "loss:s=3")  # weighted by ŝ: concave on the left of s = 3 (not convex)
+    d2 = y[2:] - 2 * y[1:-1] + y[:-2]
+    assert float(d2[x[1:-1] < 0.0].max()) < 0
