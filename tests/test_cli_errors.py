@@ -197,6 +197,17 @@ _add("softmax-family", "--noise", ["-1", "nan"])
 _add("softmax-family", "--repeats", ["1", "0"])
 _add("softmax-family", "--losses", ["bogus", "softmax (full),bogus", ""])
 _add("softmax-family", "--seed", ["-2"])
+# figure (the figure id comes first; a link or scaling the figure cannot use is refused)
+_add("figure", "--link", ["bogus", "sigmoid:alpha=-1", "sigmoid:gamma=2", "sigmoid:alpha=x", ""], "000:2")
+_add("figure", "--link", ["sigmoid"], "000:E.1")  # a figure that takes no link
+_add("figure", "--link", ["sigmoid"], "000:3")  # a figure that takes a scaling
+_add("figure", "--link", ["sin:cap=3"], "000:2")  # not non-decreasing
+_add("figure", "--scaling", ["bogus", "exp:alpha=0", "exp:scale=nan"], "000:3")
+_add("figure", "--scaling", ["cosh:alpha=2"], "000:3")  # a non-convex composite Sigmoid loss
+_add("figure", "--scaling", ["exp"], "000:1")  # a figure that takes a link
+_add("figure", "--list", ["yes"])
+_add("figure", "--all", ["yes"])
+_add("figure", "--quick", ["yes"])
 # audit
 _add("audit", "--kind", ["bogus", ""])
 _add("audit", "--seed", ["-2", "x"])

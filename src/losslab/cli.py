@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("losslab.experiments.audit", "a property card per loss (convex? proper? robust? ...); --all: the properties table"),
     "distill": ("losslab.experiments.distill", "distil a teacher's ranking: selective composite Softmax vs KL/MSE, top-k and NDCG@10 (seed 000)"),
     "demo": ("losslab.experiments.demo", "the main job: a tour of the library, report under ./report/demo/"),
+    "figure": ("losslab.experiments.figures", "draw a figure of the seed papers by its number (000:1 ... 001:2); --list"),
     "list": ("losslab.experiments.listing", "list the registered losses by family"),
     "plot": ("losslab.experiments.gallery", "write the selective-loss gallery (PNG) of the four sensitivity types"),
     "slc": ("losslab.experiments.slc", "single-logit classification on digits or MNIST: Tables 1-2 of seed 001"),
