@@ -25,7 +25,9 @@ the same pass (as Liger-Kernel does); backward is one multiply by that saved gra
 Fused so far (float32 and float64, CPU; docs/kernels.md): :func:`losslab.composite_softmax_loss`
 for the scalings ``identity``, ``exp``, ``anti_exp``, ``sinh`` and ``cosh`` (any ``alpha``,
 ``beta``, ``cap``, ``gamma``); :func:`losslab.matching_loss` for the sigmoid link;
-:func:`losslab.cross_entropy` without class weights. No GPU (Triton) kernels yet.
+:func:`losslab.cross_entropy` (class weights too: ``csrc/single_logit.cpp``),
+:func:`losslab.self_normalization` and :func:`losslab.batch_cross_entropy`. Triton kernels of the
+same operators are registered as their CUDA kernels where a GPU and ``triton`` exist.
 """
 from __future__ import annotations
 
