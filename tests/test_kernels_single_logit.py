@@ -244,6 +244,17 @@ def test_weighted_cross_entropy_probability_targets(built, dtype, eps):
         _close(a, b, dtype)
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_weighted_cross_entropy_with_sample_weight(built, reduction):
+    # losslab's per-example weights on top of class weights: the same weighted mean on both paths.
+    x, y = _rand((8, 5), 41, torch.float32), torch.tensor([0, 4, -100, 2, 2, 1, 3, -100])
+    w, s = torch.tensor([0.5, 1.0, 2.0, 0.0, 1.5]), torch.rand(8, generator=torch.Generator().manual_seed(42))
+    ref, got = _both(lambda a, impl: ll.cross_entropy(a, y, weight=w, label_smoothing=0.1, sample_weight=s,
+                                                      reduction=reduction, impl=impl), x)
+    for a, b in zip(got, ref):
+        _close(a, b, torch.float32)
+
+
 def test_weighted_cross_entropy_minus_inf_masks_and_zero_weights(built):
     # -inf logits (one with a zero class weight), the reference's 0 * inf := 0 conventions.
     x = _rand((4, 6), 26)
@@ -297,6 +308,27 @@ def test_weighted_cross_entropy_gradcheck_and_opcheck(built):
 
 # ---------------------------------------------------------------------------------
 # Dispatch, errors, torch.compile
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda x, y: ll.self_normalization(x, y, reduction="sum", impl="fused"),
+        lambda x, y: ll.batch_cross_entropy(x, y, reduction="sum", impl="fused"),
+        lambda x, y: ll.cross_entropy(x, y, weight=torch.linspace(0.5, 2.0, 6, dtype=torch.float64), impl="fused"),
+    ],
+    ids=["self_normalization", "batch_cross_entropy", "cross_entropy-weighted"],
+)
+def test_retain_graph_backward_twice(built, fn):
+    # The saved gradient is scaled in place only when autograd frees it: a retained graph keeps it intact.
+    x = _rand((4, 6), 43).requires_grad_(True)
+    y = torch.tensor([0, 5, 2, 2])
+    loss = fn(x, y)
+    (g1,) = torch.autograd.grad(loss * 3.0, x, retain_graph=True)
+    (g2,) = torch.autograd.grad(loss * 3.0, x)
+    ref = _value_and_grad(lambda a: fn(a, y), x)[1] * 3.0
+    torch.testing.assert_close(g1, ref)
+    torch.testing.assert_close(g2, ref)
 
 
 def test_available_lists_the_losses(built):

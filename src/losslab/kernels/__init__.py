@@ -612,8 +612,8 @@ def _register_single_logit_rules() -> None:
             raise RuntimeError("batch_cross_entropy_fwd was called with need_grad=False; no gradient was saved")
         total = grad_loss.sum()
         out = q.mul_(total) if _saved_buffers_released(q) else q * total
-        out = out.scatter_add(1, labels.unsqueeze(1), -grad_loss.unsqueeze(1))
-        return out, None, None
+        # in place on that buffer: the gradient costs no second [B, K] tensor
+        return out.scatter_add_(1, labels.unsqueeze(1), -grad_loss.unsqueeze(1)), None, None
 
     torch.library.register_autograd("losslab::batch_cross_entropy_fwd", bce_backward, setup_context=bce_setup)
 
