@@ -275,6 +275,21 @@ def test_weighted_cross_entropy_minus_inf_masks_and_zero_weights(built):
         assert torch.isfinite(got[0]).all() and (got[1][x == NINF] == 0).all()
 
 
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_probability_target_gradient_at_a_masked_class(built, weighted):
+    # A -inf logit with a zero target: its term is 0 (0 * inf := 0), and so is the target's gradient
+    # there, on both paths (the unweighted kernel gave +inf).
+    x = _rand((2, 4), 44)
+    x[:, 1] = NINF
+    t = torch.softmax(_rand((2, 4), 45), -1)
+    t[:, 1] = 0.0
+    w = torch.tensor([1.0, 2.0, 0.5, 1.0], dtype=torch.float64) if weighted else None
+    ref, got = _both(_ce(t, w, label_smoothing=0.1), x, None, t)
+    for a, b in zip(got, ref):
+        _close(a, b, torch.float64)
+    assert (got[2][:, 1] == 0).all()
+
+
 def test_weighted_cross_entropy_extremes_float32(built):
     x = torch.tensor([[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4], [30.0, -30.0, 1e4], [1e4, 1e4, -1e4]])
     y = torch.tensor([1, 0, 2, 1])
@@ -500,6 +515,19 @@ def test_triton_weighted_cross_entropy(T, dtype, probs):
         _close(a, b, dtype)
     if not probs:
         assert got[2].shape == (0,) and got[0][2] == 0 and (got[1][2] == 0).all()
+
+
+def test_triton_probability_target_gradient_at_a_masked_class(T):
+    # As test_probability_target_gradient_at_a_masked_class, for the unweighted Triton kernel.
+    x, t = _rand((2, 9), 46), torch.softmax(_rand((2, 9), 47), -1)
+    x[:, 1] = NINF
+    t[:, 1] = 0.0
+    got = _cpu(T.cross_entropy_fwd_triton(x.to(DEVICE), t.to(DEVICE), -100, 0.1, True, True, block_k=4))
+    ref = _value_and_grad(lambda a, b: ll.cross_entropy(a, b, label_smoothing=0.1, reduction="none", impl="reference"),
+                          x, None, t)
+    for a, b in zip(got, ref):
+        _close(a, b, torch.float64)
+    assert (got[2][:, 1] == 0).all()
 
 
 def test_triton_same_outputs_as_the_cpp_operators(T, built):
