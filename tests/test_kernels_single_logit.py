@@ -5,7 +5,6 @@ the reference implementations, PyTorch's F.cross_entropy and closed forms.
 C++ tests skip with the reason from ``losslab.kernels.available()`` when the library could
 not be built; Triton tests skip when ``triton`` is not installed.
 """
-import math
 import os
 import sys
 
