@@ -13,3 +13,4 @@ if not torch.cuda.is_available():
 # src/losslab/kernels/_triton_src.py decorates the kernels when imported and needs triton;
 # it has no doctests (the launchers import it on first use).
 collect_ignore = ["src/losslab/kernels/_triton_src.py"]
+collect_ignore.append("src/losslab/kernels/_triton_single_logit.py")

@@ -38,6 +38,10 @@ Targets: fused <= 0.5x soft-target F.cross_entropy (identity, exp), <= 0.6x
 matching_loss (sigmoid) <= 1.0x BCE-with-logits, memory <= 1x the input; our fused
 cross_entropy <= 0.5x eager F.cross_entropy and <= 1.0x torch.compile(F.cross_entropy) at
 4096x32768 (``--ce-sizes``: integer labels, forward+backward, compiled outside the timing).
+
+``--single-logit-sizes``: ``self_normalization`` and ``batch_cross_entropy`` (seed 001) and
+``cross_entropy`` with class weights, ``ignore_index`` and label smoothing, fused vs reference vs
+``F.cross_entropy`` (for the weighted one with the same arguments), forward+backward of the mean.
 """
 from __future__ import annotations
 
@@ -195,6 +199,9 @@ def main(argv=None) -> int:
                         + " (csl-: composite_sigmoid_loss with that scaling) (default: %(default)s)")
     parser.add_argument("--ce-sizes", default="4096x32768",
                         help="comma-separated BxK for cross_entropy with integer labels; empty skips (default: %(default)s)")
+    parser.add_argument("--single-logit-sizes", default="4096x32768",
+                        help="comma-separated BxK for self_normalization, batch_cross_entropy and class-weighted "
+                             "cross_entropy; empty skips (default: %(default)s)")
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error(f"--rounds must be >= 1; got {args.rounds}")
@@ -268,7 +275,58 @@ def main(argv=None) -> int:
         fused, comp = r["times"]["fused"], r["times"]["compiled F.ce"]
         sp = [f / c for f, c in zip(fused, comp)]
         print(f"  -> fused / compiled F.cross_entropy = {statistics.median(sp):.2f}x [{min(sp):.2f}-{max(sp):.2f}]\n", flush=True)
+    for size in filter(None, (v.strip() for v in args.single_logit_sizes.split(","))):
+        try:
+            B, K = (int(v) for v in size.lower().split("x"))
+        except ValueError:
+            parser.error(f"--single-logit-sizes: expected BxK such as 4096x32768; got {size!r}")
+        _print_single_logit(B, K, args.rounds)
     return 0
+
+
+def bench_single_logit(B: int, K: int, rounds: int) -> dict:
+    """self_normalization, batch_cross_entropy and cross_entropy with class weights (+ ignore_index,
+    label smoothing): fused vs reference vs F.cross_entropy (the same arguments where it has them)."""
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(B, K, generator=g).requires_grad_(True)
+    labels = torch.randint(0, K, (B,), generator=g)
+    labels[::16] = -100  # ignored rows for the weighted cross-entropy
+    kept = labels.clamp_min(0)  # the single-logit losses take every row
+    w = torch.rand(K, generator=g) + 0.5
+    ce_kw = dict(weight=w, ignore_index=-100, label_smoothing=0.1)
+    out = {}
+    for loss, methods in {
+        "self_normalization": {
+            "fused": lambda x: losslab.self_normalization(x, kept, impl="fused"),
+            "reference": lambda x: losslab.self_normalization(x, kept, impl="reference"),
+            "F.cross_entropy": lambda x: F.cross_entropy(x, kept),
+        },
+        "batch_cross_entropy": {
+            "fused": lambda x: losslab.batch_cross_entropy(x, kept, impl="fused"),
+            "reference": lambda x: losslab.batch_cross_entropy(x, kept, impl="reference"),
+            "F.cross_entropy": lambda x: F.cross_entropy(x, kept),
+        },
+        "cross_entropy weight+ignore+smoothing": {
+            "fused": lambda x: losslab.cross_entropy(x, labels, impl="fused", **ce_kw),
+            "reference": lambda x: losslab.cross_entropy(x, labels, impl="reference", **ce_kw),
+            "F.cross_entropy": lambda x: F.cross_entropy(x, labels, **ce_kw),
+        },
+    }.items():
+        out[loss] = _interleaved(methods, logits, rounds, "F.cross_entropy")
+    return out
+
+
+def _print_single_logit(B: int, K: int, rounds: int) -> None:
+    lb = B * K * 4
+    for loss, r in bench_single_logit(B, K, rounds).items():
+        print(f"{loss}, B x K = {B} x {K} (logits {lb / 2**20:.0f} MB) vs F.cross_entropy (integer labels)", flush=True)
+        print(f"  {'method':18s} {'median s':>9s} {'ratio vs CE':>12s} {'spread':>15s} {'peak MB':>8s} {'x logits':>8s}", flush=True)
+        for name, ts in r["times"].items():
+            rs = r["ratios"][name]
+            print(f"  {name:18s} {statistics.median(ts):9.3f} {statistics.median(rs):11.2f}x "
+                  f"  [{min(rs):5.2f}-{max(rs):5.2f}] {r['mem'][name] / 2**20:8.0f} {r['mem'][name] / lb:7.2f}x", flush=True)
+        sp = [ref / f for ref, f in zip(r["times"]["reference"], r["times"]["fused"])]
+        print(f"  -> reference / fused = {statistics.median(sp):.1f}x [{min(sp):.1f}-{max(sp):.1f}]\n", flush=True)
 
 
 if __name__ == "__main__":

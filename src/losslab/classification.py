@@ -146,8 +146,9 @@ def cross_entropy(
         weight: optional class weights ``[C]`` (PyTorch's ``weight``).
         size_average, reduce: PyTorch's deprecated pair, mapped to ``reduction`` as PyTorch maps it.
         ignore_index: label value that contributes nothing (integer targets only).
-        impl: losslab's extra: ``'auto'`` (the fused CPU kernel of :mod:`losslab.kernels` for
-            float32/float64 without class weights, else the reference), ``'reference'`` or
+        impl: losslab's extra: ``'auto'`` (the fused kernel of :mod:`losslab.kernels` for
+            float32/float64 on CPU, also with class weights unless they require grad; else the
+            reference), ``'reference'`` or
             ``'fused'`` (the kernel, or a ``ValueError`` saying why it cannot run).
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
         label_smoothing: ``ε ∈ [0, 1]``.
@@ -179,7 +180,7 @@ def cross_entropy(
     K = x.shape[-1]
     cw = check_class_weight(class_weight, K, x, "weight")
     if kernels.use_fused("cross_entropy", impl, x, cw)[0] and K > 0:
-        return _cross_entropy_fused(logits, target, x, dim, ignore_index, eps, sample_weight, reduction)
+        return _cross_entropy_fused(logits, target, x, dim, ignore_index, eps, sample_weight, reduction, cw)
     if isinstance(target, torch.Tensor) and target.is_floating_point():
         logp = torch.log_softmax(x, -1)
         wlogp = logp if cw is None else mul_where_zero(cw, logp)  # a zero class weight on a -inf class: 0
@@ -1282,13 +1283,21 @@ def _focal_log_1m_pt(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _cross_entropy_fused(logits, target, x, dim, ignore_index, eps, sample_weight, reduction):
-    """:func:`cross_entropy` through the fused kernel: the same checks and reductions, no class weights."""
+def _cross_entropy_fused(logits, target, x, dim, ignore_index, eps, sample_weight, reduction, cw=None):
+    """:func:`cross_entropy` through the fused kernel: the same checks and reductions (class weights
+    ``cw``: the weighted kernel, and the mean over ``Σ w_{y_i}`` as in the reference)."""
+    def per_example(t):
+        if cw is None:
+            return kernels.cross_entropy(x, t, ignore_index, eps)
+        return kernels.cross_entropy_weighted(x, t, cw, ignore_index, eps)
+
     if isinstance(target, torch.Tensor) and target.is_floating_point():
         check_same_shape("input", logits, "target", target)
         t = target.movedim(check_dim("dim", dim, logits), -1)
         check_at_least("target", t, 0.0)
-        return _reduce(kernels.cross_entropy(x, t, ignore_index, eps), reduction, sample_weight)
+        return _reduce(per_example(t), reduction, sample_weight)
     y = _labels(target, x, ignore_index)
-    loss = kernels.cross_entropy(x, y, ignore_index, eps)
-    return reduce_with_denominator(loss, reduction, sample_weight, (y != ignore_index).to(x.dtype))
+    loss = per_example(y)
+    valid = y != ignore_index
+    denom = valid.to(x.dtype) if cw is None else valid.to(x.dtype) * cw[torch.where(valid, y, torch.zeros_like(y))]
+    return reduce_with_denominator(loss, reduction, sample_weight, denom)

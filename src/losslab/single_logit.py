@@ -22,6 +22,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from . import kernels
 from . import registry
 from ._reduce import _reduce
 from ._validate import check_hyper_magnitude
@@ -332,6 +333,7 @@ def self_normalization(
     alpha: float = 0.1,
     sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
+    impl: str = "auto",
 ) -> torch.Tensor:
     r"""Self-normalization loss: cross-entropy plus ``α`` times the squared log-partition (Sect. 4.1).
 
@@ -349,6 +351,9 @@ def self_normalization(
         alpha: weight ``α > 0`` of the normalization term (Devlin et al. used 0.1).
         sample_weight: optional per-example weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+        impl: ``'auto'`` (the fused kernel of :mod:`losslab.kernels` for float32/float64 on CPU,
+            any floating dtype on CUDA with Triton; else the reference), ``'reference'`` or
+            ``'fused'`` (the kernel, or a ``ValueError`` saying why it cannot run).
 
     Returns:
         ``[...]`` for ``'none'``, else a scalar.
@@ -365,6 +370,8 @@ def self_normalization(
     alpha = check_positive("alpha", alpha)
     check_hyper_magnitude("alpha", alpha, logits)
     check_reduction(reduction)
+    if kernels.use_fused("self_normalization", impl, logits, None)[0]:
+        return _reduce(kernels.self_normalization(logits, labels, alpha), reduction, sample_weight)
     lse = torch.logsumexp(logits, -1)
     loss = lse - _true_logit(logits, labels) + alpha * lse.square()
     return _reduce(loss, reduction, sample_weight)
@@ -548,6 +555,7 @@ def batch_cross_entropy(
     *,
     sample_weight: None = None,
     reduction: str = "mean",
+    impl: str = "auto",
 ) -> torch.Tensor:
     r"""Batch cross-entropy: KL between the batch's label distribution and a softmax over the whole ``B×K`` batch (Definition 2).
 
@@ -569,6 +577,10 @@ def batch_cross_entropy(
         labels: ``[B]`` integer class indices.
         sample_weight: not supported (must be ``None``): the batch distribution couples examples.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+        impl: ``'auto'`` (the fused kernel of :mod:`losslab.kernels`: one pass for the global
+            log-sum-exp, one for the gradient; float32/float64 on CPU, any floating dtype on CUDA
+            with Triton; else the reference), ``'reference'`` or ``'fused'`` (the kernel, or a
+            ``ValueError`` saying why it cannot run).
 
     Returns:
         ``[B]`` for ``'none'``, else a scalar.
@@ -584,6 +596,8 @@ def batch_cross_entropy(
     _check_logits_labels(logits, labels, batch=True, name="batch_cross_entropy")
     _no_weight("batch_cross_entropy", sample_weight)
     check_reduction(reduction)
+    if kernels.use_fused("batch_cross_entropy", impl, logits, None)[0]:
+        return _reduce(kernels.batch_cross_entropy(logits, labels), reduction)
     m = logits.shape[0]
     log_z = torch.logsumexp(logits.reshape(-1), 0)
     loss = log_z - _true_logit(logits, labels) - math.log(m)

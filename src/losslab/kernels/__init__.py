@@ -25,7 +25,9 @@ the same pass (as Liger-Kernel does); backward is one multiply by that saved gra
 Fused so far (float32 and float64, CPU; docs/kernels.md): :func:`losslab.composite_softmax_loss`
 for the scalings ``identity``, ``exp``, ``anti_exp``, ``sinh`` and ``cosh`` (any ``alpha``,
 ``beta``, ``cap``, ``gamma``); :func:`losslab.matching_loss` for the sigmoid link;
-:func:`losslab.cross_entropy` without class weights. No GPU (Triton) kernels yet.
+:func:`losslab.cross_entropy` (class weights too: ``csrc/single_logit.cpp``),
+:func:`losslab.self_normalization` and :func:`losslab.batch_cross_entropy`. Triton kernels of the
+same operators are registered as their CUDA kernels where a GPU and ``triton`` exist.
 """
 from __future__ import annotations
 
@@ -245,6 +247,7 @@ def _register_python_rules() -> None:
     _register_loss_autograd("matching_sigmoid_fwd", n_inputs=8, per_row=False)
     _register_matching_link_rules()
     _register_class_parallel_rules()
+    _register_single_logit_rules()
 
 
 def _fake_outputs(pred, loss, need_pred_grad, need_target_grad):
@@ -362,7 +365,9 @@ _COVERS = {
     "composite_softmax_loss": (scaling_spec, "this scaling (identity, exp, anti_exp, sinh, cosh only)"),
     "matching_loss": (sigmoid_link_spec, "this link (the uncapped sigmoid link only)"),
     # for cross_entropy the "link" is class_weight: the kernel has none
-    "cross_entropy": (lambda class_weight: () if class_weight is None else None, "class weights (class_weight=None only)"),
+    # for cross_entropy the "link" is the class weight: its gradient is the reference's only
+    "cross_entropy": (lambda class_weight: None if _weight_needs_grad(class_weight) else (),
+                      "class weights that require grad (the kernel gives no gradient of weight)"),
     "linear_composite_softmax_loss": (scaling_spec, "this scaling (identity, exp, anti_exp, sinh, cosh only)"),
     # class weights are applied to the kernel's outputs, exact only without smoothing
     "linear_cross_entropy": (lambda exact: () if exact else None,
@@ -730,3 +735,112 @@ def use_fused_class_parallel(loss_name: str, impl, x: torch.Tensor, link=None) -
                              f"no fused kernel for device {x.device} (CPU only)")
         return False, None
     return use_fused(loss_name, impl, x, link)
+# Single-logit objectives (seed 001) and class-weighted cross-entropy: csrc/single_logit.cpp
+
+_FUSED_LOSSES += ("batch_cross_entropy", "self_normalization")
+_COVERS.update({
+    "batch_cross_entropy": (lambda _: (), ""),
+    "self_normalization": (lambda _: (), ""),
+})
+
+
+def _weight_needs_grad(class_weight) -> bool:
+    return isinstance(class_weight, torch.Tensor) and class_weight.requires_grad and torch.is_grad_enabled()
+
+
+def _register_single_logit_rules() -> None:
+    """Fake-tensor and autograd rules of the operators of csrc/single_logit.cpp."""
+
+    def grad_or_empty(x, needed):
+        return torch.empty_like(x, memory_format=torch.contiguous_format) if needed else x.new_empty((0,))
+
+    @torch.library.register_fake("losslab::self_normalization_fwd")
+    def _(logits, labels, alpha, need_grad):
+        return logits.new_empty((logits.shape[0],)), grad_or_empty(logits, need_grad)
+
+    @torch.library.register_fake("losslab::batch_cross_entropy_fwd")
+    def _(logits, labels, need_grad):
+        return logits.new_empty((logits.shape[0],)), grad_or_empty(logits, need_grad)
+
+    @torch.library.register_fake("losslab::cross_entropy_weighted_fwd")
+    def _(logits, target, weight, ignore_index, label_smoothing, need_grad, need_target_grad):
+        return _fake_outputs(logits, logits.new_empty((logits.shape[0],)), need_grad, need_target_grad)
+
+    _register_loss_autograd("cross_entropy_weighted_fwd", n_inputs=7, per_row=True)
+
+    # self_normalization_fwd -> (loss [rows], d loss_r / d logits_r [rows, K]): one row scale.
+    def sn_setup(ctx, inputs, output):
+        _, grad = output
+        ctx.mark_non_differentiable(grad)
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(grad)
+
+    def sn_backward(ctx, grad_loss, _grad):
+        (saved,) = ctx.saved_tensors
+        if grad_loss is None or not ctx.needs_input_grad[0]:
+            return None, None, None, None
+        if saved.numel() == 0 and grad_loss.numel() != 0:
+            raise RuntimeError("self_normalization_fwd was called with need_grad=False; no gradient was saved")
+        g = grad_loss.unsqueeze(-1)
+        return (saved.mul_(g) if _saved_buffers_released(saved) else g * saved), None, None, None
+
+    torch.library.register_autograd("losslab::self_normalization_fwd", sn_backward, setup_context=sn_setup)
+
+    # batch_cross_entropy_fwd -> (ell [B], Q_B [B, K]). Every ell_i holds the global
+    # log-partition, so d(sum_i g_i ell_i)/dx = (sum_i g_i) Q_B - g_i at (i, y_i).
+    def bce_setup(ctx, inputs, output):
+        _, q = output
+        ctx.mark_non_differentiable(q)
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(q, inputs[1])
+
+    def bce_backward(ctx, grad_loss, _grad):
+        q, labels = ctx.saved_tensors
+        if grad_loss is None or not ctx.needs_input_grad[0]:
+            return None, None, None
+        if q.numel() == 0 and grad_loss.numel() != 0:
+            raise RuntimeError("batch_cross_entropy_fwd was called with need_grad=False; no gradient was saved")
+        total = grad_loss.sum()
+        out = q.mul_(total) if _saved_buffers_released(q) else q * total
+        # in place on that buffer: the gradient costs no second [B, K] tensor
+        return out.scatter_add_(1, labels.unsqueeze(1), -grad_loss.unsqueeze(1)), None, None
+
+    torch.library.register_autograd("losslab::batch_cross_entropy_fwd", bce_backward, setup_context=bce_setup)
+
+
+def self_normalization(x: torch.Tensor, labels: torch.Tensor, alpha: float) -> torch.Tensor:
+    """Per-example self-normalization loss ``lse − x_y + α lse²`` of logits ``[..., K]`` and labels
+    ``[...]`` (already validated), its gradient saved for backward."""
+    K = x.shape[-1]
+    loss, _ = torch.ops.losslab.self_normalization_fwd(
+        x.reshape(-1, K).contiguous(), labels.reshape(-1).long().contiguous(), float(alpha),
+        torch.is_grad_enabled() and x.requires_grad)
+    return loss.reshape(x.shape[:-1])
+
+
+def batch_cross_entropy(x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The per-example terms ``L − x_{i,y_i} − log B`` of the batch cross-entropy of ``[B, K]``
+    logits (already validated), ``L`` the log-sum-exp over all ``B·K`` entries."""
+    loss, _ = torch.ops.losslab.batch_cross_entropy_fwd(
+        x.contiguous(), labels.long().contiguous(), torch.is_grad_enabled() and x.requires_grad)
+    return loss
+
+
+def cross_entropy_weighted(x: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, ignore_index: int,
+                           label_smoothing: float) -> torch.Tensor:
+    """:func:`cross_entropy` per example with class weights ``[K]`` (the weighted mean's denominator
+    is the caller's)."""
+    K = x.shape[-1]
+    labels = not target.is_floating_point()
+    t = target.reshape(-1) if labels else target.reshape(-1, K)
+    grad_on = torch.is_grad_enabled()
+    loss, _, _ = torch.ops.losslab.cross_entropy_weighted_fwd(
+        x.reshape(-1, K).contiguous(),
+        t.contiguous(),
+        weight.detach().contiguous(),
+        int(ignore_index),
+        float(label_smoothing),
+        grad_on and x.requires_grad,
+        grad_on and not labels and target.requires_grad,
+    )
+    return loss.reshape(x.shape[:-1])

@@ -227,7 +227,10 @@ def cross_entropy_kernel(
                     gr = gr - tl.where(offs == y, 1.0 - eps, 0.0)
                 tl.store(gx_ptr + base + offs, tl.where(live, gr, 0.0), mask=mask)
             if NEED_TARGET_GRAD:
-                tl.store(gt_ptr + base + offs, (1.0 - eps) * (lse - v), mask=mask)
+                # 0 at a masked class whose term is 0 ((1 - eps) t_k = 0), as the reference's 0 * inf := 0
+                t = tl.load(probs_ptr + base + offs, mask=mask, other=0.0).to(DT)
+                zero_term = (v == ninf) & ((1.0 - eps) * t == 0.0)
+                tl.store(gt_ptr + base + offs, tl.where(zero_term, 0.0, (1.0 - eps) * (lse - v)), mask=mask)
 
 
 @triton.jit

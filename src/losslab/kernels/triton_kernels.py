@@ -271,6 +271,7 @@ def register_cuda_kernels() -> bool:
     for name, launcher in zip(names, launchers):
         # The operator's positional schema; the launchers' keyword-only block sizes keep their defaults.
         torch.library.register_kernel(f"losslab::{name}", "cuda", launcher)
+    register_single_logit_cuda_kernels()
     _REGISTERED.append(True)
     return True
 
@@ -359,3 +360,154 @@ _MORE_CUDA_KERNELS = {
     "matching_link_fwd": matching_link_fwd_triton,
     "composite_sigmoid_fwd": composite_sigmoid_fwd_triton,
 }
+# Single-logit objectives (seed 001) and class-weighted cross-entropy
+# (losslab::self_normalization_fwd, ::batch_cross_entropy_fwd, ::cross_entropy_weighted_fwd,
+# csrc/single_logit.cpp; kernels in _triton_single_logit.py)
+
+__all__ += [
+    "batch_cross_entropy_fwd_triton",
+    "cross_entropy_weighted_fwd_triton",
+    "register_single_logit_cuda_kernels",
+    "self_normalization_fwd_triton",
+]
+
+
+def _single_logit_kernels():
+    from . import _triton_single_logit
+
+    return _triton_single_logit
+
+
+def _check_rows_labels(op: str, logits: torch.Tensor, labels: torch.Tensor, ignore_index: int | None = None) -> None:
+    if logits.dim() != 2 or logits.shape[1] == 0:
+        raise ValueError(f"{op}: logits must be [rows, K], K > 0; got {tuple(logits.shape)}")
+    _check_float(op, logits)
+    if labels.dtype != torch.int64 or labels.dim() != 1 or labels.shape[0] != logits.shape[0]:
+        raise ValueError(f"{op}: labels must be int64 [rows]; got {labels.dtype} {tuple(labels.shape)}")
+    K = logits.shape[1]
+    bad = (labels < 0) | (labels >= K)
+    if ignore_index is not None:
+        bad &= labels != ignore_index
+    if bool(bad.any()):  # one device sync: the C++ op raises here too
+        raise ValueError(f"{op}: label {int(labels[bad][0])} outside [0, {K})")
+
+
+def _warps(block: int) -> int:
+    return _NUM_WARPS if block >= 1024 else 4
+
+
+def self_normalization_fwd_triton(
+    logits: torch.Tensor, labels: torch.Tensor, alpha: float, need_grad: bool, *, block_k: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``losslab::self_normalization_fwd`` in Triton: ``(loss [rows], grad_logits)``."""
+    _check_rows_labels("self_normalization_fwd", logits, labels)
+    if not alpha > 0:
+        raise ValueError(f"self_normalization_fwd: alpha must be positive; got {alpha}")
+    x, y = logits.contiguous(), labels.contiguous()
+    rows, K = x.shape
+    loss = x.new_empty((rows,))
+    gx = _grad_buffer(x, need_grad)
+    if rows == 0:
+        return loss, gx
+    block = _block(K, block_k)
+    _single_logit_kernels().self_normalization_kernel[(rows,)](
+        x, y, loss, gx, K, K, *_split(float(alpha)),
+        DT=_compute_dtype(x.dtype), NEED_GRAD=bool(need_grad), BLOCK_K=block, num_warps=_warps(block),
+    )
+    return loss, gx
+
+
+def batch_cross_entropy_fwd_triton(
+    logits: torch.Tensor, labels: torch.Tensor, need_grad: bool, *, block_k: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``losslab::batch_cross_entropy_fwd`` in Triton: ``(ell [B], Q_B [B, K])``.
+
+    Two-level reduction: one program per row writes the row's log-partition, torch's
+    ``logsumexp`` combines the ``B`` of them on the device (no host sync), and a second
+    launch writes the per-row terms and ``Q_B``.
+    """
+    _check_rows_labels("batch_cross_entropy_fwd", logits, labels)
+    x, y = logits.contiguous(), labels.contiguous()
+    rows, K = x.shape
+    loss = x.new_empty((rows,))
+    q = _grad_buffer(x, need_grad)
+    if rows == 0:
+        return loss, q
+    src = _single_logit_kernels()
+    block = _block(K, block_k)
+    dt = _compute_dtype(x.dtype)
+    row_lse = torch.empty(rows, dtype=torch.float64 if x.dtype == torch.float64 else torch.float32, device=x.device)
+    src.row_lse_kernel[(rows,)](x, row_lse, K, K, DT=dt, BLOCK_K=block, num_warps=_warps(block))
+    total = torch.logsumexp(row_lse, 0).reshape(1)
+    src.batch_cross_entropy_kernel[(rows,)](
+        x, y, total, loss, q, K, K, *_split(math.log(rows)),
+        DT=dt, NEED_GRAD=bool(need_grad), BLOCK_K=block, num_warps=_warps(block),
+    )
+    return loss, q
+
+
+def cross_entropy_weighted_fwd_triton(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    weight: torch.Tensor,
+    ignore_index: int,
+    label_smoothing: float,
+    need_grad: bool,
+    need_target_grad: bool,
+    *,
+    block_k: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``losslab::cross_entropy_weighted_fwd`` in Triton: class weights ``[K]``, integer labels
+    ``[rows]`` or probabilities ``[rows, K]``; ``(loss [rows], grad_logits, grad_target)``."""
+    if logits.dim() != 2 or logits.shape[1] == 0:
+        raise ValueError(f"cross_entropy_weighted_fwd: logits must be [rows, K], K > 0; got {tuple(logits.shape)}")
+    _check_float("cross_entropy_weighted_fwd", logits)
+    rows, K = logits.shape
+    if weight.shape != (K,) or weight.dtype != logits.dtype:
+        raise ValueError(f"cross_entropy_weighted_fwd: weight must be [K] of the logits' dtype; got {weight.dtype} {tuple(weight.shape)}")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError("cross_entropy_weighted_fwd: label_smoothing outside [0, 1]")
+    labels = target.dtype == torch.int64
+    if labels:
+        _check_rows_labels("cross_entropy_weighted_fwd", logits, target, ignore_index)
+        if need_target_grad:
+            raise ValueError("cross_entropy_weighted_fwd: integer labels have no gradient")
+    elif target.shape != logits.shape or target.dtype != logits.dtype:
+        raise ValueError("cross_entropy_weighted_fwd: probability targets must match the logits' shape and dtype")
+    x, t, w = logits.contiguous(), target.contiguous(), weight.contiguous()
+    loss = x.new_empty((rows,))
+    gx = _grad_buffer(x, need_grad)
+    gt = _grad_buffer(x, need_target_grad)
+    if rows == 0:
+        return loss, gx, gt
+    block = _block(K, block_k)
+    _single_logit_kernels().cross_entropy_weighted_kernel[(rows,)](
+        x, t if labels else x, x if labels else t, w, loss, gx, gt, K, K, int(ignore_index),
+        *_split(float(label_smoothing)),
+        HAS_PROBS=not labels, DT=_compute_dtype(x.dtype),
+        NEED_GRAD=bool(need_grad), NEED_TARGET_GRAD=bool(need_target_grad), BLOCK_K=block, num_warps=_warps(block),
+    )
+    return loss, gx, gt
+
+
+_SINGLE_LOGIT_REGISTERED: list[bool] = []
+
+
+def register_single_logit_cuda_kernels() -> bool:
+    """Register the launchers above as the CUDA kernels of their operators (once); ``False``
+    when ``triton`` does not import or the operators are not defined."""
+    if _SINGLE_LOGIT_REGISTERED:
+        return True
+    if not available()[0]:
+        return False
+    launchers = {
+        "self_normalization_fwd": self_normalization_fwd_triton,
+        "batch_cross_entropy_fwd": batch_cross_entropy_fwd_triton,
+        "cross_entropy_weighted_fwd": cross_entropy_weighted_fwd_triton,
+    }
+    if not all(hasattr(torch.ops.losslab, n) for n in launchers):
+        return False
+    for name, launcher in launchers.items():
+        torch.library.register_kernel(f"losslab::{name}", "cuda", launcher)
+    _SINGLE_LOGIT_REGISTERED.append(True)
+    return True

@@ -556,7 +556,9 @@ void cross_entropy_kernel(
         const Vec vl = Vec(scalar_t(lse)), ome = Vec(scalar_t(1.0 - eps));
         auto p4 = [&](int64_t k, int64_t n) {
           Vec v = n == W ? Vec::loadu(xr + k) : Vec::loadu(xr + k, n);
-          (ome * (vl - v)).store(gt + k, n);
+          Vec t = n == W ? Vec::loadu(tr + k) : Vec::loadu(tr + k, n);
+          // 0 at a masked class whose term is 0 ((1 - eps) t_k = 0), as the reference's 0 * inf := 0
+          Vec::blendv(ome * (vl - v), zero, (v == vninf) & ((ome * t) == zero)).store(gt + k, n);
         };
         for (k = 0; k + W <= K; k += W) p4(k, W);
         if (k < K) p4(k, K - k);
