@@ -22,6 +22,7 @@ from pathlib import Path
 # verb -> (module, one-line help). Keep sorted by verb.
 COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("losslab.experiments.audit", "a property card per loss (convex? proper? robust? ...); --all: the properties table"),
+    "consistency": ("losslab.experiments.consistency", "which Softmax-family surrogates are consistent with top-1, top-k and DCG; convergence curves (seed 003)"),
     "demo": ("losslab.experiments.demo", "the main job: a tour of the library, report under ./report/demo/"),
     "list": ("losslab.experiments.listing", "list the registered losses by family"),
     "plot": ("losslab.experiments.gallery", "write the selective-loss gallery (PNG) of the four sensitivity types"),
