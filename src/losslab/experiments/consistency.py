@@ -33,9 +33,10 @@ The theory beside each measurement (the closed-form minimisers of the tests in
   its support, so ``f*`` has ``η``'s order (sparsemax: ``f* = η + c``; entmax-α:
   ``f*_j = η_j^{α-1}/(α-1) + c``). Their sparsity ties the *probabilities* ``p*`` at
   zero only for classes with ``η_j = 0``, which DCG does not order;
-* sampled softmax without the ``log Q`` correction: ``f*_j ≈ log(η_j / q_j) + c`` for large
-  ``S``: biased *against* frequently proposed classes, not consistent when ``Q`` is not
-  uniform (Bengio & Senécal 2008; Jean et al. 2015);
+* sampled softmax without the ``log Q`` correction: ``f* = log(η/q) + c`` exactly at ``S = 1``
+  (a pairwise logistic loss), and ``f* = g* − log q`` as ``S → ∞`` with ``g*`` the in-batch
+  limit below: biased *against* frequently proposed classes, not consistent when ``Q`` is
+  not uniform (Bengio & Senécal 2008; Jean et al. 2015);
 * sampled softmax with the correction: consistent as ``S → ∞`` (the estimate of the
   partition function is unbiased, its log is not: Jensen), biased at finite ``S``
   toward the classes ``Q`` rarely proposes (their importance weights are rarer and
@@ -90,8 +91,9 @@ def theory(name: str, num_sampled: int):
         "entmax-1.25 (bisect)": (yes, "p*(f*) = η: f*_j = 4 η_j^{1/4} + c"),
         "sampled softmax (logQ)": ((None,) * 3, "consistent only as S → ∞ (the log of an unbiased estimate of Z "
                                    "is biased: Jensen); at finite S biased toward classes Q rarely proposes"),
-        "sampled softmax (no logQ)": (no, ("f* = log(η/q) + c exactly at S = 1" if S == 1 else "f* ≈ log(η/q) + c")
-                                      + ": ordered by η/q, not consistent for a non-uniform Q"),
+        "sampled softmax (no logQ)": (no, "S = 1: f* = log(η/q) + c exactly; S → ∞: f* = g* − log q with g* the "
+                                      "order-preserving minimiser of Σ_y η_y [log Σ_{j≠y} e^{g_j} − g_y]; biased against "
+                                      "frequently proposed classes, not consistent for a non-uniform Q"),
         "negative sampling": (no, "f* = log(η/((1−η) S q)): not consistent for a non-uniform Q"),
         "NCE": (yes, "f* = log η (self-normalised)"),
         "in-batch (logQ)": ((yes, "S = 1: pairwise logistic in f − log q, f* = log η + c") if S == 1 else
@@ -324,10 +326,14 @@ def recovered(f, eta, *, k: int = TOP_K, tol: float = TOL) -> dict:
 
     order = eta.argsort(-1, descending=True)
     fs, es = f.gather(-1, order), eta.gather(-1, order)
-    best = es[:, :1] - es > 0  # classes strictly worse than the best
-    top1 = ((fs[:, :1] - fs > tol) | ~best).all(-1)
-    topk_set = fs[:, :k].amin(-1) - fs[:, k:].amax(-1) > tol
-    topk = topk_set | (es[:, k - 1] == es[:, k])
+    worse = es[:, :1] - es > 0  # classes strictly less likely than the best
+    f_best = torch.where(worse, torch.full_like(fs, -math.inf), fs).amax(-1, keepdim=True)
+    top1 = ((f_best - fs > tol) | ~worse).all(-1)
+    K = f.shape[-1]
+    if k >= K:  # every class is in the top k
+        topk = torch.ones(f.shape[0], dtype=torch.bool)
+    else:
+        topk = (fs[:, :k].amin(-1) - fs[:, k:].amax(-1) > tol) | (es[:, k - 1] == es[:, k])
     # every pair with η_i > η_j must have f_i > f_j + tol
     gt = es.unsqueeze(-1) > es.unsqueeze(-2)
     ok = fs.unsqueeze(-1) - fs.unsqueeze(-2) > tol
