@@ -168,6 +168,13 @@ _add("softmax-family", "--noise", ["-1", "nan"])
 _add("softmax-family", "--repeats", ["1", "0"])
 _add("softmax-family", "--losses", ["bogus", "softmax (full),bogus", ""])
 _add("softmax-family", "--seed", ["-2"])
+# consistency
+_add("consistency", "--distributions", COUNT)
+_add("consistency", "--classes", ["3", "31", "x"])
+_add("consistency", "--num-sampled", ["0", "x"])
+_add("consistency", "--num-sampled", ["8"], "--classes", "8")  # S must lie below K
+_add("consistency", "--seeds", COUNT)
+_add("consistency", "--steps", COUNT)
 # audit
 _add("audit", "--kind", ["bogus", ""])
 _add("audit", "--seed", ["-2", "x"])
@@ -182,7 +189,7 @@ DATA_FILES["out-under-a-file"] = lambda t: _write(t, "afile", "x") / "sub"
 
 # options whose every value is fine, or that take no value: nothing to test
 NO_BAD_VALUE = {("demo", "--no-gallery"), ("demo", "--no-speed"),
-                ("audit", "--all"), ("audit", "--quick"), ("audit", "--no-plots")}
+                ("audit", "--all"), ("audit", "--quick"), ("audit", "--no-plots"), ("consistency", "--quick")}
 
 
 def _resolve(value: str, tmp_path: Path) -> str:
