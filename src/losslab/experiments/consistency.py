@@ -605,15 +605,25 @@ def plot_convergence(result: dict, path=None, *, dpi: int = 110):
 
     fig = Figure(figsize=(10.5, 7.2), layout="constrained")
     axes = fig.subplots(2, 2).ravel()
-    keys = [("loss", "surrogate loss on the batch (own scale)", True), ("top1", "held-out top-1 accuracy", False),
-            ("ndcg@10", "held-out NDCG@10", False), ("grad_error", "‖∇L − ∇CE‖ / ‖∇CE‖ (same batch)", True)]
+    keys = [("loss", "surrogate loss on the batch (own scale; EMA 0.9)", True), ("top1", "held-out top-1 accuracy", False),
+            ("ndcg@10", "held-out NDCG@10", False), ("grad_error", "‖∇L − ∇CE‖ / ‖∇CE‖ on the batch (EMA 0.9)", True)]
+
+    def ema(values, beta=0.9):
+        # per-batch values are noisy; the JSON keeps them raw, the picture smooths them
+        out, m = [], None
+        for v in values:
+            m = v if m is None else beta * m + (1 - beta) * v
+            out.append(m)
+        return out
+
     for ax, (key, title, log) in zip(axes, keys):
         for i, (name, c) in enumerate(result["curves"].items()):
             if key == "grad_error" and name == "softmax CE":
                 ax.plot([], [], color=f"C{i}")  # keeps the colours aligned with the legend
                 continue
             # entmax-2 by bisection is sparsemax: dashed, so that the two coinciding curves both show
-            ax.plot(range(1, len(c[key]) + 1), c[key], color=f"C{i}", lw=1.1, label=name,
+            ys = ema(c[key]) if log else c[key]
+            ax.plot(range(1, len(ys) + 1), ys, color=f"C{i}", lw=1.1, label=name,
                     ls="--" if name == "entmax-2 (bisect)" else "-")
         if key in ("top1", "ndcg@10"):
             ax.axhline(result["bayes_" + key], color="black", ls="--", lw=0.8, label="Bayes predictor")
