@@ -240,7 +240,9 @@ def test_consistency_command_quick(tmp_path, capsys):
     assert all(v is not False for r in rows.values() for v in r["agrees_with_theory"].values())
     curves = payload["convergence"]["curves"]
     assert all(len(c[k]) == 4 for c in curves.values() for k in ("loss", "top1", "ndcg@10", "grad_error"))
-    assert curves["softmax CE"]["grad_error"] == [0.0] * 4  # the reference against itself
+    # losslab's cross-entropy against PyTorch's, float32: the same gradient up to rounding
+    assert max(curves["softmax CE"]["grad_error"]) < 1e-5
+    assert min(curves["sampled softmax (no logQ)"]["grad_error"][1:]) > 1e-2
     md = (folder / "consistency.md").read_text()
     assert md.startswith("# Consistency of the Softmax family") and "| NCE |" in md
     if cons_matplotlib():
