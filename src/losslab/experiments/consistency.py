@@ -294,7 +294,8 @@ def minimise(objective, f0, *, shift_invariant: bool = False, tol: float = 1e-10
 
 def closed_form(name: str, eta, q=None, num_sampled: int = 4):
     """The known minimiser (up to ``+ c`` for shift-invariant losses), or ``None`` where
-    there is no closed form (sampled softmax, in-batch negatives at finite ``S``)."""
+    there is no closed form (sampled softmax with the correction; without it and in-batch
+    negatives for ``S > 1``)."""
     import torch
 
     eta = eta.double()
@@ -307,6 +308,10 @@ def closed_form(name: str, eta, q=None, num_sampled: int = 4):
         return eta.pow(alpha - 1) / (alpha - 1)
     if name == "negative sampling":
         return torch.log(eta / ((1 - eta) * num_sampled * q.double()))
+    if num_sampled == 1 and name == "sampled softmax (no logQ)":  # pairwise logistic: e^{f_i − f_j} = η_i q_j / (η_j q_i)
+        return torch.log(eta / q.double())
+    if num_sampled == 1 and name == "in-batch (logQ)":  # the same in f − log q
+        return torch.log(eta)
     return None
 
 
