@@ -638,6 +638,7 @@ def plot_convergence(result: dict, path=None, *, dpi: int = 110):
             ax.set_ylim(bottom=1e-2)
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("step")
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
     handles, labels = axes[1].get_legend_handles_labels()
     _legend_below(fig, handles, labels, ncol=4, fontsize=8, frameon=False)
@@ -717,6 +718,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"--quick {QUICK_CURVES['steps']})")
     parser.add_argument("--quick", action="store_true", help="small sizes: a few seconds")
     cli.add_common(parser)
+    for action in parser._actions:
+        if "--threads" in action.option_strings:
+            action.help = "torch intra-op threads (default 1 here: many tiny tensors, where more threads only wait)"
 
 
 def run(args: argparse.Namespace) -> int:
