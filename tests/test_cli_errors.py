@@ -208,6 +208,13 @@ _add("figure", "--scaling", ["exp"], "000:1")  # a figure that takes a link
 _add("figure", "--list", ["yes"])
 _add("figure", "--all", ["yes"])
 _add("figure", "--quick", ["yes"])
+# consistency
+_add("consistency", "--distributions", COUNT)
+_add("consistency", "--classes", ["3", "31", "x"])
+_add("consistency", "--num-sampled", ["0", "x"])
+_add("consistency", "--num-sampled", ["8"], "--classes", "8")  # S must lie below K
+_add("consistency", "--seeds", COUNT)
+_add("consistency", "--steps", COUNT)
 # audit
 _add("audit", "--kind", ["bogus", ""])
 _add("audit", "--seed", ["-2", "x"])
@@ -222,7 +229,8 @@ DATA_FILES["out-under-a-file"] = lambda t: _write(t, "afile", "x") / "sub"
 
 # options whose every value is fine, or that take no value: nothing to test
 NO_BAD_VALUE = {("demo", "--no-gallery"), ("demo", "--no-speed"),
-                ("audit", "--all"), ("audit", "--quick"), ("audit", "--no-plots"), ("distill", "--quick")}
+                ("audit", "--all"), ("audit", "--quick"), ("audit", "--no-plots"), ("distill", "--quick"),
+                ("consistency", "--quick")}
 
 
 def _resolve(value: str, tmp_path: Path) -> str:

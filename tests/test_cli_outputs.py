@@ -24,6 +24,8 @@ SMOKE = {
                         "--losses", "softmax (full),sampled softmax (uniform)"],
                        ["softmax_family.json", "softmax_family.md", "softmax_family_training.png",
                         "softmax_family_bias_variance.png"]),
+    "consistency": (["--quick", "--distributions", "6", "--seeds", "1", "--steps", "3"],
+                    ["consistency.json", "consistency.md", "consistency.png", "consistency_convergence.png"]),
     "plot": (["--only", "scalar_low_norm.png", "--dpi", "30"], ["plot.json", "index.md", "scalar_low_norm.png"]),
     "audit": (["mse", "--quick"], ["mse.json", "mse.md", "mse.png"]),
     "demo": (["--epochs", "1", "--no-speed", "--no-gallery"],

@@ -23,6 +23,7 @@ from pathlib import Path
 COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("losslab.experiments.audit", "a property card per loss (convex? proper? robust? ...); --all: the properties table"),
     "distill": ("losslab.experiments.distill", "distil a teacher's ranking: selective composite Softmax vs KL/MSE, top-k and NDCG@10 (seed 000)"),
+    "consistency": ("losslab.experiments.consistency", "which Softmax-family surrogates are consistent with top-1, top-k and DCG; convergence curves (seed 003)"),
     "demo": ("losslab.experiments.demo", "the main job: a tour of the library, report under ./report/demo/"),
     "figure": ("losslab.experiments.figures", "draw a figure of the seed papers by its number (000:1 ... 001:2); --list"),
     "list": ("losslab.experiments.listing", "list the registered losses by family"),

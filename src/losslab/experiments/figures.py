@@ -921,7 +921,27 @@ FIGURES: dict[str, FigureEntry] = {e.id: e for e in (
         "mis-ordered than cross-entropy (percentages in the titles; the paper's picture is an idealisation: on "
         "this small model neither loss separates them completely).",
         draw_001_fig2, 2),
+    FigureEntry(
+        "003:1", "Which Softmax-family surrogates are consistent (seed 003)",
+        "For each surrogate (rows) and metric (columns: top-1, top-3, the full DCG order), the fraction of random "
+        "conditional label distributions whose expected-loss minimiser recovers the Bayes-optimal prediction "
+        "(losslab consistency). Look for: softmax cross-entropy, sparsemax, entmax and NCE at 1 everywhere; "
+        "sampled softmax without the logQ correction and negative sampling well below 1 (inconsistent); "
+        "with the correction, closer to 1 but not there at a small number of samples.",
+        lambda link=None, scaling=None, quick=False: _consistency().figure_consistency(link, scaling, quick), 1),
+    FigureEntry(
+        "003:2", "Convergence of the Softmax family (seed 003)",
+        "Per training step of a linear model on generated data: loss, held-out top-1, NDCG@10 and the error of "
+        "each surrogate's gradient against the full softmax gradient. Look for: the consistent surrogates "
+        "approaching the Bayes predictor's top-1 and NDCG@10; the biased ones levelling off lower.",
+        lambda link=None, scaling=None, quick=False: _consistency().figure_convergence(link, scaling, quick), 4),
 )}
+
+
+def _consistency():
+    from losslab.experiments import consistency
+
+    return consistency
 
 
 def draw(fig_id: str, *, link=None, scaling=None, quick: bool = False):
