@@ -83,8 +83,9 @@ def test_listnet_without_mask_equals_the_naive_loop_and_the_masked_path(target):
     (g_masked,) = torch.autograd.grad(masked.sum(), s)
     torch.testing.assert_close(got, masked, rtol=1e-13, atol=1e-13)
     torch.testing.assert_close(g_fast, g_masked, rtol=1e-12, atol=1e-13)
-    w = torch.rand(3, 5, generator=g, dtype=F64)
-    assert torch.autograd.gradcheck(lambda x: ll.listnet(x, lab, target=target, sample_weight=w), (s,))
+    w = torch.rand(2, generator=g, dtype=F64)
+    s2 = s[0, :2].detach().requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda x: ll.listnet(x, lab[0, :2], target=target, sample_weight=w), (s2,))
 
 
 def test_listnet_without_mask_keeps_its_checks_and_nan():
