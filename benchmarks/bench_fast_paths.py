@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import gc
 import statistics
+import sys
 import time
 
 import torch
@@ -166,12 +167,18 @@ CASES = {"listnet": case_listnet, "contrastive": case_contrastive, "pml": case_p
 def run(title, base, methods, peers, input_bytes, rounds):
     names = list(methods)
     mem = {}
+    # The RSS sampler is a Python thread: a method that loops in Python (the chunked
+    # quadrature) holds the GIL for the default 5 ms between switches and starves it, so
+    # the memory pass switches every 0.1 ms.
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-4)
     for name in names:  # warm-up, then the memory pass
         methods[name]()
         gc.collect()
         with PeakRSS() as m:
             methods[name]()
         mem[name] = m.growth
+    sys.setswitchinterval(switch)
     times = {name: [] for name in names}
     for r in range(rounds):
         order = names[r % len(names):] + names[: r % len(names)]
@@ -188,7 +195,7 @@ def run(title, base, methods, peers, input_bytes, rounds):
         ratios = [a / b for a, b in zip(times[name], times[peer])]
         mratio = mem[name] / mem[peer] if mem[peer] > 0 else float("nan")
         line = (f"  {name:32s} {statistics.median(times[name]):9.4f} "
-                f"{statistics.median(ratios):12.2f} [{min(ratios):.2f}-{max(ratios):.2f}] vs {peer[:10]:10s}"
+                f"{statistics.median(ratios):12.3g} [{min(ratios):.3g}-{max(ratios):.3g}] vs {peer[:10]:10s}"
                 f" {mem[name] / 2**20:8.1f} {mratio:7.2f}")
         if input_bytes:
             line += f" {mem[name] / input_bytes:8.2f}"

@@ -660,10 +660,12 @@ class _QuadratureMatchingLoss(torch.autograd.Function):
     def forward(pred, target, link, sum_only):
         p, t = pred.reshape(-1), target.reshape(-1)
         if sum_only:
-            total = pred.new_zeros(())
+            # Chunk sums accumulate in at least float32: a bf16 running total would round
+            # at every chunk.
+            total = pred.new_zeros((), dtype=torch.promote_types(pred.dtype, torch.float32))
             for i, j in _chunks(p.numel()):
                 total += link.bregman(p[i:j], t[i:j]).sum()
-            return total
+            return total.to(pred.dtype)
         out = torch.empty_like(p)
         for i, j in _chunks(p.numel()):
             out[i:j] = link.bregman(p[i:j], t[i:j])

@@ -184,8 +184,9 @@ class SingleLogitHead(nn.Module):
         return idx
 
     def _validating(self) -> bool:
-        if self.validate_args is not None:
-            return self.validate_args
+        validate = getattr(self, "validate_args", None)  # absent from heads pickled before it existed
+        if validate is not None:
+            return validate
         from . import _validate
 
         return _validate._VALIDATE_ARGS is True
