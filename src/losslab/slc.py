@@ -170,7 +170,10 @@ class SingleLogitHead(nn.Module):
         return self.linear.out_features
 
     def _index(self, classes, device) -> torch.Tensor:
-        idx = torch.as_tensor(classes, dtype=torch.long, device=device)
+        if isinstance(classes, torch.Tensor) and classes.dtype == torch.long and classes.device == device:
+            idx = classes  # the common case at inference: no conversion op
+        else:
+            idx = torch.as_tensor(classes, dtype=torch.long, device=device)
         if idx.dim() > 1:
             raise ValueError(f"classes must be an int or a 1-D sequence of class indices; got shape {tuple(idx.shape)}")
         if not isinstance(classes, torch.Tensor):
@@ -195,7 +198,7 @@ class SingleLogitHead(nn.Module):
         """``param[idx]`` by ``index_select``, which bounds-checks on CPU in its own loop (at
         no extra pass) and, unlike ``param[idx]``, does not wrap negative indices around."""
         try:
-            return param.index_select(0, idx.reshape(-1))
+            return param.index_select(0, idx)
         except IndexError as err:
             raise ValueError(f"classes must lie in [0, {self.num_classes}); got {classes!r}") from err
 
@@ -204,8 +207,9 @@ class SingleLogitHead(nn.Module):
         if classes is None:
             return self.linear(x)
         idx = self._index(classes, self.linear.weight.device)
-        weight = self._rows(self.linear.weight, idx, classes)  # [C, d]
-        bias = None if self.linear.bias is None else self._rows(self.linear.bias, idx, classes)
+        flat = idx.reshape(-1)
+        weight = self._rows(self.linear.weight, flat, classes)  # [C, d]
+        bias = None if self.linear.bias is None else self._rows(self.linear.bias, flat, classes)
         out = torch.nn.functional.linear(x, weight, bias)  # [..., C]
         return out.squeeze(-1) if idx.dim() == 0 else out
 
