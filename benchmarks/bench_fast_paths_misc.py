@@ -30,8 +30,8 @@ Cases (``--cases``, comma-separated):
 
 Run::
 
-    PYTHONPATH=src python benchmarks/bench_fast_paths.py --threads 2 --rounds 5
-    PYTHONPATH=src python benchmarks/bench_fast_paths.py --cases listnet,head --rounds 3
+    PYTHONPATH=src python benchmarks/bench_fast_paths_misc.py --threads 2 --rounds 5
+    PYTHONPATH=src python benchmarks/bench_fast_paths_misc.py --cases listnet,head --rounds 3
 
 Targets (issue 13): each losslab method <= 1.2x its plain peer's time and <= 1.5x its memory;
 the quadrature path <= 5x the closed form's time and <= 2x the input's bytes in peak memory.
