@@ -28,6 +28,11 @@ Cases (``--cases``, comma-separated):
   ``validate_args=True`` against ``F.linear(x, W[idx], b[idx])``; B = 256, d = 512, K = 10^4,
   8 classes; ``--head-calls`` calls per timing.
 
+For memory figures, run with ``MALLOC_MMAP_THRESHOLD_=65536``: glibc's default threshold adapts
+upwards and recycles freed heap, hiding temporaries from the RSS; a fixed threshold returns
+every large block to the OS (and makes each page-fault afresh, so read such a run for memory,
+not time).
+
 Run::
 
     PYTHONPATH=src python benchmarks/bench_fast_paths_misc.py --threads 2 --rounds 5
