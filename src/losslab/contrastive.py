@@ -209,12 +209,14 @@ def info_nce(
     check_reduction(reduction)
     q, k = _unit(query), _unit(positive_key)
     if negative_keys is None:
-        logits = q @ k.T
+        logits = _scaled_logits(q, k, 1.0 / t)
         labels = torch.arange(q.shape[0], device=q.device)
-        return _reduce(_ce_rows(logits / t, labels), reduction, sample_weight)
+        return _reduce(F.cross_entropy(logits, labels, reduction="none"), reduction, sample_weight)
     check_floating("negative_keys", negative_keys)
     D = query.shape[-1]
     neg = _unit(negative_keys)
+    # 1/τ is folded into the [N, D] queries, not applied to the [N, M + 1] logits.
+    q = q * (1.0 / t)
     if negative_keys.dim() == 2 and negative_keys.shape[-1] == D:
         neg_logits = q @ neg.T
     elif negative_keys.dim() == 3 and negative_keys.shape[0] == query.shape[0] and negative_keys.shape[-1] == D:
@@ -222,7 +224,7 @@ def info_nce(
     else:
         raise ValueError(f"negative_keys must have shape [M, {D}] or [{query.shape[0]}, M, {D}]; got {tuple(negative_keys.shape)}")
     pos = (q * k).sum(-1, keepdim=True)
-    logits = torch.cat([pos, neg_logits], -1) / t
+    logits = torch.cat([pos, neg_logits], -1)
     return _reduce(torch.logsumexp(logits, -1) - logits[:, 0], reduction, sample_weight)
 
 
@@ -273,11 +275,11 @@ def nt_xent(
     check_reduction(reduction)
     N = z1.shape[0]
     z = _unit(torch.cat([z1, z2], 0))
-    sim = (z @ z.T) / t
-    eye = torch.eye(2 * N, dtype=torch.bool, device=z.device)
-    sim = sim.masked_fill(eye, float("-inf"))
+    sim = _scaled_logits(z, z, 1.0 / t)
+    # In place: one [2N, 2N] matrix instead of an eye mask and a masked copy.
+    sim.fill_diagonal_(float("-inf"))
     partner = torch.cat([torch.arange(N, 2 * N), torch.arange(0, N)]).to(z.device)
-    per_anchor = _ce_rows(sim, partner)
+    per_anchor = F.cross_entropy(sim, partner, reduction="none")
     return _reduce(0.5 * (per_anchor[:N] + per_anchor[N:]), reduction, sample_weight)
 
 
@@ -332,9 +334,9 @@ def multiple_negatives_ranking(
         if negatives.shape[-1] != anchors.shape[-1]:
             raise ValueError(f"negatives must have shape [M, {anchors.shape[-1]}]; got {tuple(negatives.shape)}")
         cands = torch.cat([positives, negatives], 0)
-    logits = s * (_unit(anchors) @ _unit(cands).T)
+    logits = _scaled_logits(_unit(anchors), _unit(cands), s)
     labels = torch.arange(anchors.shape[0], device=anchors.device)
-    return _reduce(_ce_rows(logits, labels), reduction, sample_weight)
+    return _reduce(F.cross_entropy(logits, labels, reduction="none"), reduction, sample_weight)
 
 
 # ---------------------------------------------------------------------------------
@@ -494,3 +496,12 @@ def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_fu
     distance = F.pairwise_distance if distance_function is None else distance_function
     return triplet(anchor, positive, negative, margin=margin, distance=distance, swap=swap, sample_weight=sample_weight,
                    reduction=reduction)
+
+
+def _scaled_logits(a: torch.Tensor, b: torch.Tensor, c: float) -> torch.Tensor:
+    """``c · a @ b.T`` with the scale applied to the smaller operand: the ``[N, D]``
+    embeddings when ``D ≤ M`` (the usual case), else the ``[N, M]`` product in place (a
+    scalar ``mul_`` keeps nothing for backward), so no second ``[N, M]`` matrix is made."""
+    if a.shape[-1] <= b.shape[0]:
+        return (a * c) @ b.T
+    return (a @ b.T).mul_(c)

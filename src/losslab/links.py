@@ -34,6 +34,7 @@ Example:
 """
 from __future__ import annotations
 
+import functools
 import math
 import pickle
 from dataclasses import dataclass, field, fields, replace
@@ -264,11 +265,28 @@ class Link:
 
 def _quadrature(fn: TensorFn, lo: torch.Tensor, hi: torch.Tensor, n: int | None = None) -> torch.Tensor:
     """``∫_lo^hi fn(t) dt`` elementwise by n-point Gauss-Legendre (fn sees a trailing node dim)."""
-    nodes, weights = nm.gauss_legendre(n or QUADRATURE_NODES, dtype=lo.dtype if lo.is_floating_point() else torch.float64, device=lo.device)
+    nodes, weights = _gauss_legendre(n or QUADRATURE_NODES, lo.dtype if lo.is_floating_point() else torch.float64, lo.device)
     mid = (hi + lo) / 2
     half = (hi - lo) / 2
-    t = mid.unsqueeze(-1) + half.unsqueeze(-1) * nodes
-    return half * (fn(t) * weights).sum(-1)
+    # addcmul and a matrix-vector product: two passes over the [..., n] nodes fewer than
+    # mid + half * nodes and (fn * weights).sum(-1).
+    t = torch.addcmul(mid.unsqueeze(-1), half.unsqueeze(-1), nodes)
+    return half * (fn(t) @ weights)
+
+
+def _gauss_legendre(n: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    # numpy's leggauss refines its roots by Newton steps (~ms a call) and the chunked
+    # quadrature of matching_loss asks for the same nodes hundreds of times: the numpy
+    # arrays are cached (not tensors, which a fake-tensor trace must make itself).
+    nodes, weights = _leggauss(n)
+    return torch.as_tensor(nodes, dtype=dtype, device=device), torch.as_tensor(weights, dtype=dtype, device=device)
+
+
+@functools.lru_cache(maxsize=8)
+def _leggauss(n: int):
+    import numpy as np
+
+    return np.polynomial.legendre.leggauss(n)
 
 
 def _params(alpha: float, beta: float, cap: float | None) -> dict:

@@ -139,6 +139,8 @@ def matching_loss(
     _check_pair(pred, target)
     _check_link("link", link)
     check_reduction(reduction)
+    if not link.has_primitive and link.g_divergence is None:
+        return _quadrature_matching_loss(pred, target, link, sample_weight, reduction)
     fused, spec = kernels.use_fused("matching_loss", impl, pred, link)
     if fused:
         kernels.check_link_domain(link, pred, target)
@@ -648,3 +650,74 @@ def _register() -> None:
 
 
 _register()
+
+
+# ---------------------------------------------------------------------------------
+# Scalar matching loss of a link without a closed-form primitive (quadrature)
+
+# Elements per chunk of the quadrature path: its temporaries are [chunk, QUADRATURE_NODES]
+# (48 nodes: 3 MiB in float32), so memory does not grow with the input. Measured at 10^7
+# elements, one thread: 2^12-2^14 cost 3.3-3.9x the closed form, 2^15 8x and 2^16 15x (the
+# temporaries fall out of cache); 2^14 keeps the Python loop to ~600 iterations.
+_QUADRATURE_CHUNK = 1 << 14
+
+
+def _chunks(n: int):
+    return ((i, min(i + _QUADRATURE_CHUNK, n)) for i in range(0, n, _QUADRATURE_CHUNK))
+
+
+class _QuadratureMatchingLoss(torch.autograd.Function):
+    """:class:`_MatchingLoss` for links whose value comes from quadrature, walked in chunks.
+
+    All-at-once quadrature makes ``[numel, nodes]`` temporaries (~150× the input at 48
+    nodes). Here forward evaluates ``link.bregman`` chunk by chunk and, for ``sum_only``,
+    adds the chunk sums instead of storing the per-element loss; backward writes the exact
+    gradient ``h(ŝ) − h(s)`` (and ``−(ŝ−s) h'(s)``) chunk by chunk into one output tensor.
+    """
+
+    @staticmethod
+    def forward(pred, target, link, sum_only):
+        p, t = pred.reshape(-1), target.reshape(-1)
+        if sum_only:
+            # Chunk sums accumulate in at least float32: a bf16 running total would round
+            # at every chunk.
+            total = pred.new_zeros((), dtype=torch.promote_types(pred.dtype, torch.float32))
+            for i, j in _chunks(p.numel()):
+                total += link.bregman(p[i:j], t[i:j]).sum()
+            return total.to(pred.dtype)
+        out = torch.empty_like(p)
+        for i, j in _chunks(p.numel()):
+            out[i:j] = link.bregman(p[i:j], t[i:j])
+        return out.reshape(pred.shape)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        pred, target, link, _ = inputs
+        ctx.link = link
+        ctx.save_for_backward(pred, target)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        pred, target = ctx.saved_tensors
+        link = ctx.link
+        p, t = pred.reshape(-1), target.reshape(-1)
+        go = grad_out.expand(pred.shape).reshape(-1)  # a view for a scalar (sum_only) grad
+        grad_pred = grad_target = None
+        if ctx.needs_input_grad[0]:
+            grad_pred = torch.empty_like(p)
+            for i, j in _chunks(p.numel()):
+                grad_pred[i:j] = go[i:j] * (link(p[i:j]) - link(t[i:j]))
+            grad_pred = grad_pred.reshape(pred.shape)
+        if ctx.needs_input_grad[1]:
+            grad_target = torch.empty_like(t)
+            for i, j in _chunks(t.numel()):
+                grad_target[i:j] = -go[i:j] * (p[i:j] - t[i:j]) * link.derivative(t[i:j])
+            grad_target = grad_target.reshape(target.shape)
+        return grad_pred, grad_target, None, None
+
+
+def _quadrature_matching_loss(pred, target, link, sample_weight, reduction):
+    if sample_weight is None and reduction != "none":
+        total = _QuadratureMatchingLoss.apply(pred, target, link, True)
+        return total if reduction == "sum" or pred.numel() == 0 else total / pred.numel()
+    return _reduce(_QuadratureMatchingLoss.apply(pred, target, link, False), reduction, sample_weight)

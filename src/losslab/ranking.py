@@ -463,6 +463,8 @@ def listnet(
     """
     check_reduction(reduction)
     check_choice("target", target, ("softmax", "normalize"))
+    if mask is None:
+        return _listnet_unmasked(scores, labels, target, sample_weight, reduction)
     s, lab, m, batch = _prepare(scores, labels, mask)
     lse, any_valid = _safe_masked_lse(s, m)
     logp = s - lse.unsqueeze(-1)
@@ -918,3 +920,33 @@ def _register() -> None:
 
 
 _register()
+
+
+def _listnet_unmasked(scores, labels, target, sample_weight, reduction):
+    """:func:`listnet` without a mask: every item is valid, so no ``[N, L]`` boolean, no
+    ``-inf`` fill and no ``where`` is needed -- ``log_softmax`` of the scores against the
+    target distribution (about a quarter of the masked path's ATen ops, forward + backward)."""
+    check_floating("scores", scores)
+    check_tensor("labels", labels)
+    if labels.is_complex():
+        raise TypeError(f"labels must be real grades (float or integer), got dtype {labels.dtype}")
+    if scores.dim() == 0:
+        raise ValueError("scores must have shape [..., L] (a list dimension last); got a 0-dim tensor")
+    check_same_shape("scores", scores, "labels", labels)
+    scores, labels = promote_floating(scores, labels)
+    lab = labels.detach().to(scores.dtype)
+    checks = value_checks_enabled(lab) and lab.numel() > 0
+    # A finite sum proves every grade finite (inf and NaN propagate through a sum) in one
+    # pass; only a non-finite sum (a bad grade, or an overflow) pays the elementwise test.
+    if checks and not math.isfinite(float(lab.sum())) and not bool(torch.isfinite(lab).all()):
+        raise ValueError(f"labels of valid items must be finite; got {lab[~torch.isfinite(lab)][0].item()!r}")
+    logp = torch.log_softmax(scores, -1)
+    if target == "softmax":
+        P = torch.softmax(lab, -1)
+    else:
+        if checks and bool((lab < 0).any()):
+            raise ValueError(f"labels must be >= 0 for target='normalize'; got {lab[lab < 0][0].item()!r}")
+        total = lab.sum(-1, keepdim=True)
+        # A list whose grades sum to 0 has no target mass: P = 0, loss 0 (as with a mask).
+        P = lab / torch.where(total > 0, total, 1.0)
+    return _reduce(-(P * logp).sum(-1), reduction, sample_weight)

@@ -120,6 +120,13 @@ class SingleLogitHead(nn.Module):
         linear_or_in_features: an ``nn.Linear`` to wrap, or ``in_features``.
         num_classes: the number of classes when a new ``nn.Linear`` is made.
         bias: whether a new ``nn.Linear`` has a bias.
+        validate_args: ``True`` checks that a *tensor* of queried classes lies in
+            ``[0, num_classes)`` on every call (a ``.min()``/``.max()`` pass and, on a GPU,
+            two device syncs) and raises a ``ValueError`` naming the bad value. The default
+            ``None`` checks only when :func:`losslab.set_validate_args` was given ``True``;
+            otherwise the row gather itself rejects an out-of-range index (a ``ValueError``
+            on CPU, a device-side assert on CUDA), and negative indices never wrap around.
+            Python ``int``/sequence classes are always checked on the host (no tensor op).
 
     Example:
         >>> _ = torch.manual_seed(0)
@@ -133,8 +140,12 @@ class SingleLogitHead(nn.Module):
     Reference: Keren, Sabato & Schuller (2019), Sect. 6.3.
     """
 
-    def __init__(self, linear_or_in_features: nn.Linear | int, num_classes: int | None = None, *, bias: bool = True):
+    def __init__(self, linear_or_in_features: nn.Linear | int, num_classes: int | None = None, *, bias: bool = True,
+                 validate_args: bool | None = None):
         super().__init__()
+        if validate_args is not None and not isinstance(validate_args, bool):
+            raise TypeError(f"validate_args must be None, True or False; got {validate_args!r}")
+        self.validate_args = validate_args
         if isinstance(linear_or_in_features, nn.Linear):
             if num_classes is not None and num_classes != linear_or_in_features.out_features:
                 raise ValueError(
@@ -159,20 +170,46 @@ class SingleLogitHead(nn.Module):
         return self.linear.out_features
 
     def _index(self, classes, device) -> torch.Tensor:
-        idx = torch.as_tensor(classes, dtype=torch.long, device=device)
+        if isinstance(classes, torch.Tensor) and classes.dtype == torch.long and classes.device == device:
+            idx = classes  # the common case at inference: no conversion op
+        else:
+            idx = torch.as_tensor(classes, dtype=torch.long, device=device)
         if idx.dim() > 1:
             raise ValueError(f"classes must be an int or a 1-D sequence of class indices; got shape {tuple(idx.shape)}")
-        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= self.num_classes):
+        if not isinstance(classes, torch.Tensor):
+            # Host values: checked in Python, no tensor op and no device sync.
+            values = [classes] if idx.dim() == 0 else list(classes)
+            bad = [c for c in values if not 0 <= int(c) < self.num_classes]
+            if bad:
+                raise ValueError(f"classes must lie in [0, {self.num_classes}); got {bad[0]!r} in {classes!r}")
+        elif self._validating() and idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= self.num_classes):
             raise ValueError(f"classes must lie in [0, {self.num_classes}); got {classes!r}")
         return idx
+
+    def _validating(self) -> bool:
+        validate = getattr(self, "validate_args", None)  # absent from heads pickled before it existed
+        if validate is not None:
+            return validate
+        from . import _validate
+
+        return _validate._VALIDATE_ARGS is True
+
+    def _rows(self, param: torch.Tensor, idx: torch.Tensor, classes) -> torch.Tensor:
+        """``param[idx]`` by ``index_select``, which bounds-checks on CPU in its own loop (at
+        no extra pass) and, unlike ``param[idx]``, does not wrap negative indices around."""
+        try:
+            return param.index_select(0, idx)
+        except IndexError as err:
+            raise ValueError(f"classes must lie in [0, {self.num_classes}); got {classes!r}") from err
 
     def forward(self, x: torch.Tensor, classes=None) -> torch.Tensor:
         """Logits of ``classes`` (all when ``None``): ``[..., K]``, ``[...]`` or ``[..., C]``."""
         if classes is None:
             return self.linear(x)
         idx = self._index(classes, self.linear.weight.device)
-        weight = self.linear.weight.index_select(0, idx.reshape(-1))  # [C, d]
-        bias = None if self.linear.bias is None else self.linear.bias.index_select(0, idx.reshape(-1))
+        flat = idx.reshape(-1)
+        weight = self._rows(self.linear.weight, flat, classes)  # [C, d]
+        bias = None if self.linear.bias is None else self._rows(self.linear.bias, flat, classes)
         out = torch.nn.functional.linear(x, weight, bias)  # [..., C]
         return out.squeeze(-1) if idx.dim() == 0 else out
 
@@ -185,9 +222,9 @@ class SingleLogitHead(nn.Module):
                 f"{tuple(x.shape)} and {tuple(classes.shape)}"
             )
         idx = self._index(classes, self.linear.weight.device)
-        out = (x * self.linear.weight[idx]).sum(-1)
+        out = (x * self._rows(self.linear.weight, idx, classes)).sum(-1)
         if self.linear.bias is not None:
-            out = out + self.linear.bias[idx]
+            out = out + self._rows(self.linear.bias, idx, classes)
         return out
 
     def extra_repr(self) -> str:
