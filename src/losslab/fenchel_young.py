@@ -105,25 +105,42 @@ def _check_nonempty_classes(name: str, x: torch.Tensor, dim: int) -> None:
 # u = (X − τ)/(α − 1) the shifted scores of the loss's stable form (X = (α−1)(θ − max θ)).
 
 
-def _sparsemax_forward(theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    # Euclidean projection onto the simplex by sorting (Martins & Astudillo 2016).
-    z = theta - theta.amax(-1, keepdim=True)  # shift: max 0, so τ ∈ [−1, 0)
+# The threshold depends only on the largest entries of a row: the support is a prefix of
+# the descending order. So the sort runs on a top-k prefix (k = _TOPK_FIRST first), and a
+# row whose support fills its whole prefix -- the support may extend past it -- is solved
+# again with 2k, 4k, ..., up to the full sort. On a prefix the formulas see the same
+# values in the same order as on the full sort, so the answer is the full sort's.
+_TOPK_FIRST = 100
+
+
+def _prefix_solve(z: torch.Tensor, solve, k: int) -> tuple[torch.Tensor, ...]:
+    """``solve(sorted_prefix) -> (support [R, 1], *stats [R, 1])`` on the rows of 2-D ``z``."""
     K = z.shape[-1]
-    zs, _ = torch.sort(z, dim=-1, descending=True)
-    k = torch.arange(1, K + 1, dtype=z.dtype, device=z.device)
+    if k >= K:
+        return solve(torch.sort(z, dim=-1, descending=True).values)
+    out = solve(torch.topk(z, k, dim=-1).values)  # topk's values come sorted, descending
+    unsolved = out[0].squeeze(-1) == k
+    if bool(unsolved.any()):
+        rows = unsolved.nonzero().squeeze(-1)
+        redo = _prefix_solve(z.index_select(0, rows), solve, 2 * k)
+        for o, r in zip(out, redo):
+            o.index_copy_(0, rows, r)
+    return out
+
+
+def _sparsemax_solve(zs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    # Euclidean projection onto the simplex by sorting (Martins & Astudillo 2016).
+    k = torch.arange(1, zs.shape[-1] + 1, dtype=zs.dtype, device=zs.device)
     cssv = zs.cumsum(-1) - 1
     support = (k * zs > cssv).sum(-1, keepdim=True)  # k(z) = max{k : 1 + k z_(k) > Σ_{j≤k} z_(j)}
-    tau = cssv.gather(-1, support - 1) / support.to(z.dtype)
-    u = z - tau
-    return u.clamp_min(0), u
+    tau = cssv.gather(-1, support - 1) / support.to(zs.dtype)
+    p_alpha = (zs - tau).clamp_min(0).square().sum(-1, keepdim=True)  # Σ p²: p is 0 past the prefix
+    return support, tau, p_alpha
 
 
-def _entmax15_forward(theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _entmax15_solve(xs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     # Exact sort-based 1.5-entmax (Peters, Niculae & Martins 2019): p = [θ/2 − τ]_+².
-    x = (theta - theta.amax(-1, keepdim=True)) / 2
-    K = x.shape[-1]
-    xs, _ = torch.sort(x, dim=-1, descending=True)
-    k = torch.arange(1, K + 1, dtype=x.dtype, device=x.device)
+    k = torch.arange(1, xs.shape[-1] + 1, dtype=xs.dtype, device=xs.device)
     mean = xs.cumsum(-1) / k
     mean_sq = (xs * xs).cumsum(-1) / k
     ss = k * (mean_sq - mean * mean)
@@ -132,14 +149,53 @@ def _entmax15_forward(theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     support = (tau_k <= xs).sum(-1, keepdim=True)
     # Second pass on the support only, with a centred variance: avoids the
     # cancellation of E[x²] − E[x]² that the search pass tolerates.
-    in_support = k <= support.to(x.dtype)
-    n = support.to(x.dtype)
+    in_support = k <= support.to(xs.dtype)
+    n = support.to(xs.dtype)
     # where, not a product with the 0/1 mask: -inf scores (masked classes) times 0 are NaN
     mu = torch.where(in_support, xs, 0).sum(-1, keepdim=True) / n
     var = (torch.where(in_support, xs - mu, 0) ** 2).sum(-1, keepdim=True) / n
     tau = mu - ((1 / n - var).clamp_min(0)).sqrt()
-    d = x - tau
-    return d.clamp_min(0) ** 2, 2 * d
+    p_alpha = ((xs - tau).clamp_min(0) ** 2).pow(1.5).sum(-1, keepdim=True)  # Σ p^1.5 on the prefix
+    return support, tau, p_alpha
+
+
+def _sparse_forward(theta: torch.Tensor, method: str, need_u: bool) -> tuple[torch.Tensor, ...]:
+    """(p, u or None, τ, shift, Σ p^α) for sparsemax / 1.5-entmax along the last dim.
+
+    ``u = X/(α − 1) − τ/(α − 1)`` as in :func:`_forward_last`; when it is not needed
+    (a mapping, or a loss with integer labels, which gathers ``u_y`` itself) ``p`` is formed
+    in place in the one ``[..., K]`` buffer of the shifted scores.
+    """
+    shift = theta.amax(-1, keepdim=True)
+    z = theta - shift  # shift: max 0, so τ ∈ [−1, 0)
+    if method == "entmax15":
+        z.div_(2)
+    solve = _sparsemax_solve if method == "sparsemax" else _entmax15_solve
+    K = z.shape[-1]
+    _, tau, p_alpha = _prefix_solve(z.reshape(-1, K), solve, _TOPK_FIRST)
+    tau, p_alpha = tau.reshape(z.shape[:-1] + (1,)), p_alpha.reshape(z.shape[:-1])
+    u = None
+    if need_u:
+        d = z - tau
+        u = d if method == "sparsemax" else 2 * d
+        p = d.clamp_min(0)
+        if method == "entmax15":
+            p.square_()
+        return p, u, tau, shift, p_alpha
+    p = z.sub_(tau).clamp_min_(0)
+    if method == "entmax15":
+        p.square_()
+    return p, u, tau, shift, p_alpha
+
+
+def _sparsemax_forward(theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    p, u, *_ = _sparse_forward(theta, "sparsemax", True)
+    return p, u
+
+
+def _entmax15_forward(theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    p, u, *_ = _sparse_forward(theta, "entmax15", True)
+    return p, u
 
 
 def _bisect_forward(theta: torch.Tensor, alpha: float, n_iter: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -167,17 +223,24 @@ def _jvp(p: torch.Tensor, v: torch.Tensor, alpha: float) -> torch.Tensor:
     """J v = s ⊙ v − s (s·v)/Σ s with s_j = p_j^{2−α} on the support (J is symmetric: also the VJP).
 
     Written as ``s ⊙ (v − ⟨ŝ, v⟩)`` with ``ŝ = s/Σs`` formed in log space, so that for α > 2
-    (``s`` large where ``p`` is tiny) no ratio of two overflowed numbers is taken.
+    (``s`` large where ``p`` is tiny) no ratio of two overflowed numbers is taken. α = 1.5 and
+    α = 2 (``s ≤ 1``) take direct forms with one or two ``[..., K]`` temporaries.
     """
+    if alpha == 1.5:
+        # s = √p ≤ 1 cannot overflow: no log space needed. J v = s ⊙ (v − ⟨s, v⟩/Σ s).
+        s = p.sqrt()
+        q = torch.einsum("...k,...k->...", s, v).unsqueeze(-1) / s.sum(-1, keepdim=True)  # no [..., K] product
+        return (v - q).mul_(s)
     on = p > 0
     if alpha == 2.0:
-        s = on.to(p.dtype)
-        s_hat = s / s.sum(-1, keepdim=True)
-    else:
-        logs = (2.0 - alpha) * torch.log(torch.where(on, p, torch.ones_like(p)))
-        logs = torch.where(on, logs, torch.full_like(logs, -math.inf))
-        s = logs.exp()
-        s_hat = torch.softmax(logs, -1)
+        # J v = v − mean_S(v) on the support S, 0 off it: one [..., K] buffer.
+        out = torch.where(on, v, 0)
+        mean = out.sum(-1, keepdim=True) / on.sum(-1, keepdim=True).to(out.dtype)
+        return out.sub_(mean).masked_fill_(on.logical_not_(), 0)
+    logs = (2.0 - alpha) * torch.log(torch.where(on, p, torch.ones_like(p)))
+    logs = torch.where(on, logs, torch.full_like(logs, -math.inf))
+    s = logs.exp()
+    s_hat = torch.softmax(logs, -1)
     return s * (v - (s_hat * v).sum(-1, keepdim=True))
 
 
@@ -201,6 +264,8 @@ class _Mapping(torch.autograd.Function):
 
     @staticmethod
     def forward(theta, alpha, method, n_iter):
+        if method in ("sparsemax", "entmax15"):
+            return _sparse_forward(theta, method, False)[0]
         p, _ = _forward_last(theta, alpha, method, n_iter)
         return p
 
@@ -331,8 +396,19 @@ class _FYLoss(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, scores, target, labels, alpha, method, n_iter):
-        p, u = _forward_last(scores, alpha, method, n_iter)
         shannon = method == "softmax"
+        if labels and method in ("sparsemax", "entmax15"):
+            # Σ p^α comes from the sorted prefix and u_y from the gathered θ_y, with the
+            # same operations as u: p is the only [..., K] tensor this forward keeps.
+            p, _, tau, shift, p_alpha = _sparse_forward(scores, method, False)
+            x_y = scores.gather(-1, target.unsqueeze(-1)) - shift
+            u_y = (x_y - tau) if method == "sparsemax" else 2 * (x_y / 2 - tau)
+            loss = p_alpha / alpha + 1.0 / (alpha * (alpha - 1)) - u_y.squeeze(-1)
+            loss = loss.clamp_min(0)
+            ctx.labels, ctx.alpha, ctx.shannon = labels, alpha, shannon
+            ctx.save_for_backward(p, target)
+            return loss
+        p, u = _forward_last(scores, alpha, method, n_iter)
         if labels:
             idx = target.unsqueeze(-1)
             u_y = u.gather(-1, idx).squeeze(-1)
@@ -366,11 +442,11 @@ class _FYLoss(torch.autograd.Function):
         grad_scores = grad_target = None
         if ctx.needs_input_grad[0]:
             if ctx.labels:
-                diff = p.clone()
-                diff.scatter_add_(-1, target.unsqueeze(-1), -torch.ones_like(p[..., :1]))
+                grad_scores = p.clone()
+                grad_scores.scatter_add_(-1, target.unsqueeze(-1), -torch.ones_like(p[..., :1]))
+                grad_scores.mul_(g)
             else:
-                diff = p - target
-            grad_scores = g * diff
+                grad_scores = g * (p - target)
         if not ctx.labels and ctx.needs_input_grad[1]:
             u = saved[2]
             y = target
