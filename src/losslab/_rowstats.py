@@ -26,59 +26,49 @@ def _finite_max(x: torch.Tensor) -> torch.Tensor:
 class TrueAndWorstFalse(torch.autograd.Function):
     """``(z_y, max_{j≠y} z_j, n)`` along the last dim; ``n`` counts the false classes at the max.
 
-    The largest false logit comes from the row's top 3 (the top 2 once the label's entry is
-    dropped): no masked copy. Its gradient goes to the arg-max false class; where several
-    false classes tie at the max (detected by the top 2 false values being equal) it is
-    shared equally among them, as ``amax`` does. ``n`` (not differentiable) lets a batch
-    maximum over rows share its gradient the same way (:func:`tied_max`).
+    The largest false logit is the row max wherever the label is below it; only the rows
+    whose label attains the max are copied (once, with the label's entry set to −inf) for a
+    second max. The gradient of the largest false logit is shared equally among the false
+    classes at the max, as ``amax`` shares it, from one comparison in the backward; ``n``
+    (computed only with ``counts=True``, not differentiable) lets a batch maximum over rows
+    share its gradient the same way (:func:`tied_max`).
     """
 
     @staticmethod
-    def forward(ctx, logits: torch.Tensor, labels: torch.Tensor):
+    def forward(ctx, logits: torch.Tensor, labels: torch.Tensor, counts: bool = False):
         K = logits.shape[-1]
         idx = labels.unsqueeze(-1)
         true = logits.gather(-1, idx)
-        vals, pos = logits.topk(min(3, K), -1)
-        first_is_label = pos[..., :1] == idx
-        # the first two entries of the top 3 that are not the label (the label is at most one of them)
-        worst = torch.where(first_is_label, vals[..., 1:2], vals[..., :1])
-        worst_pos = torch.where(first_is_label, pos[..., 1:2], pos[..., :1])
-        counts = torch.ones_like(worst)
-        tie_rows = torch.empty(0, dtype=torch.long, device=logits.device)
-        if K > 2:
-            second_is_label = pos[..., 1:2] == idx
-            runner_up = torch.where(first_is_label | second_is_label, vals[..., 2:3], vals[..., 1:2])
-            tie = (runner_up == worst).reshape(-1)
-            if bool(tie.any()):
-                tie_rows = tie.nonzero().squeeze(-1)
-                flat = logits.reshape(-1, K)
-                at_max = flat.index_select(0, tie_rows) == worst.reshape(-1, 1).index_select(0, tie_rows)
-                at_max.scatter_(-1, labels.reshape(-1, 1).index_select(0, tie_rows), False)
-                counts.view(-1).index_copy_(0, tie_rows, at_max.sum(-1).to(counts.dtype))
-        ctx.save_for_backward(logits, labels, worst, worst_pos, counts, tie_rows)
-        ctx.mark_non_differentiable(counts)
-        return true.squeeze(-1), worst.squeeze(-1), counts.squeeze(-1)
+        worst = logits.amax(-1, keepdim=True)
+        at_top = (true >= worst).reshape(-1)
+        if bool(at_top.any()):
+            rows = at_top.nonzero().squeeze(-1)
+            sub = logits.reshape(-1, K).index_select(0, rows)
+            sub.scatter_(-1, idx.reshape(-1, 1).index_select(0, rows), -math.inf)
+            worst.view(-1).index_copy_(0, rows, sub.amax(-1))
+        n = None
+        if counts:
+            n = (logits == worst).sum(-1, keepdim=True) - (true == worst).to(torch.long)
+            n = n.to(logits.dtype).squeeze(-1)
+            ctx.mark_non_differentiable(n)
+        ctx.save_for_backward(logits, labels, worst)
+        return true.squeeze(-1), worst.squeeze(-1), n
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, g_true, g_worst, _):
-        logits, labels, worst, worst_pos, counts, tie_rows = ctx.saved_tensors
-        grad = torch.zeros_like(logits)
-        if g_worst is not None:
-            g_w = g_worst.unsqueeze(-1)
-            if tie_rows.numel():
-                K = logits.shape[-1]
-                flat_g = g_w.reshape(-1, 1)
-                at_max = logits.reshape(-1, K).index_select(0, tie_rows) == worst.reshape(-1, 1).index_select(0, tie_rows)
-                at_max.scatter_(-1, labels.reshape(-1, 1).index_select(0, tie_rows), False)
-                share = flat_g.index_select(0, tie_rows) / counts.reshape(-1, 1).index_select(0, tie_rows)
-                grad.view(-1, K).index_copy_(0, tie_rows, at_max.to(grad.dtype) * share)
-                g_w = g_w.clone()
-                g_w.view(-1).index_fill_(0, tie_rows, 0)
-            grad.scatter_add_(-1, worst_pos, g_w.expand_as(worst_pos).to(grad.dtype))
+        logits, labels, worst = ctx.saved_tensors
+        idx = labels.unsqueeze(-1)
+        if g_worst is None:
+            grad = torch.zeros_like(logits)
+        else:
+            at_max = logits == worst
+            at_max.scatter_(-1, idx, False)
+            share = g_worst.unsqueeze(-1) / at_max.sum(-1, keepdim=True).to(logits.dtype)
+            grad = at_max.to(logits.dtype).mul_(share)
         if g_true is not None:
-            grad.scatter_add_(-1, labels.unsqueeze(-1), g_true.unsqueeze(-1))
-        return grad, None
+            grad.scatter_add_(-1, idx, g_true.unsqueeze(-1).to(grad.dtype))
+        return grad, None, None
 
 
 class _TiedMax(torch.autograd.Function):
@@ -102,29 +92,30 @@ def tied_max(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
 
 
 class SoftmaxStats(torch.autograd.Function):
-    """``(z_y, lse(z), lse(2z))`` along the last dim, from one buffer ``e = exp(z − max z)``.
+    """``(z_y, lse(z), lse(2z))`` along the last dim, from one buffer ``p = softmax(z)``.
 
-    ``∂ lse(z)/∂z = e/Σe`` and ``∂ lse(2z)/∂z = 2e²/Σe²``: the backward is ``e ⊙ (c₁ + c₂ e)``
+    PyTorch's fused softmax gives ``p``; ``lse(z) = M − log max_j p_j`` with ``M`` the row
+    max (``max p ≥ 1/K`` never underflows) and ``lse(2z) = 2 lse(z) + log Σ p²``.
+    ``∂ lse(z)/∂z = p`` and ``∂ lse(2z)/∂z = 2p²/Σp²``: the backward is ``p ⊙ (c₁ + c₂ p)``
     plus the true logit's one-hot, in one buffer.
     """
 
     @staticmethod
     def forward(ctx, logits: torch.Tensor, labels: torch.Tensor):
-        m = _finite_max(logits)
-        e = (logits - m).exp_()
-        s1 = e.sum(-1, keepdim=True)
-        s2 = torch.einsum("...k,...k->...", e, e).unsqueeze(-1)  # Σ e² without an [..., K] product
+        p = torch.softmax(logits, -1)
+        lse = _finite_max(logits) - p.amax(-1, keepdim=True).log()
+        s2 = (p * p).sum(-1, keepdim=True)
         true = logits.gather(-1, labels.unsqueeze(-1))
-        ctx.save_for_backward(e, labels, s1, s2)
-        return true.squeeze(-1), (m + s1.log()).squeeze(-1), (2 * m + s2.log()).squeeze(-1)
+        ctx.save_for_backward(p, labels, s2)
+        return true.squeeze(-1), lse.squeeze(-1), (2 * lse + s2.log()).squeeze(-1)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, g_true, g_lse, g_lse2):
-        e, labels, s1, s2 = ctx.saved_tensors
-        c1 = 0 if g_lse is None else g_lse.unsqueeze(-1) / s1
+        p, labels, s2 = ctx.saved_tensors
+        c1 = 0 if g_lse is None else g_lse.unsqueeze(-1)
         c2 = 0 if g_lse2 is None else 2 * g_lse2.unsqueeze(-1) / s2
-        grad = (e * c2).add_(c1).mul_(e)
+        grad = (p * c2).add_(c1).mul_(p)
         if g_true is not None:
             grad.scatter_add_(-1, labels.unsqueeze(-1), g_true.unsqueeze(-1).to(grad.dtype))
         return grad, None

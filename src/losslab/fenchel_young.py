@@ -106,23 +106,30 @@ def _check_nonempty_classes(name: str, x: torch.Tensor, dim: int) -> None:
 
 
 # The threshold depends only on the largest entries of a row: the support is a prefix of
-# the descending order. So the sort runs on a top-k prefix (k = _TOPK_FIRST first), and a
-# row whose support fills its whole prefix -- the support may extend past it -- is solved
-# again with 2k, 4k, ..., up to the full sort. On a prefix the formulas see the same
-# values in the same order as on the full sort, so the answer is the full sort's.
-_TOPK_FIRST = 100
+# the descending order, and it lies in {z > −1} (after the max-shift τ ≥ −1 for both
+# mappings). So the sort runs on a top-k prefix: k is the smallest power of two covering
+# every row's count of entries above −1 (one cheap pass), capped at _TOPK_FIRST and at
+# the largest power of two with 64·k ≤ K (beyond that PyTorch's CPU topk leaves its partial
+# sort for a selection several times slower); a row whose support fills its prefix while
+# more entries are above −1 is solved again with 2k, 4k, ..., up to the full sort. On a
+# prefix the formulas see the same values in the same order as on the full sort, so the
+# answer is the full sort's.
+_TOPK_FIRST = 128
 
 
-def _prefix_solve(z: torch.Tensor, solve, k: int) -> tuple[torch.Tensor, ...]:
-    """``solve(sorted_prefix) -> (support [R, 1], *stats [R, 1])`` on the rows of 2-D ``z``."""
+def _prefix_solve(z: torch.Tensor, solve, k: int, bound: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """``solve(sorted_prefix) -> (support [R, 1], *stats [R, 1])`` on the rows of 2-D ``z``.
+
+    ``bound [R]``: an upper bound on each row's support size.
+    """
     K = z.shape[-1]
     if k >= K:
         return solve(torch.sort(z, dim=-1, descending=True).values)
     out = solve(torch.topk(z, k, dim=-1).values)  # topk's values come sorted, descending
-    unsolved = out[0].squeeze(-1) == k
+    unsolved = (out[0].squeeze(-1) == k) & (bound > k)
     if bool(unsolved.any()):
         rows = unsolved.nonzero().squeeze(-1)
-        redo = _prefix_solve(z.index_select(0, rows), solve, 2 * k)
+        redo = _prefix_solve(z.index_select(0, rows), solve, 2 * k, bound.index_select(0, rows))
         for o, r in zip(out, redo):
             o.index_copy_(0, rows, r)
     return out
@@ -172,7 +179,13 @@ def _sparse_forward(theta: torch.Tensor, method: str, need_u: bool) -> tuple[tor
         z.div_(2)
     solve = _sparsemax_solve if method == "sparsemax" else _entmax15_solve
     K = z.shape[-1]
-    _, tau, p_alpha = _prefix_solve(z.reshape(-1, K), solve, _TOPK_FIRST)
+    flat = z.reshape(-1, K)
+    bound = (flat > -1).sum(-1)
+    most = int(bound.max()) if bound.numel() else 1
+    k = min(_TOPK_FIRST, 1 << max(most - 1, 0).bit_length())
+    if 64 * k > K:
+        k = min(k, 1 << max(K // 64, 1).bit_length() - 1)
+    _, tau, p_alpha = _prefix_solve(flat, solve, k, bound)
     tau, p_alpha = tau.reshape(z.shape[:-1] + (1,)), p_alpha.reshape(z.shape[:-1])
     u = None
     if need_u:
@@ -226,17 +239,13 @@ def _jvp(p: torch.Tensor, v: torch.Tensor, alpha: float) -> torch.Tensor:
     (``s`` large where ``p`` is tiny) no ratio of two overflowed numbers is taken. α = 1.5 and
     α = 2 (``s ≤ 1``) take direct forms with one or two ``[..., K]`` temporaries.
     """
-    if alpha == 1.5:
-        # s = √p ≤ 1 cannot overflow: no log space needed. J v = s ⊙ (v − ⟨s, v⟩/Σ s).
-        s = p.sqrt()
-        q = torch.einsum("...k,...k->...", s, v).unsqueeze(-1) / s.sum(-1, keepdim=True)  # no [..., K] product
+    if alpha == 1.5 or alpha == 2.0:
+        # s ≤ 1 cannot overflow: no log space needed. J v = s ⊙ (v − ⟨s, v⟩/Σ s), with
+        # s = √p (α = 1.5) or the support's indicator (α = 2: v − mean_S(v) on S).
+        s = p.sqrt() if alpha == 1.5 else (p > 0).to(p.dtype)
+        q = (s * v).sum(-1, keepdim=True) / s.sum(-1, keepdim=True)
         return (v - q).mul_(s)
     on = p > 0
-    if alpha == 2.0:
-        # J v = v − mean_S(v) on the support S, 0 off it: one [..., K] buffer.
-        out = torch.where(on, v, 0)
-        mean = out.sum(-1, keepdim=True) / on.sum(-1, keepdim=True).to(out.dtype)
-        return out.sub_(mean).masked_fill_(on.logical_not_(), 0)
     logs = (2.0 - alpha) * torch.log(torch.where(on, p, torch.ones_like(p)))
     logs = torch.where(on, logs, torch.full_like(logs, -math.inf))
     s = logs.exp()

@@ -137,7 +137,7 @@ def max_margin(
     gamma = check_positive("margin", margin)
     check_hyper_magnitude("margin", gamma, logits)
     check_reduction(reduction)
-    # max_{j≠y} z_j from the row's top 3: no masked copy of the logits
+    # max_{j≠y} z_j from the row max: no masked copy of the logits
     true, worst_false, _ = TrueAndWorstFalse.apply(logits, labels)
     loss = torch.clamp_min(gamma - true + worst_false, 0.0)
     return _reduce(loss, reduction, sample_weight)
@@ -644,7 +644,7 @@ def batch_max_margin(
             "reduction must be 'mean' or 'sum', got 'none'"
         )
     m = logits.shape[0]
-    true, worst_false, ties = TrueAndWorstFalse.apply(logits, labels)
+    true, worst_false, ties = TrueAndWorstFalse.apply(logits, labels, True)
     z_plus = true.amin()
     # the batch's largest false logit; its gradient is shared by every tied false entry
     z_minus = tied_max(worst_false, ties)
