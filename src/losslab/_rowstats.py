@@ -30,8 +30,9 @@ class TrueAndWorstFalse(torch.autograd.Function):
     whose label attains the max are copied (once, with the label's entry set to −inf) for a
     second max. The gradient of the largest false logit is shared equally among the false
     classes at the max, as ``amax`` shares it, from one comparison in the backward; ``n``
-    (computed only with ``counts=True``, not differentiable) lets a batch maximum over rows
-    share its gradient the same way (:func:`tied_max`).
+    (computed only with ``counts=True`` and only on the rows that hold the batch's largest
+    value, 0 elsewhere; not differentiable) lets a batch maximum over rows share its
+    gradient the same way (:func:`tied_max`).
     """
 
     @staticmethod
@@ -48,8 +49,15 @@ class TrueAndWorstFalse(torch.autograd.Function):
             worst.view(-1).index_copy_(0, rows, sub.amax(-1))
         n = None
         if counts:
-            n = (logits == worst).sum(-1, keepdim=True) - (true == worst).to(torch.long)
-            n = n.to(logits.dtype).squeeze(-1)
+            # Only rows whose largest false logit is the batch's largest can share a batch
+            # maximum's gradient: the others' counts stay 0 (unused by tied_max).
+            flat_w = worst.reshape(-1)
+            top_rows = (flat_w == flat_w.amax()).nonzero().squeeze(-1)
+            sub = logits.reshape(-1, K).index_select(0, top_rows)
+            w_sub = flat_w.index_select(0, top_rows).unsqueeze(-1)
+            hits = (sub == w_sub).sum(-1, dtype=torch.int32)
+            hits -= (true.reshape(-1, 1).index_select(0, top_rows) == w_sub).squeeze(-1).to(torch.int32)
+            n = torch.zeros_like(flat_w).index_copy_(0, top_rows, hits.to(flat_w.dtype)).reshape(worst.shape[:-1])
             ctx.mark_non_differentiable(n)
         ctx.save_for_backward(logits, labels, worst)
         return true.squeeze(-1), worst.squeeze(-1), n
@@ -64,8 +72,9 @@ class TrueAndWorstFalse(torch.autograd.Function):
         else:
             at_max = logits == worst
             at_max.scatter_(-1, idx, False)
-            share = g_worst.unsqueeze(-1) / at_max.sum(-1, keepdim=True).to(logits.dtype)
-            grad = at_max.to(logits.dtype).mul_(share)
+            grad = at_max.to(logits.dtype)  # counted in floats: a boolean sum widens to int64
+            del at_max
+            grad.mul_(g_worst.unsqueeze(-1) / grad.sum(-1, keepdim=True))
         if g_true is not None:
             grad.scatter_add_(-1, idx, g_true.unsqueeze(-1).to(grad.dtype))
         return grad, None, None
