@@ -113,7 +113,7 @@ class SoftmaxStats(torch.autograd.Function):
     def forward(ctx, logits: torch.Tensor, labels: torch.Tensor):
         p = torch.softmax(logits, -1)
         lse = _finite_max(logits) - p.amax(-1, keepdim=True).log()
-        s2 = (p * p).sum(-1, keepdim=True)
+        s2 = torch.linalg.vector_norm(p, dim=-1, keepdim=True).square()  # Σ p², no [..., K] product
         true = logits.gather(-1, labels.unsqueeze(-1))
         ctx.save_for_backward(p, labels, s2)
         return true.squeeze(-1), lse.squeeze(-1), (2 * lse + s2.log()).squeeze(-1)
@@ -122,9 +122,12 @@ class SoftmaxStats(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, g_true, g_lse, g_lse2):
         p, labels, s2 = ctx.saved_tensors
-        c1 = 0 if g_lse is None else g_lse.unsqueeze(-1)
-        c2 = 0 if g_lse2 is None else 2 * g_lse2.unsqueeze(-1) / s2
-        grad = (p * c2).add_(c1).mul_(p)
+        if g_lse2 is None:
+            grad = p * (0 if g_lse is None else g_lse.unsqueeze(-1))
+        else:
+            c2 = 2 * g_lse2.unsqueeze(-1) / s2
+            grad = (p * c2) if g_lse is None else torch.addcmul(g_lse.unsqueeze(-1), p, c2)
+            grad.mul_(p)
         if g_true is not None:
             grad.scatter_add_(-1, labels.unsqueeze(-1), g_true.unsqueeze(-1).to(grad.dtype))
         return grad, None

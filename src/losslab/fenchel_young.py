@@ -139,6 +139,8 @@ def _count_above(x: torch.Tensor, t: float) -> torch.Tensor:
     """``Σ_j [x_j > t]`` per row of 2-D ``x``, in blocks of rows: a boolean ``sum`` widens its
     whole mask to int64 (2× the scores' bytes in float32), so the mask is kept to 2^18 entries."""
     rows = max(1, (1 << 18) // max(x.shape[-1], 1))
+    if x.shape[0] <= rows:
+        return (x > t).sum(-1, dtype=torch.int32)
     return torch.cat([(block > t).sum(-1, dtype=torch.int32) for block in x.split(rows)])
 
 
