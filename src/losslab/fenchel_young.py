@@ -12,8 +12,8 @@ family and has no numbered equations). The Tsallis family
 limit ``α → 1`` (Shannon), sparsemax at ``α = 2`` (Gini; Martins & Astudillo
 2016) and 1.5-entmax at ``α = 1.5`` (Peters, Niculae & Martins 2019). For
 ``α > 1`` the mapping is ``p_j = [(α − 1) θ_j − τ]_+^{1/(α−1)}`` with the threshold
-``τ`` making ``Σ p = 1``: found by sorting for ``α ∈ {1.5, 2}`` (exact) and by
-bisection for any ``α > 1``.
+``τ`` making ``Σ p = 1``: found by a partial sort of each row's largest entries
+for ``α ∈ {1.5, 2}`` (exact) and by bisection for any ``α > 1``.
 
 Every mapping and loss has an analytic backward (custom autograd): the sort and
 the bisection are never differentiated through. The mappings' Jacobian-vector
@@ -105,25 +105,58 @@ def _check_nonempty_classes(name: str, x: torch.Tensor, dim: int) -> None:
 # u = (X − τ)/(α − 1) the shifted scores of the loss's stable form (X = (α−1)(θ − max θ)).
 
 
-def _sparsemax_forward(theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    # Euclidean projection onto the simplex by sorting (Martins & Astudillo 2016).
-    z = theta - theta.amax(-1, keepdim=True)  # shift: max 0, so τ ∈ [−1, 0)
+# The threshold depends only on the largest entries of a row: the support is a prefix of
+# the descending order, and it lies in {z > −1} (after the max-shift τ ≥ −1 for both
+# mappings). So the sort runs on a top-k prefix: k is the smallest power of two covering
+# every row's count of entries above −1 (one cheap pass), capped at _TOPK_FIRST and at
+# the largest power of two with 64·k ≤ K (beyond that PyTorch's CPU topk leaves its partial
+# sort for a selection several times slower); a row whose support fills its prefix while
+# more entries are above −1 is solved again with 2k, 4k, ..., up to the full sort. On a
+# prefix the formulas see the same values in the same order as on the full sort, so the
+# answer is the full sort's.
+_TOPK_FIRST = 128
+
+
+def _prefix_solve(z: torch.Tensor, solve, k: int, bound: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """``solve(sorted_prefix) -> (support [R, 1], *stats [R, 1])`` on the rows of 2-D ``z``.
+
+    ``bound [R]``: an upper bound on each row's support size.
+    """
     K = z.shape[-1]
-    zs, _ = torch.sort(z, dim=-1, descending=True)
-    k = torch.arange(1, K + 1, dtype=z.dtype, device=z.device)
+    if k >= K:
+        return solve(torch.sort(z, dim=-1, descending=True).values)
+    out = solve(torch.topk(z, k, dim=-1).values)  # topk's values come sorted, descending
+    unsolved = (out[0].squeeze(-1) == k) & (bound > k)
+    if bool(unsolved.any()):
+        rows = unsolved.nonzero().squeeze(-1)
+        redo = _prefix_solve(z.index_select(0, rows), solve, 2 * k, bound.index_select(0, rows))
+        for o, r in zip(out, redo):
+            o.index_copy_(0, rows, r)
+    return out
+
+
+def _count_above(x: torch.Tensor, t: float) -> torch.Tensor:
+    """``Σ_j [x_j > t]`` per row of 2-D ``x``, in blocks of rows: a boolean ``sum`` widens its
+    whole mask to int64 (2× the scores' bytes in float32), so the mask is kept to 2^18 entries."""
+    rows = max(1, (1 << 18) // max(x.shape[-1], 1))
+    if x.shape[0] <= rows:
+        return (x > t).sum(-1, dtype=torch.int32)
+    return torch.cat([(block > t).sum(-1, dtype=torch.int32) for block in x.split(rows)])
+
+
+def _sparsemax_solve(zs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    # Euclidean projection onto the simplex by sorting (Martins & Astudillo 2016).
+    k = torch.arange(1, zs.shape[-1] + 1, dtype=zs.dtype, device=zs.device)
     cssv = zs.cumsum(-1) - 1
     support = (k * zs > cssv).sum(-1, keepdim=True)  # k(z) = max{k : 1 + k z_(k) > Σ_{j≤k} z_(j)}
-    tau = cssv.gather(-1, support - 1) / support.to(z.dtype)
-    u = z - tau
-    return u.clamp_min(0), u
+    tau = cssv.gather(-1, support - 1) / support.to(zs.dtype)
+    p_alpha = (zs - tau).clamp_min(0).square().sum(-1, keepdim=True)  # Σ p²: p is 0 past the prefix
+    return support, tau, p_alpha
 
 
-def _entmax15_forward(theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _entmax15_solve(xs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     # Exact sort-based 1.5-entmax (Peters, Niculae & Martins 2019): p = [θ/2 − τ]_+².
-    x = (theta - theta.amax(-1, keepdim=True)) / 2
-    K = x.shape[-1]
-    xs, _ = torch.sort(x, dim=-1, descending=True)
-    k = torch.arange(1, K + 1, dtype=x.dtype, device=x.device)
+    k = torch.arange(1, xs.shape[-1] + 1, dtype=xs.dtype, device=xs.device)
     mean = xs.cumsum(-1) / k
     mean_sq = (xs * xs).cumsum(-1) / k
     ss = k * (mean_sq - mean * mean)
@@ -132,14 +165,59 @@ def _entmax15_forward(theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     support = (tau_k <= xs).sum(-1, keepdim=True)
     # Second pass on the support only, with a centred variance: avoids the
     # cancellation of E[x²] − E[x]² that the search pass tolerates.
-    in_support = k <= support.to(x.dtype)
-    n = support.to(x.dtype)
+    in_support = k <= support.to(xs.dtype)
+    n = support.to(xs.dtype)
     # where, not a product with the 0/1 mask: -inf scores (masked classes) times 0 are NaN
     mu = torch.where(in_support, xs, 0).sum(-1, keepdim=True) / n
     var = (torch.where(in_support, xs - mu, 0) ** 2).sum(-1, keepdim=True) / n
     tau = mu - ((1 / n - var).clamp_min(0)).sqrt()
-    d = x - tau
-    return d.clamp_min(0) ** 2, 2 * d
+    p_alpha = ((xs - tau).clamp_min(0) ** 2).pow(1.5).sum(-1, keepdim=True)  # Σ p^1.5 on the prefix
+    return support, tau, p_alpha
+
+
+def _sparse_forward(theta: torch.Tensor, method: str, need_u: bool) -> tuple[torch.Tensor, ...]:
+    """(p, u or None, τ, shift, Σ p^α) for sparsemax / 1.5-entmax along the last dim.
+
+    ``u = X/(α − 1) − τ/(α − 1)`` as in :func:`_forward_last`; when it is not needed
+    (a mapping, or a loss with integer labels, which gathers ``u_y`` itself) ``p`` is formed
+    in place in the one ``[..., K]`` buffer of the shifted scores.
+    """
+    shift = theta.amax(-1, keepdim=True)
+    z = theta - shift  # shift: max 0, so τ ∈ [−1, 0)
+    if method == "entmax15":
+        z.div_(2)
+    solve = _sparsemax_solve if method == "sparsemax" else _entmax15_solve
+    K = z.shape[-1]
+    flat = z.reshape(-1, K)
+    bound = _count_above(flat, -1.0)
+    most = int(bound.max()) if bound.numel() else 1
+    k = min(_TOPK_FIRST, 1 << max(most - 1, 0).bit_length())
+    if 64 * k > K:
+        k = min(k, 1 << max(K // 64, 1).bit_length() - 1)
+    _, tau, p_alpha = _prefix_solve(flat, solve, k, bound)
+    tau, p_alpha = tau.reshape(z.shape[:-1] + (1,)), p_alpha.reshape(z.shape[:-1])
+    u = None
+    if need_u:
+        d = z - tau
+        u = d if method == "sparsemax" else 2 * d
+        p = d.clamp_min(0)
+        if method == "entmax15":
+            p.square_()
+        return p, u, tau, shift, p_alpha
+    p = z.sub_(tau).clamp_min_(0)
+    if method == "entmax15":
+        p.square_()
+    return p, u, tau, shift, p_alpha
+
+
+def _sparsemax_forward(theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    p, u, *_ = _sparse_forward(theta, "sparsemax", True)
+    return p, u
+
+
+def _entmax15_forward(theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    p, u, *_ = _sparse_forward(theta, "entmax15", True)
+    return p, u
 
 
 def _bisect_forward(theta: torch.Tensor, alpha: float, n_iter: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -167,17 +245,20 @@ def _jvp(p: torch.Tensor, v: torch.Tensor, alpha: float) -> torch.Tensor:
     """J v = s ⊙ v − s (s·v)/Σ s with s_j = p_j^{2−α} on the support (J is symmetric: also the VJP).
 
     Written as ``s ⊙ (v − ⟨ŝ, v⟩)`` with ``ŝ = s/Σs`` formed in log space, so that for α > 2
-    (``s`` large where ``p`` is tiny) no ratio of two overflowed numbers is taken.
+    (``s`` large where ``p`` is tiny) no ratio of two overflowed numbers is taken. α = 1.5 and
+    α = 2 (``s ≤ 1``) take direct forms with one or two ``[..., K]`` temporaries.
     """
+    if alpha == 1.5 or alpha == 2.0:
+        # s ≤ 1 cannot overflow: no log space needed. J v = s ⊙ (v − ⟨s, v⟩/Σ s), with
+        # s = √p (α = 1.5) or the support's indicator (α = 2: v − mean_S(v) on S).
+        s = p.sqrt() if alpha == 1.5 else (p > 0).to(p.dtype)
+        q = (s * v).sum(-1, keepdim=True) / s.sum(-1, keepdim=True)
+        return (v - q).mul_(s)
     on = p > 0
-    if alpha == 2.0:
-        s = on.to(p.dtype)
-        s_hat = s / s.sum(-1, keepdim=True)
-    else:
-        logs = (2.0 - alpha) * torch.log(torch.where(on, p, torch.ones_like(p)))
-        logs = torch.where(on, logs, torch.full_like(logs, -math.inf))
-        s = logs.exp()
-        s_hat = torch.softmax(logs, -1)
+    logs = (2.0 - alpha) * torch.log(torch.where(on, p, torch.ones_like(p)))
+    logs = torch.where(on, logs, torch.full_like(logs, -math.inf))
+    s = logs.exp()
+    s_hat = torch.softmax(logs, -1)
     return s * (v - (s_hat * v).sum(-1, keepdim=True))
 
 
@@ -201,6 +282,8 @@ class _Mapping(torch.autograd.Function):
 
     @staticmethod
     def forward(theta, alpha, method, n_iter):
+        if method in ("sparsemax", "entmax15"):
+            return _sparse_forward(theta, method, False)[0]
         p, _ = _forward_last(theta, alpha, method, n_iter)
         return p
 
@@ -331,8 +414,19 @@ class _FYLoss(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, scores, target, labels, alpha, method, n_iter):
-        p, u = _forward_last(scores, alpha, method, n_iter)
         shannon = method == "softmax"
+        if labels and method in ("sparsemax", "entmax15"):
+            # Σ p^α comes from the sorted prefix and u_y from the gathered θ_y, with the
+            # same operations as u: p is the only [..., K] tensor this forward keeps.
+            p, _, tau, shift, p_alpha = _sparse_forward(scores, method, False)
+            x_y = scores.gather(-1, target.unsqueeze(-1)) - shift
+            u_y = (x_y - tau) if method == "sparsemax" else 2 * (x_y / 2 - tau)
+            loss = p_alpha / alpha + 1.0 / (alpha * (alpha - 1)) - u_y.squeeze(-1)
+            loss = loss.clamp_min(0)
+            ctx.labels, ctx.alpha, ctx.shannon = labels, alpha, shannon
+            ctx.save_for_backward(p, target)
+            return loss
+        p, u = _forward_last(scores, alpha, method, n_iter)
         if labels:
             idx = target.unsqueeze(-1)
             u_y = u.gather(-1, idx).squeeze(-1)
@@ -366,11 +460,11 @@ class _FYLoss(torch.autograd.Function):
         grad_scores = grad_target = None
         if ctx.needs_input_grad[0]:
             if ctx.labels:
-                diff = p.clone()
-                diff.scatter_add_(-1, target.unsqueeze(-1), -torch.ones_like(p[..., :1]))
+                grad_scores = p.clone()
+                grad_scores.scatter_add_(-1, target.unsqueeze(-1), -torch.ones_like(p[..., :1]))
+                grad_scores.mul_(g)
             else:
-                diff = p - target
-            grad_scores = g * diff
+                grad_scores = g * (p - target)
         if not ctx.labels and ctx.needs_input_grad[1]:
             u = saved[2]
             y = target

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from . import kernels
 from . import registry
 from ._reduce import _reduce
+from ._rowstats import SigmoidStats, SoftmaxStats, TrueAndWorstFalse, tied_max
 from ._validate import check_hyper_magnitude
 from ._validate import (
     old_weight_keyword,
@@ -137,8 +138,8 @@ def max_margin(
     gamma = check_positive("margin", margin)
     check_hyper_magnitude("margin", gamma, logits)
     check_reduction(reduction)
-    true = _true_logit(logits, labels)
-    worst_false = logits.masked_fill(~_false_mask(logits, labels), float("-inf")).amax(-1)
+    # max_{j≠y} z_j from the row max: no masked copy of the logits
+    true, worst_false, _ = TrueAndWorstFalse.apply(logits, labels)
     loss = torch.clamp_min(gamma - true + worst_false, 0.0)
     return _reduce(loss, reduction, sample_weight)
 
@@ -182,7 +183,8 @@ def softmax_cauchy_schwarz(
     """
     _check_logits_labels(logits, labels)
     check_reduction(reduction)
-    loss = 0.5 * torch.logsumexp(2.0 * logits, -1) - _true_logit(logits, labels)
+    true, _, lse2 = SoftmaxStats.apply(logits, labels)
+    loss = 0.5 * lse2 - true
     return _reduce(loss, reduction, sample_weight)
 
 
@@ -231,7 +233,8 @@ def sigmoid_cauchy_schwarz(
     """
     _check_logits_labels(logits, labels)
     check_reduction(reduction)
-    loss = F.softplus(-_true_logit(logits, labels)) + _log_sigmoid_norm(logits)
+    true, lse2 = SigmoidStats.apply(logits, labels)  # lse2 = lse(2 logσ(z)) = 2 log‖σ(z)‖
+    loss = F.softplus(-true) + 0.5 * lse2
     return _reduce(loss, reduction, sample_weight)
 
 
@@ -273,9 +276,9 @@ def softmax_tanimoto(
     """
     _check_logits_labels(logits, labels)
     check_reduction(reduction)
-    lse = torch.logsumexp(logits, -1)
-    p_y = torch.exp(_true_logit(logits, labels) - lse)
-    p_norm = torch.exp(0.5 * torch.logsumexp(2.0 * logits, -1) - lse)
+    true, lse, lse2 = SoftmaxStats.apply(logits, labels)
+    p_y = torch.exp(true - lse)
+    p_norm = torch.exp(0.5 * lse2 - lse)
     loss = -p_y / (1.0 + p_norm - p_y)
     return _reduce(loss, reduction, sample_weight)
 
@@ -315,8 +318,9 @@ def sigmoid_tanimoto(
     """
     _check_logits_labels(logits, labels)
     check_reduction(reduction)
-    s_y = torch.sigmoid(_true_logit(logits, labels))
-    s_norm = torch.exp(_log_sigmoid_norm(logits))
+    true, lse2 = SigmoidStats.apply(logits, labels)
+    s_y = torch.sigmoid(true)
+    s_norm = torch.exp(0.5 * lse2)
     loss = -s_y / (1.0 + s_norm - s_y)
     return _reduce(loss, reduction, sample_weight)
 
@@ -654,12 +658,12 @@ def batch_max_margin(
             "reduction must be 'mean' or 'sum', got 'none'"
         )
     m = logits.shape[0]
-    true = _true_logit(logits, labels)
-    false_masked = logits.masked_fill(~_false_mask(logits, labels), float("-inf"))
+    true, worst_false, ties = TrueAndWorstFalse.apply(logits, labels, True)
     z_plus = true.amin()
-    z_minus = false_masked.amax()
+    # the batch's largest false logit; its gradient is shared by every tied false entry
+    z_minus = tied_max(worst_false, ties)
     batch_term = torch.clamp_min(gamma - z_plus + z_minus, 0.0)
-    per_example = torch.clamp_min(gamma - true + false_masked.amax(-1), 0.0)
+    per_example = torch.clamp_min(gamma - true + worst_false, 0.0)
     total = batch_term + per_example.sum()
     return total / m if reduction == "mean" else total
 
