@@ -22,6 +22,7 @@ from pathlib import Path
 # verb -> (module, one-line help). Keep sorted by verb.
 COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("losslab.experiments.audit", "a property card per loss (convex? proper? robust? ...); --all: the properties table"),
+    "bench": ("losslab.experiments.bench", "time and memory of every registered loss against its fastest peer"),
     "demo": ("losslab.experiments.demo", "the main job: a tour of the library, report under ./report/demo/"),
     "list": ("losslab.experiments.listing", "list the registered losses by family"),
     "plot": ("losslab.experiments.gallery", "write the selective-loss gallery (PNG) of the four sensitivity types"),
