@@ -171,6 +171,11 @@ _add("softmax-family", "--seed", ["-2"])
 # audit
 _add("audit", "--kind", ["bogus", ""])
 _add("audit", "--seed", ["-2", "x"])
+# bench
+_add("bench", "--family", ["nonsense", "", "ranking,bogus", "ranking,,rl"])
+_add("bench", "--loss", ["bogus", "mse,bogus", ""])
+_add("bench", "--size", ["abc", "0x5", "4096x", "1x2x3", "1.5e0", "-3", "", "tiny,,1e7"])
+_add("bench", "--rounds", COUNT)
 # shared options of every verb that has them
 for verb in cli.COMMANDS:
     if verb != "list":
@@ -182,7 +187,7 @@ DATA_FILES["out-under-a-file"] = lambda t: _write(t, "afile", "x") / "sub"
 
 # options whose every value is fine, or that take no value: nothing to test
 NO_BAD_VALUE = {("demo", "--no-gallery"), ("demo", "--no-speed"),
-                ("audit", "--all"), ("audit", "--quick"), ("audit", "--no-plots")}
+                ("audit", "--all"), ("audit", "--quick"), ("audit", "--no-plots"), ("bench", "--compile")}
 
 
 def _resolve(value: str, tmp_path: Path) -> str:
@@ -277,6 +282,8 @@ def _subprocess(argv, tmp_path):
     ("rank", "--data", "file:svm-garbage", ()),
     ("slc", "--data", "file:idx-truncated", ()),
     ("slc-speed", "--device", "cuda", ()),
+    ("bench", "--family", "nonsense", ()),
+    ("bench", "--size", "abc", ()),
 ])
 def test_bad_option_in_a_real_process(verb, option, value, extra, tmp_path):
     if option == "--device":

@@ -539,7 +539,8 @@ def lambda_loss(shape, dtype, g):
         gain = torch.exp2(y) - 1
         disc = torch.log2(torch.arange(2, n + 2, dtype=s.dtype))
         max_dcg = (gain.sort(1, descending=True).values / disc).sum(1)
-        gap = (rank[:, :, None] - rank[:, None, :]).abs().to(s.dtype)
+        # gap 0 is the diagonal, never a pair; clamped so that its inf weight cannot leak NaN into the gradient
+        gap = (rank[:, :, None] - rank[:, None, :]).abs().clamp_min(1).to(s.dtype)
         delta = (1 / torch.log2(1 + gap) - 1 / torch.log2(2 + gap)).abs()
         w = delta * (gain[:, :, None] - gain[:, None, :]).abs() / max_dcg[:, None, None]
         d, pairs = _pairs(s, y)
