@@ -158,6 +158,12 @@ def test_a_loss_without_a_case_is_listed_with_a_reason(monkeypatch):
     assert row["status"].startswith("no peer: no benchmark case")
 
 
+def test_each_finished_row_is_handed_on():
+    seen = []
+    result = _run(["mse", "mae"], on_row=lambda r: seen.append([row["loss"] for row in r["rows"]]))
+    assert seen == [["mae"], ["mae", "mse"]] and len(result["rows"]) == 2  # registry order
+
+
 def test_a_row_loss_given_one_number_is_skipped():
     (row,) = bench.run_bench(losses=["listnet"], sizes=[(48,)], rounds=1, progress=False, log=None)["rows"]
     assert row["status"].startswith("skipped: size 48 gives no BxK")
@@ -178,5 +184,6 @@ def test_command_writes_json_markdown_and_png(tmp_path, capsys):
     md = (out / "bench.md").read_text()
     assert "`listnet`" in md and "`huber`" in md and "F.huber_loss" in md and "bench.png" in md
     assert (out / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (out / "bench.partial.json").exists()
     printed = capsys.readouterr().out
     assert "| ranking | `listnet` | 8x6 |" in printed

@@ -274,9 +274,11 @@ def _versions() -> dict:
 
 
 def run_bench(families=None, losses=None, sizes=None, *, rounds: int = 5, compile_peers: bool = False,
-              seed: int = 0, progress: bool = True, log: Callable[[str], None] | None = print) -> dict:
+              seed: int = 0, progress: bool = True, log: Callable[[str], None] | None = print,
+              on_row: Callable[[dict], None] | None = None) -> dict:
     """Measure the planned rows (see :func:`plan`) and return the result dict that
-    ``bench.json`` holds; ``log`` receives the markdown table line by line as rows finish."""
+    ``bench.json`` holds; ``log`` receives the markdown table line by line as rows finish,
+    ``on_row`` the partial result after each row (a long run killed midway keeps its rows)."""
     from losslab.experiments import bench_peers
     from losslab.experiments._common import progress as progress_bar
 
@@ -329,6 +331,8 @@ def run_bench(families=None, losses=None, sizes=None, *, rounds: int = 5, compil
         result["rows"].append(row)
         if log:
             log(_table_line(row))
+        if on_row:
+            on_row(result)
         bar.update(1)
     bar.close()
     result["load_average_end"] = os.getloadavg()[0]
@@ -470,9 +474,12 @@ def run(args: argparse.Namespace) -> int:
     from losslab.experiments._common import draw
 
     out = command_dir(args)
+    partial = out / "bench.partial.json"
     result = run_bench(args.family, args.loss, args.size, rounds=args.rounds, compile_peers=args.compile,
-                       progress=not args.no_progress, log=lambda s: print(s, flush=True))
+                       progress=not args.no_progress, log=lambda s: print(s, flush=True),
+                       on_row=lambda r: partial.write_text(json.dumps(r, indent=2) + "\n"))
     (out / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
+    partial.unlink(missing_ok=True)
     md = "# losslab bench: every loss against its fastest peer\n\n" + markdown(result) + "\n"
     png = draw(plot_ratios, out / "bench.png", result) if any("time_ratio" in r for r in result["rows"]) else None
     if png is not None:
