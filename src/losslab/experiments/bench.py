@@ -423,14 +423,23 @@ def plot_ratios(result: dict, path=None, *, dpi: int = 110):
     ax = fig.subplots()
     y = list(range(len(rows)))[::-1]
     colors = ["tab:red" if t > TIME_TARGET else "tab:blue" for t in ratios]
-    ax.barh(y, ratios, color=colors, left=0)
+    ax.barh(y, [t - 1 for t in ratios], color=colors, left=1)  # from parity: faster to the left
     ax.errorbar(ratios, y, xerr=[[t - r["time_ratio_min"] for t, r in zip(ratios, rows)],
                                  [r["time_ratio_max"] - t for t, r in zip(ratios, rows)]],
                 fmt="none", ecolor="k", lw=0.6, capsize=1.5)
     ax.set_xscale("log")
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    lo = min(min(r["time_ratio_min"] for r in rows), 0.5)
+    hi = max(max(r["time_ratio_max"] for r in rows), 2.0)
+    ticks = [v for v in (0.01, 0.03, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128) if lo / 1.5 <= v <= hi * 1.5]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.axvline(1.0, color="k", lw=0.6, ls=":")
     ax.axvline(TIME_TARGET, color="tab:red", lw=1.0, ls="--", label=f"target {TIME_TARGET}x")
     ax.set_yticks(y, labels, fontsize=7)
+    ax.set_ylim(-0.7, len(rows) - 0.3)
     ax.set_xlabel("losslab time / fastest peer time (median of per-round ratios; bars: range)")
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title(f"losslab bench, {result['date']}, {result['threads']} thread(s), {result['rounds']} rounds",
