@@ -187,3 +187,15 @@ def test_command_writes_json_markdown_and_png(tmp_path, capsys):
     assert not (out / "bench.partial.json").exists()
     printed = capsys.readouterr().out
     assert "| ranking | `listnet` | 8x6 |" in printed
+
+
+def test_without_matplotlib_json_and_markdown_are_still_written(tmp_path, capsys, monkeypatch):
+    from losslab.experiments import _common
+
+    monkeypatch.setattr(_common, "matplotlib_available", lambda: False)
+    rc = cli.main(["bench", "--loss", "mae", "--size", "tiny", "--rounds", "1", "--no-progress", "--out", str(tmp_path)])
+    assert rc == 0
+    out = tmp_path / "bench"
+    assert (out / "bench.json").exists() and (out / "bench.md").exists() and not (out / "bench.png").exists()
+    assert "bench.png" not in (out / "bench.md").read_text()
+    assert "matplotlib is not installed" in capsys.readouterr().err
