@@ -218,6 +218,11 @@ _add("consistency", "--steps", COUNT)
 # audit
 _add("audit", "--kind", ["bogus", ""])
 _add("audit", "--seed", ["-2", "x"])
+# bench
+_add("bench", "--family", ["nonsense", "", "ranking,bogus", "ranking,,rl"])
+_add("bench", "--loss", ["bogus", "mse,bogus", ""])
+_add("bench", "--size", ["abc", "0x5", "4096x", "1x2x3", "1.5e0", "-3", "", "tiny,,1e7"])
+_add("bench", "--rounds", COUNT)
 # shared options of every verb that has them
 for verb in cli.COMMANDS:
     if verb != "list":
@@ -230,7 +235,7 @@ DATA_FILES["out-under-a-file"] = lambda t: _write(t, "afile", "x") / "sub"
 # options whose every value is fine, or that take no value: nothing to test
 NO_BAD_VALUE = {("demo", "--no-gallery"), ("demo", "--no-speed"),
                 ("audit", "--all"), ("audit", "--quick"), ("audit", "--no-plots"), ("distill", "--quick"),
-                ("consistency", "--quick")}
+                ("consistency", "--quick"), ("bench", "--compile")}
 
 
 def _resolve(value: str, tmp_path: Path) -> str:
@@ -325,6 +330,8 @@ def _subprocess(argv, tmp_path):
     ("rank", "--data", "file:svm-garbage", ()),
     ("slc", "--data", "file:idx-truncated", ()),
     ("slc-speed", "--device", "cuda", ()),
+    ("bench", "--family", "nonsense", ()),
+    ("bench", "--size", "abc", ()),
 ])
 def test_bad_option_in_a_real_process(verb, option, value, extra, tmp_path):
     if option == "--device":

@@ -22,15 +22,16 @@ from pathlib import Path
 # verb -> (module, one-line help). Keep sorted by verb.
 COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("losslab.experiments.audit", "a property card per loss (convex? proper? robust? ...); --all: the properties table"),
-    "distill": ("losslab.experiments.distill", "distil a teacher's ranking: selective composite Softmax vs KL/MSE, top-k and NDCG@10 (seed 000)"),
+    "bench": ("losslab.experiments.bench", "time and memory of every registered loss against its fastest peer"),
     "consistency": ("losslab.experiments.consistency", "which Softmax-family surrogates are consistent with top-1, top-k and DCG; convergence curves (seed 003)"),
     "demo": ("losslab.experiments.demo", "the main job: a tour of the library, report under ./report/demo/"),
+    "distill": ("losslab.experiments.distill", "distil a teacher's ranking: selective composite Softmax vs KL/MSE, top-k and NDCG@10 (seed 000)"),
     "figure": ("losslab.experiments.figures", "draw a figure of the seed papers by its number (000:1 ... 001:2); --list"),
     "list": ("losslab.experiments.listing", "list the registered losses by family"),
     "plot": ("losslab.experiments.gallery", "write the selective-loss gallery (PNG) of the four sensitivity types"),
+    "rank": ("losslab.experiments.rank", "learning to rank: listwise/pairwise/selective losses, NDCG@{1,5,10} with error bars over seeds"),
     "slc": ("losslab.experiments.slc", "single-logit classification on digits or MNIST: Tables 1-2 of seed 001"),
     "slc-speed": ("losslab.experiments.slc_speed", "forward time of a full head vs a single logit: Table 3 of seed 001"),
-    "rank": ("losslab.experiments.rank", "learning to rank: listwise/pairwise/selective losses, NDCG@{1,5,10} with error bars over seeds"),
     "softmax-family": ("losslab.experiments.softmax_family", "full vs Fenchel-Young vs sampled softmax at large K (seed 003)"),
 }
 
