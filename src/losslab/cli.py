@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "slc-speed": ("losslab.experiments.slc_speed", "forward time of a full head vs a single logit: Table 3 of seed 001"),
     "rank": ("losslab.experiments.rank", "learning to rank: listwise/pairwise/selective losses, NDCG@{1,5,10} with error bars over seeds"),
     "softmax-family": ("losslab.experiments.softmax_family", "full vs Fenchel-Young vs sampled softmax at large K (seed 003)"),
+    "reproduce": ("losslab.experiments.reproduce", "one paper's claims and figures beside what losslab measures: report/reproduce-PAPER/README.md"),
 }
 
 DEFAULT_OUT = "report"
