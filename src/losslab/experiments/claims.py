@@ -510,7 +510,8 @@ def m_distill(size: str) -> Measured:
     lines = ["| loss | top10 | ndcg@10 | paired vs kl (ndcg@10) |", "|---|---|---|---|"]
     for name, row in res["summary"].items():
         pair = res["vs_kl"].get(name, {}).get("ndcg@10")
-        pair_txt = "–" if pair is None else f"{pair['mean']:+.3f} ({pair['verdict']})"
+        pair_txt = "–" if pair is None else (f"{pair['mean']:+.3f}" + (
+            "" if pair["half_width"] is None else f" ± {pair['half_width']:.3f}") + f" ({pair['verdict']})")
         lines.append(f"| {name} | {_ci(row['top10'])} | {_ci(row['ndcg@10'])} | {pair_txt} |")
     sel = {n: r["ndcg@10"]["verdict"] for n, r in res["vs_kl"].items() if n.startswith("selective")}
     holds = bool(sel) and all(v == "better than kl" for v in sel.values())

@@ -16,7 +16,7 @@ from pathlib import Path
 
 # Expected wall time (seconds, 2 cores, unloaded) of a full / quick run per paper, said up front:
 # 000's full run is dominated by the distillation (100 student trainings of 300 steps).
-EXPECTED_S = {"000": (1500, 180), "001": (300, 60), "003": (300, 30)}
+EXPECTED_S = {"000": (1500, 120), "001": (420, 60), "003": (300, 30)}
 
 
 def _paper(text: str) -> str:
@@ -39,7 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=cli.output_root, default=cli.DEFAULT_OUT, metavar="DIR",
                         help="report root: files go to DIR/reproduce-PAPER/ (default ./report/)")
     parser.add_argument("--threads", type=cli.positive_int, default=None, metavar="N",
-                        help="torch intra-op threads (default: torch's choice)")
+                        help="torch intra-op threads (default 1: the models are small, and extra threads "
+                             "only wait on each other)")
     parser.add_argument("--no-progress", action="store_true", help="no progress lines")
 
 
@@ -167,6 +168,10 @@ def run(args: argparse.Namespace) -> int:
 
         raise CLIError(f"argument PAPER: missing; valid: {', '.join(PAPERS)}")
     size = "quick" if args.quick else "full"
+    if not args.threads:
+        import torch
+
+        torch.set_num_threads(1)
     full_s, quick_s = EXPECTED_S[args.paper]
     expect = quick_s if args.quick else full_s
     print(f"losslab reproduce {args.paper}{' --quick' if args.quick else ''}: expected about "
