@@ -739,7 +739,7 @@ def consistency_results(size: str) -> dict:
     return _TABLE_CACHE[size]
 
 
-def _m_family(names: tuple[str, ...], want: dict, label: str):
+def _m_family(names: tuple[str, ...], want: dict):
     def measure(size: str) -> Measured:
         res = consistency_results(size)
         rows, bad = [], []
@@ -795,12 +795,12 @@ CLAIMS_003 = [
           "top-k and the DCG ordering.",
           _m_family(("softmax CE", "sparsemax", "entmax-1.5"),
                     {n: {"top-1": True, "top-k": True, "order (DCG)": True}
-                     for n in ("softmax CE", "sparsemax", "entmax-1.5")}, "fy"), figures=("003:1",)),
+                     for n in ("softmax CE", "sparsemax", "entmax-1.5")}), figures=("003:1",)),
     Claim("003", "sampled", "Abstract: approximate softmax (bias)",
           "Sampled softmax without the logQ correction is not consistent for top-1; NCE is; the corrected sampled "
           "softmax is consistent only as the number of negatives grows (bias–variance).",
           _m_family(("sampled softmax (no logQ)", "sampled softmax (logQ)", "NCE", "negative sampling"),
-                    {"sampled softmax (no logQ)": {"top-1": False}, "NCE": {"top-1": True}}, "sampled"),
+                    {"sampled softmax (no logQ)": {"top-1": False}, "NCE": {"top-1": True}}),
           figures=("003:1",)),
     Claim("003", "theory", "Abstract: consistency table",
           "Every surrogate's measured consistency agrees with the theory (minimiser of the expected surrogate vs the "
