@@ -208,6 +208,8 @@ _add("figure", "--scaling", ["exp"], "000:1")  # a figure that takes a link
 _add("figure", "--list", ["yes"])
 _add("figure", "--all", ["yes"])
 _add("figure", "--quick", ["yes"])
+# reproduce (the paper id comes first)
+_add("reproduce", "--quick", ["yes"], "003")
 # consistency
 _add("consistency", "--distributions", COUNT)
 _add("consistency", "--classes", ["3", "31", "x"])
@@ -343,4 +345,15 @@ def test_bad_option_in_a_real_process(verb, option, value, extra, tmp_path):
     proc = _subprocess(argv, tmp_path)
     assert proc.returncode == 2, (proc.returncode, proc.stderr)
     _check_one_error_line(proc.stderr, verb, option)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("paper", ["002", "0", "bogus", ""])
+def test_reproduce_unknown_paper_is_one_error_line_listing_the_valid_ones(paper, tmp_path, capsys):
+    """``losslab reproduce PAPER``: an unknown paper id (or none) is one line naming the value and
+    listing 000, 001, 003, exit 2, no report folder."""
+    argv = ["reproduce", "--out", str(tmp_path / "out")] + ([paper] if paper else [])
+    assert _run_main(argv) == 2
+    line = _check_one_error_line(capsys.readouterr().err, "reproduce", "PAPER")
+    assert "000, 001, 003" in line and (not paper or repr(paper) in line), line
     assert not (tmp_path / "out").exists()

@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "slc": ("losslab.experiments.slc", "single-logit classification on digits or MNIST: Tables 1-2 of seed 001"),
     "slc-speed": ("losslab.experiments.slc_speed", "forward time of a full head vs a single logit: Table 3 of seed 001"),
     "softmax-family": ("losslab.experiments.softmax_family", "full vs Fenchel-Young vs sampled softmax at large K (seed 003)"),
+    "reproduce": ("losslab.experiments.reproduce", "one paper's claims and figures beside what losslab measures: report/reproduce-PAPER/README.md"),
 }
 
 DEFAULT_OUT = "report"

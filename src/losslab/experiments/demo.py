@@ -197,6 +197,16 @@ def _report_markdown(results, chart, speed, speed_png, gallery_paths, gallery_no
               "`losslab plot` (into report/plot/).", ""]
     if cards:
         lines += cards_markdown(cards, out)
+    lines += ["## The papers, claim by claim", "",
+              "One command per seed paper measures each of its claims and writes a report with the paper's statement, "
+              "the numbers losslab measures (95% intervals over seeds), the figures and a verdict per claim. The demo "
+              "does not run them (a few minutes each with `--quick`); with the same `--out` the links below open them:",
+              ""]
+    for paper, what in (("000", "selective matching losses"), ("001", "single-logit classification"),
+                        ("003", "Softmax-family losses")):
+        lines.append(f"- `losslab reproduce {paper} --quick` ({what}): "
+                     f"[reproduce-{paper}/README.md](../reproduce-{paper}/README.md)")
+    lines += [""]
     lines += ["Raw results: `slc.json`, `slc.md`, `slc_speed.json` in this directory.", ""]
     return "\n".join(lines)
 
