@@ -30,8 +30,6 @@
 #include <torch/library.h>
 
 #include <cmath>
-#include <cstdint>
-#include <cstdlib>
 #include <limits>
 #include <string>
 #include <vector>
@@ -285,28 +283,6 @@ void dispatch_cap(
   }
 }
 
-// A fresh [rows, K] gradient is first touched inside the kernel, one 4 KB page fault at a
-// time: at 4096 x 32768 float32 that is 131072 faults, about 40% of a forward+backward here
-// (measured: the same kernel writing into a reused buffer). Where transparent huge pages are
-// "madvise" (the default of many distributions), asking for them on the buffer before the
-// first touch makes that 256 faults of 2 MB. Advice only: if the kernel refuses, nothing
-// changes. LOSSLAB_HUGEPAGES=0 turns it off.
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
-static void advise_huge_pages(const at::Tensor& t) {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  const char* env = std::getenv("LOSSLAB_HUGEPAGES");
-  if (env != nullptr && env[0] == '0') return;
-  constexpr uintptr_t H = uintptr_t(2) << 20;
-  const size_t bytes = size_t(t.numel()) * t.element_size();
-  if (bytes < 4 * H) return;
-  const uintptr_t b = reinterpret_cast<uintptr_t>(t.data_ptr());
-  const uintptr_t lo = (b + H - 1) & ~(H - 1), hi = (b + bytes) & ~(H - 1);
-  if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);
-#endif
-}
-
 std::tuple<at::Tensor, at::Tensor, at::Tensor> composite_softmax_fwd(
     const at::Tensor& pred,
     const at::Tensor& target,
@@ -334,8 +310,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> composite_softmax_fwd(
   at::Tensor gp = need_pred_grad ? at::empty_like(p) : at::empty({0}, p.options());
   at::Tensor gt = need_target_grad ? at::empty_like(p) : at::empty({0}, p.options());
   if (p.size(0) == 0) return {loss, gp, gt};
-  advise_huge_pages(gp);
-  advise_huge_pages(gt);
   AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "composite_softmax_fwd", [&] {
     switch (S) {
       case Shape::Identity: dispatch_cap<scalar_t, Shape::Identity>(p, t, loss, gp, gt, alpha, beta, cap, scale, gamma); break;
