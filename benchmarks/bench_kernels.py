@@ -39,6 +39,9 @@ matching_loss (sigmoid) <= 1.0x BCE-with-logits, memory <= 1x the input; our fus
 cross_entropy <= 0.5x eager F.cross_entropy and <= 1.0x torch.compile(F.cross_entropy) at
 4096x32768 (``--ce-sizes``: integer labels, forward+backward, compiled outside the timing).
 
+``--load-other-core``: a busy loop in a second Python process for the whole run, so that the
+figures "with the other core busy" can be taken (it is killed at exit, also on Ctrl-C).
+
 ``--single-logit-sizes``: ``self_normalization`` and ``batch_cross_entropy`` (seed 001) and
 ``cross_entropy`` with class weights, ``ignore_index`` and label smoothing, fused vs reference vs
 ``F.cross_entropy`` (for the weighted one with the same arguments), forward+backward of the mean.
@@ -202,6 +205,8 @@ def main(argv=None) -> int:
     parser.add_argument("--single-logit-sizes", default="4096x32768",
                         help="comma-separated BxK for self_normalization, batch_cross_entropy and class-weighted "
                              "cross_entropy; empty skips (default: %(default)s)")
+    parser.add_argument("--load-other-core", action="store_true",
+                        help="run a busy loop in a second Python process (one core) for the whole run")
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error(f"--rounds must be >= 1; got {args.rounds}")
@@ -217,6 +222,8 @@ def main(argv=None) -> int:
     if not status:
         print(f"error: the fused kernels are not available: {status.reason}", file=sys.stderr)
         return 1
+    if args.load_other_core:
+        print(f"other core busy: busy-loop process {_BUSY.start()} (killed at exit)", flush=True)
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     print(f"{now}; torch {torch.__version__}, {torch.get_num_threads()} threads, kernels {status.capability}; "
           f"load average {os.getloadavg()[0]:.1f}", flush=True)
@@ -329,5 +336,46 @@ def _print_single_logit(B: int, K: int, rounds: int) -> None:
         print(f"  -> reference / fused = {statistics.median(sp):.1f}x [{min(sp):.1f}-{max(sp):.1f}]\n", flush=True)
 
 
+# --load-other-core: a second process spinning on one core, as another user's job would. Stopped in
+# main's caller (finally), at exit (atexit), on SIGTERM (turned into SystemExit) and on Ctrl-C
+# (KeyboardInterrupt unwinds through the finally); if this process is killed outright, the loop
+# sees its parent change and exits by itself.
+_BUSY_LOOP = """
+import os
+parent = os.getppid()
+while os.getppid() == parent:
+    for _ in range(2_000_000):
+        pass
+"""
+
+
+class _BusyLoop:
+    def __init__(self):
+        self.proc = None
+
+    def start(self) -> int:
+        import atexit
+        import signal
+        import subprocess
+
+        self.proc = subprocess.Popen([sys.executable, "-c", _BUSY_LOOP], stdin=subprocess.DEVNULL)
+        atexit.register(self.stop)
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+        return self.proc.pid
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+
+_BUSY = _BusyLoop()
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    finally:
+        _BUSY.stop()

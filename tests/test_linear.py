@@ -423,15 +423,16 @@ def test_auto_calls_the_operator_once_per_chunk():
     }
     for (what, _), fn in runs.items():
         # the composite Softmax writes each chunk's gradient over that chunk's logits
-        op = "losslab.composite_softmax_fwd_inplace_" if what == "cs" else "losslab.cross_entropy_fwd"
+        op = {"cs": "losslab.composite_softmax_fwd_inplace_", "ce": "losslab.cross_entropy_fwd",
+              "ce_weight": "losslab.cross_entropy_weighted_fwd"}[what]
         for impl, expected in (("auto", chunks), ("fused", chunks), ("reference", 0)):
             with _OpCalls() as rec:
                 fn(impl).backward()
             assert rec.calls.get(op, 0) == expected, (what, impl, rec.calls)
-    # class weights with smoothing are not exact on the kernel's outputs: 'auto' takes the closed form
+    # class weights with smoothing: the weighted operator, once per chunk
     with _OpCalls() as rec:
         ll.linear_cross_entropy(x, W, y, weight=cw, label_smoothing=0.1, chunk_size=3).backward()
-    assert rec.calls == {}
+    assert rec.calls == {"losslab.cross_entropy_weighted_fwd": chunks}, rec.calls
     # the module forms pass impl through
     for impl, expected in (("auto", chunks), ("reference", 0)):
         with _OpCalls() as rec:
@@ -449,8 +450,6 @@ def test_impl_fused_where_it_cannot_run():
     y = _labels()
     s = torch.randn(N, K, dtype=D64)
     cw = torch.rand(K, dtype=D64) + 0.5
-    with pytest.raises(ValueError, match=r"impl='fused'.*label_smoothing|impl='fused'.*not available"):
-        ll.linear_cross_entropy(x, W, y, weight=cw, label_smoothing=0.1, impl="fused")
     with pytest.raises(ValueError, match=r"impl='fused'.*float16.*cpu"):
         ll.linear_cross_entropy(x.detach().half(), W.detach().half(), y, impl="fused")
     with pytest.raises(ValueError, match=r"impl='fused'.*(scaling|not available)"):
@@ -463,3 +462,27 @@ def test_impl_fused_where_it_cannot_run():
     # 'auto' falls back to the closed form where the kernel cannot run
     torch.testing.assert_close(ll.linear_cross_entropy(x, W, y, weight=cw, label_smoothing=0.1),
                                _ref_ce(F.linear(x, W), y, reduction="mean", weight=cw, label_smoothing=0.1))
+
+
+@needs_kernels
+@pytest.mark.parametrize("impl", ["fused", "reference"])
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+@pytest.mark.parametrize("probs", [False, True])
+def test_class_weight_smoothing_ignore_index_equal_materialised(probs, reduction, impl):
+    # weights + label smoothing + ignore_index together, against PyTorch's own loss on the
+    # materialised logits: values and the gradients of input, linear_weight and linear_bias
+    x, W, b = _params()
+    cw = torch.rand(K, dtype=D64, generator=_gen(3)) + 0.25
+    cw[1] = 0.0  # a zero class weight too
+    if probs:
+        y = torch.rand(N, K, dtype=D64, generator=_gen(5)).softmax(-1)
+    else:
+        y = _labels() % K
+        y[2], y[5] = -100, 1
+    kw = dict(weight=cw, label_smoothing=0.3, reduction=reduction)
+    ours = ll.linear_cross_entropy(x, W, y, linear_bias=b, chunk_size=3, impl=impl, **kw)
+    ref = F.cross_entropy(F.linear(x, W, b), y, ignore_index=-100, **kw)
+    torch.testing.assert_close(ours, ref, rtol=1e-10, atol=1e-12)
+    cot = torch.rand(ref.shape, dtype=D64, generator=_gen(7)) + 0.5
+    for a, r in zip(torch.autograd.grad(ours, (x, W, b), cot), torch.autograd.grad(ref, (x, W, b), cot)):
+        torch.testing.assert_close(a, r, rtol=1e-10, atol=1e-12)

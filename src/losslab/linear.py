@@ -313,8 +313,8 @@ def linear_cross_entropy(
         sample_weight: losslab's extra: per-row weights ``[...]``.
         chunk_size: rows per chunk; ``None`` picks ``max(1, 2^23 // K)`` (32 MB of float32 logits).
         impl: ``'auto'`` (default) computes each chunk's loss and logits gradient with the fused
-            ``cross_entropy`` operator where it runs (CPU float32/float64, or CUDA with Triton; class
-            weights only without label smoothing), else in closed form; ``'reference'`` always the
+            ``cross_entropy`` operator where it runs (CPU float32/float64, or CUDA with Triton; with class
+            weights the weighted operator), else in closed form; ``'reference'`` always the
             closed form; ``'fused'`` the operator or a ``ValueError``.
 
     Returns:
@@ -361,7 +361,7 @@ def linear_cross_entropy(
         flat = target.reshape(-1)
         valid = (flat != ignore_index).to(input.dtype)
         denom = valid if cw is None else valid * cw[torch.where(flat != ignore_index, flat, 0)]
-    fused, _ = kernels.use_fused("linear_cross_entropy", impl, input, cw is None or eps == 0)
+    fused, _ = kernels.use_fused("linear_cross_entropy", impl, input, None)
     chunk_fn = functools.partial(_ce_chunk_fused if fused else _ce_chunk_loss_and_grad, class_weight=cw,
                                  ignore_index=ignore_index, label_smoothing=eps)
     return _run(input, linear_weight, linear_bias, target, chunk_fn, chunk_size, reduction, sample_weight, denom)
@@ -452,21 +452,17 @@ def linear_composite_softmax_loss(
 
 
 def _ce_chunk_fused(logits, target, *, class_weight, ignore_index, label_smoothing, need_grad):
-    """``_ce_chunk_loss_and_grad`` through ``cross_entropy_fwd``. Class weights come only without
-    smoothing (use_fused decides), where they are exact on the outputs: for a label ``y`` the
-    weighted row is ``w_y·ℓ`` with gradient ``w_y(softmax − e_y)``; a probability target ``t``
-    becomes the unnormalised ``c = w·t``, whose loss ``Σ c_k(lse − z_k)`` and gradient
-    ``softmax·Σc − c`` the kernel computes as written (it never assumes ``Σ t = 1``)."""
-    labels = not target.is_floating_point()
-    if class_weight is not None and not labels:
-        target = target * class_weight
+    """``_ce_chunk_loss_and_grad`` through ``cross_entropy_fwd``, or with class weights through
+    ``cross_entropy_weighted_fwd``, whose rows are ``Σ_k c_k w_k (lse − z_k)`` (``c`` the smoothed
+    one-hot or probability target) with gradient ``softmax·Σ_j c_j w_j − c·w``: exact with label
+    smoothing and ``ignore_index`` too (the weighted mean's denominator is ``_run``'s)."""
+    if class_weight is not None:
+        loss, grad, _ = torch.ops.losslab.cross_entropy_weighted_fwd(
+            logits, target.contiguous(), class_weight.detach().contiguous(), int(ignore_index),
+            float(label_smoothing), need_grad, False)
+        return loss, (grad if need_grad else None)
     loss, grad, _ = torch.ops.losslab.cross_entropy_fwd(
         logits, target.contiguous(), int(ignore_index), float(label_smoothing), need_grad, False)
-    if class_weight is not None and labels:
-        w_y = class_weight[torch.where(target != ignore_index, target, torch.zeros_like(target))]
-        loss = mul_where_zero(w_y, loss)  # w_y = 0 against a -inf logit: 0, as the closed form
-        if need_grad:
-            grad.mul_(w_y.unsqueeze(-1))
     return loss, (grad if need_grad else None)
 
 

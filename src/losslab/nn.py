@@ -114,6 +114,7 @@ class MatchingLoss(_Loss):
     Args:
         link: the link ``h`` (a :class:`losslab.links.Link`), e.g. ``ll.links.sigmoid()``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'`` (default ``'mean'``).
+        impl: ``'auto'`` (default) | ``'reference'`` | ``'fused'``: the fused kernel or the pure-PyTorch code (:mod:`losslab.kernels`).
 
     ``forward(pred, target, sample_weight=None)``: ``pred`` and ``target`` of one shape ``[...]``; ``sample_weight`` per
     element.
@@ -121,13 +122,15 @@ class MatchingLoss(_Loss):
     Example: ``ll.nn.MatchingLoss(ll.links.sigmoid())(torch.randn(4, 3), torch.randn(4, 3))``
     """
 
-    def __init__(self, link: Link, reduction: str = "mean") -> None:
+    def __init__(self, link: Link, reduction: str = "mean", impl: str = "auto") -> None:
         super().__init__(reduction)
         self.link = link
+        self.impl = _check_impl(impl)
 
     @old_weight_keyword
     def forward(self, pred, target, sample_weight=None):
-        return _matching.matching_loss(pred, target, self.link, sample_weight=sample_weight, reduction=self.reduction)
+        return _matching.matching_loss(pred, target, self.link, sample_weight=sample_weight, reduction=self.reduction,
+                                       impl=_impl_of(self))
 
 
 class CompositeSigmoidLoss(_Loss):
@@ -137,6 +140,7 @@ class CompositeSigmoidLoss(_Loss):
         scaling: the scaling function ``q`` (a :class:`losslab.links.Link`), e.g. ``ll.links.tanh()``.
         gamma: regularisation ``γ > 0`` (default 1.0).
         reduction: ``'none'`` | ``'mean'`` | ``'sum'`` (default ``'mean'``).
+        impl: ``'auto'`` (default) | ``'reference'`` | ``'fused'``: the fused kernel or the pure-PyTorch code (:mod:`losslab.kernels`).
 
     ``forward(pred, target, sample_weight=None)``: ``pred`` and ``target`` of one shape ``[...]``; ``sample_weight`` per
     element.
@@ -144,13 +148,15 @@ class CompositeSigmoidLoss(_Loss):
     Example: ``ll.nn.CompositeSigmoidLoss(ll.links.tanh())(torch.randn(4), torch.randn(4))``
     """
 
-    def __init__(self, scaling: Link, gamma: float = 1.0, reduction: str = "mean") -> None:
+    def __init__(self, scaling: Link, gamma: float = 1.0, reduction: str = "mean", impl: str = "auto") -> None:
         super().__init__(reduction)
         self.scaling, self.gamma = scaling, gamma
+        self.impl = _check_impl(impl)
 
     @old_weight_keyword
     def forward(self, pred, target, sample_weight=None):
-        return _matching.composite_sigmoid_loss(pred, target, self.scaling, gamma=self.gamma, sample_weight=sample_weight, reduction=self.reduction)
+        return _matching.composite_sigmoid_loss(pred, target, self.scaling, gamma=self.gamma, sample_weight=sample_weight, reduction=self.reduction,
+                                                impl=_impl_of(self))
 
 
 class CompositeSoftmaxLoss(_Loss):
@@ -161,6 +167,7 @@ class CompositeSoftmaxLoss(_Loss):
         gamma: regularisation ``γ > 0`` (default 1.0).
         dim: the class dimension (default -1).
         reduction: ``'none'`` | ``'mean'`` | ``'sum'`` (default ``'mean'``).
+        impl: ``'auto'`` (default) | ``'reference'`` | ``'fused'``: the fused kernel or the pure-PyTorch code (:mod:`losslab.kernels`).
 
     ``forward(pred, target, sample_weight=None)``: scores ``[..., K]`` and target scores of the same shape;
     ``sample_weight`` ``[...]``.
@@ -168,14 +175,17 @@ class CompositeSoftmaxLoss(_Loss):
     Example: ``ll.nn.CompositeSoftmaxLoss(ll.links.exp())(torch.randn(4, 3), torch.randn(4, 3))``
     """
 
-    def __init__(self, scaling: Link, gamma: float = 1.0, dim: int = -1, reduction: str = "mean") -> None:
+    def __init__(self, scaling: Link, gamma: float = 1.0, dim: int = -1, reduction: str = "mean",
+                 impl: str = "auto") -> None:
         super().__init__(reduction)
         self.scaling, self.gamma, self.dim = scaling, gamma, dim
+        self.impl = _check_impl(impl)
 
     @old_weight_keyword
     def forward(self, pred, target, sample_weight=None):
         return _matching.composite_softmax_loss(
-            pred, target, self.scaling, gamma=self.gamma, dim=self.dim, sample_weight=sample_weight, reduction=self.reduction
+            pred, target, self.scaling, gamma=self.gamma, dim=self.dim, sample_weight=sample_weight, reduction=self.reduction,
+            impl=_impl_of(self)
         )
 
 
@@ -448,6 +458,7 @@ class SelfNormalizationLoss(_Loss):
     Args:
         alpha: weight ``α > 0`` of the normalisation term (default 0.1).
         reduction: ``'none'`` | ``'mean'`` | ``'sum'`` (default ``'mean'``).
+        impl: ``'auto'`` (default) | ``'reference'`` | ``'fused'``: the fused kernel or the pure-PyTorch code (:mod:`losslab.kernels`).
 
     ``forward(logits, labels, sample_weight=None)``: logits ``[..., K]``, integer labels ``[...]``, ``sample_weight``
     ``[...]``.
@@ -455,13 +466,15 @@ class SelfNormalizationLoss(_Loss):
     Example: ``ll.nn.SelfNormalizationLoss(alpha=0.5)(torch.randn(4, 3), torch.tensor([0, 2, 1, 0]))``
     """
 
-    def __init__(self, alpha: float = 0.1, reduction: str = "mean") -> None:
+    def __init__(self, alpha: float = 0.1, reduction: str = "mean", impl: str = "auto") -> None:
         super().__init__(reduction)
         self.alpha = alpha
+        self.impl = _check_impl(impl)
 
     @old_weight_keyword
     def forward(self, logits, labels, sample_weight=None):
-        return _slc.self_normalization(logits, labels, alpha=self.alpha, sample_weight=sample_weight, reduction=self.reduction)
+        return _slc.self_normalization(logits, labels, alpha=self.alpha, sample_weight=sample_weight, reduction=self.reduction,
+                                       impl=_impl_of(self))
 
 
 class NCELoss(_Loss):
@@ -514,6 +527,7 @@ class BatchCrossEntropyLoss(_Loss):
 
     Args:
         reduction: ``'none'`` | ``'mean'`` | ``'sum'`` (default ``'mean'``).
+        impl: ``'auto'`` (default) | ``'reference'`` | ``'fused'``: the fused kernel or the pure-PyTorch code (:mod:`losslab.kernels`).
 
     ``forward(logits, labels)``: logits ``[B, K]`` of one batch (``B > 1``), integer labels ``[B]``; no
     ``sample_weight`` (the batch couples its examples).
@@ -521,8 +535,12 @@ class BatchCrossEntropyLoss(_Loss):
     Example: ``ll.nn.BatchCrossEntropyLoss()(torch.randn(4, 3), torch.tensor([0, 2, 1, 0]))``
     """
 
+    def __init__(self, reduction: str = "mean", impl: str = "auto") -> None:
+        super().__init__(reduction)
+        self.impl = _check_impl(impl)
+
     def forward(self, logits, labels):
-        return _slc.batch_cross_entropy(logits, labels, reduction=self.reduction)
+        return _slc.batch_cross_entropy(logits, labels, reduction=self.reduction, impl=_impl_of(self))
 
 
 class BatchMaxMarginLoss(_Loss):
@@ -583,6 +601,7 @@ class CrossEntropyLoss(_KwLoss):
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
         label_smoothing: ``ε ∈ [0, 1]``.
         dim: losslab's extra: the class dim (default PyTorch's: 1, or 0 for a ``[C]`` input).
+        impl: ``'auto'`` (default) | ``'reference'`` | ``'fused'``: the fused kernel or the pure-PyTorch code (:mod:`losslab.kernels`).
 
     ``forward(input, target, sample_weight=None)``.
 
@@ -590,9 +609,9 @@ class CrossEntropyLoss(_KwLoss):
     """
 
     def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean", label_smoothing=0.0,
-                 *, dim=None):
+                 *, dim=None, impl="auto"):
         super().__init__(_cls.cross_entropy, legacy_reduction(size_average, reduce, reduction), weight=weight,
-                         ignore_index=ignore_index, label_smoothing=label_smoothing, dim=dim)
+                         ignore_index=ignore_index, label_smoothing=label_smoothing, dim=dim, impl=_check_impl(impl))
 
 
 class BCEWithLogitsLoss(_KwLoss):
@@ -1612,3 +1631,16 @@ class LinearCompositeSoftmaxLoss(_Loss):
 
 
 __all__ += ["LinearCrossEntropyLoss", "LinearCompositeSoftmaxLoss"]
+
+
+# impl= of the module forms whose function has a fused kernel (losslab.kernels)
+def _check_impl(impl):
+    """``impl`` of a module with a fused kernel, checked when the module is built."""
+    if not isinstance(impl, str) or impl not in ("auto", "reference", "fused"):
+        raise ValueError(f"impl must be one of 'auto', 'reference', 'fused'; got {impl!r}")
+    return impl
+
+
+def _impl_of(module) -> str:
+    # modules pickled before they had `impl` load without the attribute: the functions' default
+    return getattr(module, "impl", "auto")

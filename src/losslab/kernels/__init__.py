@@ -22,12 +22,21 @@ autograd and fake tensor rules here), so ``torch.compile(fullgraph=True)`` trace
 through them. Each returns the loss per row together with the gradient, computed in
 the same pass (as Liger-Kernel does); backward is one multiply by that saved gradient.
 
-Fused so far (float32 and float64, CPU; docs/kernels.md): :func:`losslab.composite_softmax_loss`
-for the scalings ``identity``, ``exp``, ``anti_exp``, ``sinh`` and ``cosh`` (any ``alpha``,
-``beta``, ``cap``, ``gamma``); :func:`losslab.matching_loss` for the sigmoid link;
-:func:`losslab.cross_entropy` (class weights too: ``csrc/single_logit.cpp``),
-:func:`losslab.self_normalization` and :func:`losslab.batch_cross_entropy`. Triton kernels of the
-same operators are registered as their CUDA kernels where a GPU and ``triton`` exist.
+Fused so far (docs/kernels.md has the table): :func:`losslab.composite_softmax_loss` for the
+scalings ``identity``, ``exp``, ``anti_exp``, ``sinh`` and ``cosh`` (any ``alpha``, ``beta``,
+``cap``, ``gamma``, ``link.scaled(c)``); :func:`losslab.matching_loss` for every link with a
+closed-form primitive (24 shapes, ``csrc/matching_links.cpp``); :func:`losslab.composite_sigmoid_loss`
+for those of them defined on all reals; :func:`losslab.cross_entropy` (labels with ``ignore_index``,
+probability targets, label smoothing, class weights: ``csrc/single_logit.cpp``);
+:func:`losslab.self_normalization`, :func:`losslab.batch_cross_entropy`, the linear + loss
+functions of :mod:`losslab.linear` (per row chunk) and the class-parallel operators of
+:mod:`losslab.distributed` (``csrc/class_parallel.cpp``, CPU only). CPU: float32 and float64.
+
+CUDA: where a CUDA device and ``triton`` exist, :func:`available` registers the Triton kernels
+(:mod:`losslab.kernels.triton_kernels`) as the same operators' CUDA kernels, and ``impl="auto"``
+/ ``"fused"`` send CUDA tensors (float16, bfloat16, float32, float64) to them; the operators'
+schemas come from the C++ library, so the CPU build must have succeeded. Not yet run on a GPU:
+tested under Triton's interpreter on the CPU only.
 """
 from __future__ import annotations
 
@@ -369,9 +378,8 @@ _COVERS = {
     "cross_entropy": (lambda class_weight: None if _weight_needs_grad(class_weight) else (),
                       "class weights that require grad (the kernel gives no gradient of weight)"),
     "linear_composite_softmax_loss": (scaling_spec, "this scaling (identity, exp, anti_exp, sinh, cosh only)"),
-    # class weights are applied to the kernel's outputs, exact only without smoothing
-    "linear_cross_entropy": (lambda exact: () if exact else None,
-                             "class weights together with label_smoothing > 0"),
+    # class weights, smoothing and ignore_index: cross_entropy_weighted_fwd (the weight is a constant there)
+    "linear_cross_entropy": (lambda _: (), ""),
 }
 
 
