@@ -139,9 +139,10 @@ def matching_loss(
     _check_pair(pred, target)
     _check_link("link", link)
     check_reduction(reduction)
+    # impl is checked first: impl='fused' on a link no kernel covers (no primitive) raises
+    fused, spec = kernels.use_fused("matching_loss", impl, pred, link)
     if not link.has_primitive and link.g_divergence is None:
         return _quadrature_matching_loss(pred, target, link, sample_weight, reduction)
-    fused, spec = kernels.use_fused("matching_loss", impl, pred, link)
     if fused:
         kernels.check_link_domain(link, pred, target)
     if fused and sample_weight is None and reduction != "none":
