@@ -475,8 +475,15 @@ def _pm1_target(target, scores: torch.Tensor) -> torch.Tensor:
     if not isinstance(target, torch.Tensor):
         raise TypeError(f"target must be a torch.Tensor, got {type(target).__name__}")
     check_target_shape("target", target, scores.shape, "the shape of scores")
-    check_values_in("target", target, (-1, 1), " (use 2*y - 1 for 0/1 labels)")
-    return target.to(scores.dtype)
+    y = target.to(scores.dtype)
+    # The labels are checked on their floating copy, which is needed anyway: |y| has min = max
+    # = 1 exactly when every label is ±1 (NaN propagates), two passes instead of five; a
+    # failure reruns the elementwise check for its error message.
+    if value_checks_enabled(target) and y.numel():
+        lo, hi = torch.aminmax(y.abs())
+        if not bool((lo == 1) & (hi == 1)):
+            check_values_in("target", target, (-1, 1), " (use 2*y - 1 for 0/1 labels)")
+    return y
 
 
 @old_weight_keyword
@@ -519,7 +526,8 @@ def hinge(
     m = check_nonnegative("margin", margin)
     check_hyper_magnitude("margin", m, scores)
     y = _pm1_target(target, scores)
-    return _reduce((m - y * scores).clamp_min(0), reduction, sample_weight)
+    # m − y·s in one op (addcmul), not a product and a subtraction
+    return _reduce(torch.addcmul(scores.new_tensor(m), y, scores, value=-1).clamp_min(0), reduction, sample_weight)
 
 
 @old_weight_keyword
@@ -562,7 +570,7 @@ def squared_hinge(
     m = check_nonnegative("margin", margin)
     check_hyper_magnitude("margin", m, scores, power=2)
     y = _pm1_target(target, scores)
-    return _reduce((m - y * scores).clamp_min(0) ** 2, reduction, sample_weight)
+    return _reduce(torch.addcmul(scores.new_tensor(m), y, scores, value=-1).clamp_min(0).square(), reduction, sample_weight)
 
 
 @old_weight_keyword
@@ -619,9 +627,10 @@ def multiclass_hinge(
     y = _labels(target, x)
     idx = y.unsqueeze(-1)
     viol = (m - x.gather(-1, idx) + x).clamp_min(0)
-    viol = viol.scatter(-1, idx, 0.0)
+    # In place: clamp_min's backward needs its input, not this output, so no [..., K] copy.
+    viol.scatter_(-1, idx, 0.0)
     if p == 2:
-        viol = viol * viol
+        viol = viol.square()
     loss = viol.sum(-1) if variant == "weston_watkins" else viol.amax(-1)
     return _reduce(loss, reduction, sample_weight)
 
@@ -757,8 +766,12 @@ def arcface(
         raise ValueError(f"margin must lie in [0, pi/2); got {m!r}")
     x = _classes_last("cosine", cosine, dim)
     check_reduction(reduction)
-    check_closed_interval("cosine", x, -1.0 - 1e-5, 1.0 + 1e-5)
-    x = x.clamp(-1.0, 1.0)
+    # One pass for the range; the clamp (a [..., K] copy) only where some cosine lies
+    # outside [-1, 1] (within the tolerance): inside, the clamp is the identity, gradient too.
+    lo, hi = torch.aminmax(x.detach()) if x.numel() else (x.new_zeros(()), x.new_zeros(()))
+    if not bool((lo >= -1.0) & (hi <= 1.0)):
+        check_closed_interval("cosine", x, -1.0 - 1e-5, 1.0 + 1e-5)
+        x = x.clamp(-1.0, 1.0)
     y = _labels(target, x)
     idx = y.unsqueeze(-1)
     c = x.gather(-1, idx).squeeze(-1)
@@ -768,8 +781,16 @@ def arcface(
         phi = torch.where(c > 0, phi, c)
     else:
         phi = torch.where(c > math.cos(math.pi - m), phi, c - math.sin(m) * m)
-    logits = sc * x.scatter(-1, idx, phi.unsqueeze(-1))
-    loss = torch.logsumexp(logits, -1) - sc * phi
+    # s·x with s·φ written in place at the label (the product's backward keeps nothing), and
+    # cross-entropy's fused log-softmax: lse(logits) − s·φ with one [..., K] buffer saved.
+    import torch.nn.functional as F
+
+    logits = x * sc
+    logits.scatter_(-1, idx, (sc * phi).unsqueeze(-1))
+    if logits.dim() == 1:
+        loss = F.cross_entropy(logits, y, reduction="none")
+    else:
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="none").reshape(y.shape)
     return _reduce(loss, reduction, sample_weight)
 
 

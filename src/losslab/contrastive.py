@@ -88,8 +88,10 @@ def contrastive(
     check_values_in("target", target, (0, 1))
     y = target.to(x1.dtype)
     diff = x1 - x2
-    sq = (diff * diff).sum(-1)
-    d = safe_norm(diff, -1)
+    sq = diff.square().sum(-1)
+    # safe_norm's clamped sqrt, from the squared distance already at hand (not a second
+    # [..., D] product and sum)
+    d = torch.sqrt(sq.clamp_min(torch.finfo(diff.dtype).tiny))
     far = (m - d).clamp_min(0)
     return _reduce(0.5 * (y * sq + (1 - y) * far * far), reduction, sample_weight)
 
