@@ -205,7 +205,7 @@ def test_hinge_ops():
     # boolean per allowed value (eq, or) and no separate product and subtraction
     full_bool = [a for a in c.allocs if a[0] in ("eq", "bitwise_or", "logical_or", "zeros_like") and a[1] >= 4096]
     assert not full_bool, full_bool
-    assert c.count("addcmul") == 1 and c.count("rsub") == 0, c.ops
+    assert c.count("addcmul") == 1 and c.count("rsub") == 0 and c.count("abs") == 0, c.ops
     old = _count(lambda s: _before_hinge(s, pm).mean(), s)
     assert len(c.big(4096 * 4)) <= len(old.big(4096 * 4)), (c.big(4096 * 4), old.big(4096 * 4))
 
@@ -216,8 +216,10 @@ def test_multiclass_hinge_fewer_buffers(p):
     big = x.numel() * x.element_size()
     new = _count(lambda x: ll.multiclass_hinge(x, y, p=p), x)
     old = _count(lambda x: _before_multiclass_hinge(x, y, p=p).mean(), x)
-    assert len(new.big(big)) <= len(old.big(big)) - 1, (new.big(big), old.big(big))
-    assert new.count("scatter_") == 1
+    # forward: the violations (freed on return); backward: the gradient. Nothing else [B, K]
+    # in float (p = 1 keeps a boolean of the active classes, a quarter of that).
+    assert len(new.big(big)) <= (2 if p == 1 else 3), new.big(big)  # p = 2: v·v, summed and freed
+    assert len(new.big(big)) <= len(old.big(big)) - 4, (new.big(big), old.big(big))
 
 
 def test_arcface_equal_before_and_buffers():

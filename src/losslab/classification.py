@@ -476,11 +476,12 @@ def _pm1_target(target, scores: torch.Tensor) -> torch.Tensor:
         raise TypeError(f"target must be a torch.Tensor, got {type(target).__name__}")
     check_target_shape("target", target, scores.shape, "the shape of scores")
     y = target.to(scores.dtype)
-    # The labels are checked on their floating copy, which is needed anyway: |y| has min = max
-    # = 1 exactly when every label is ±1 (NaN propagates), two passes instead of five; a
-    # failure reruns the elementwise check for its error message.
+    # The labels are checked on their floating copy, which is needed anyway: min |y| = max |y|
+    # = 1 exactly when every label is ±1 (NaN propagates), two reductions without a temporary
+    # instead of five passes; a failure reruns the elementwise check for its error message.
     if value_checks_enabled(target) and y.numel():
-        lo, hi = torch.aminmax(y.abs())
+        yd = y.detach()
+        lo, hi = torch.linalg.vector_norm(yd, -math.inf), torch.linalg.vector_norm(yd, math.inf)
         if not bool((lo == 1) & (hi == 1)):
             check_values_in("target", target, (-1, 1), " (use 2*y - 1 for 0/1 labels)")
     return y
@@ -626,11 +627,12 @@ def multiclass_hinge(
         raise ValueError(f"scores must have at least 2 classes along dim={dim}; got K={x.shape[-1]}")
     y = _labels(target, x)
     idx = y.unsqueeze(-1)
+    if variant == "weston_watkins":
+        return _reduce(_WestonWatkins.apply(x, idx, m, p), reduction, sample_weight)
     viol = (m - x.gather(-1, idx) + x).clamp_min(0)
-    # In place: clamp_min's backward needs its input, not this output, so no [..., K] copy.
-    viol.scatter_(-1, idx, 0.0)
+    viol = viol.scatter(-1, idx, 0.0)
     if p == 2:
-        viol = viol.square()
+        viol = viol * viol
     loss = viol.sum(-1) if variant == "weston_watkins" else viol.amax(-1)
     return _reduce(loss, reduction, sample_weight)
 
@@ -1322,3 +1324,44 @@ def _cross_entropy_fused(logits, target, x, dim, ignore_index, eps, sample_weigh
     valid = y != ignore_index
     denom = valid.to(x.dtype) if cw is None else valid.to(x.dtype) * cw[torch.where(valid, y, torch.zeros_like(y))]
     return reduce_with_denominator(loss, reduction, sample_weight, denom)
+
+
+class _WestonWatkins(torch.autograd.Function):
+    """``Σ_{k≠y} max(0, m − s_y + s_k)^p`` along the last dim with one ``[..., K]`` buffer.
+
+    Autograd through the expression kept the violations, a masked copy, the clamp's input
+    and a scattered gradient of the gathered ``s_y`` (3.25× the memory of
+    ``F.multi_margin_loss``). Here the forward keeps a boolean of the active classes (p = 1)
+    or the clamped violations (p = 2), and the backward forms the gradient in one buffer:
+    ``g·1[m − s_y + s_k ≥ 0]`` (p = 1; ``≥`` as the clamp's subgradient, ties included) or
+    ``2g·max(0, ·)`` (p = 2) at ``k ≠ y``, and minus their row sum at ``y``.
+    """
+
+    @staticmethod
+    def forward(ctx, x, idx, m, p):
+        v = torch.add(x, m - x.gather(-1, idx))  # (m − s_y) + s_k, as the former expression
+        if p == 1:
+            active = v >= 0
+            active.scatter_(-1, idx, False)
+            ctx.save_for_backward(active, idx)
+        v.clamp_min_(0).scatter_(-1, idx, 0.0)
+        if p == 2:
+            ctx.save_for_backward(v, idx)
+            loss = (v * v).sum(-1)
+        else:
+            loss = v.sum(-1)
+        ctx.p = p
+        return loss
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out):
+        saved, idx = ctx.saved_tensors
+        g = grad_out.unsqueeze(-1)
+        if ctx.p == 1:
+            grad = saved.to(grad_out.dtype).mul_(g)
+        else:
+            grad = saved * g
+            grad.add_(grad)  # 2·g·v as the product rule's g·v + g·v
+        grad.scatter_(-1, idx, -grad.sum(-1, keepdim=True))
+        return grad, None, None, None
