@@ -469,7 +469,7 @@ class _FYLoss(torch.autograd.Function):
                 grad_scores.scatter_add_(-1, target.unsqueeze(-1), -torch.ones_like(p[..., :1]))
                 grad_scores.mul_(g)
             else:
-                grad_scores = g * (p - target)
+                grad_scores = (p - target).mul_(g)
         if not ctx.labels and ctx.needs_input_grad[1]:
             u = saved[2]
             y = target
