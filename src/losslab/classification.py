@@ -1359,7 +1359,7 @@ class _WestonWatkins(torch.autograd.Function):
         saved, idx = ctx.saved_tensors
         g = grad_out.unsqueeze(-1)
         if ctx.p == 1:
-            grad = saved.to(grad_out.dtype).mul_(g)
+            grad = torch.where(saved, g, g.new_zeros(()))
         else:
             grad = saved * g
             grad.add_(grad)  # 2·g·v as the product rule's g·v + g·v
