@@ -475,8 +475,16 @@ def _pm1_target(target, scores: torch.Tensor) -> torch.Tensor:
     if not isinstance(target, torch.Tensor):
         raise TypeError(f"target must be a torch.Tensor, got {type(target).__name__}")
     check_target_shape("target", target, scores.shape, "the shape of scores")
-    check_values_in("target", target, (-1, 1), " (use 2*y - 1 for 0/1 labels)")
-    return target.to(scores.dtype)
+    y = target.to(scores.dtype)
+    # The labels are checked on their floating copy, which is needed anyway: min |y| = max |y|
+    # = 1 exactly when every label is ±1 (NaN propagates), two reductions without a temporary
+    # instead of five passes; a failure reruns the elementwise check for its error message.
+    if value_checks_enabled(target) and y.numel():
+        yd = y.detach()
+        lo, hi = torch.linalg.vector_norm(yd, -math.inf), torch.linalg.vector_norm(yd, math.inf)
+        if not bool((lo == 1) & (hi == 1)):
+            check_values_in("target", target, (-1, 1), " (use 2*y - 1 for 0/1 labels)")
+    return y
 
 
 @old_weight_keyword
@@ -519,7 +527,8 @@ def hinge(
     m = check_nonnegative("margin", margin)
     check_hyper_magnitude("margin", m, scores)
     y = _pm1_target(target, scores)
-    return _reduce((m - y * scores).clamp_min(0), reduction, sample_weight)
+    # m − y·s in one op (addcmul), not a product and a subtraction
+    return _reduce(torch.addcmul(scores.new_tensor(m), y, scores, value=-1).clamp_min(0), reduction, sample_weight)
 
 
 @old_weight_keyword
@@ -562,7 +571,7 @@ def squared_hinge(
     m = check_nonnegative("margin", margin)
     check_hyper_magnitude("margin", m, scores, power=2)
     y = _pm1_target(target, scores)
-    return _reduce((m - y * scores).clamp_min(0) ** 2, reduction, sample_weight)
+    return _reduce(torch.addcmul(scores.new_tensor(m), y, scores, value=-1).clamp_min(0).square(), reduction, sample_weight)
 
 
 @old_weight_keyword
@@ -618,6 +627,8 @@ def multiclass_hinge(
         raise ValueError(f"scores must have at least 2 classes along dim={dim}; got K={x.shape[-1]}")
     y = _labels(target, x)
     idx = y.unsqueeze(-1)
+    if variant == "weston_watkins":
+        return _reduce(_WestonWatkins.apply(x, idx, m, p), reduction, sample_weight)
     viol = (m - x.gather(-1, idx) + x).clamp_min(0)
     viol = viol.scatter(-1, idx, 0.0)
     if p == 2:
@@ -757,8 +768,12 @@ def arcface(
         raise ValueError(f"margin must lie in [0, pi/2); got {m!r}")
     x = _classes_last("cosine", cosine, dim)
     check_reduction(reduction)
-    check_closed_interval("cosine", x, -1.0 - 1e-5, 1.0 + 1e-5)
-    x = x.clamp(-1.0, 1.0)
+    # One pass for the range; the clamp (a [..., K] copy) only where some cosine lies
+    # outside [-1, 1] (within the tolerance): inside, the clamp is the identity, gradient too.
+    lo, hi = torch.aminmax(x.detach()) if x.numel() else (x.new_zeros(()), x.new_zeros(()))
+    if not bool((lo >= -1.0) & (hi <= 1.0)):
+        check_closed_interval("cosine", x, -1.0 - 1e-5, 1.0 + 1e-5)
+        x = x.clamp(-1.0, 1.0)
     y = _labels(target, x)
     idx = y.unsqueeze(-1)
     c = x.gather(-1, idx).squeeze(-1)
@@ -768,8 +783,16 @@ def arcface(
         phi = torch.where(c > 0, phi, c)
     else:
         phi = torch.where(c > math.cos(math.pi - m), phi, c - math.sin(m) * m)
-    logits = sc * x.scatter(-1, idx, phi.unsqueeze(-1))
-    loss = torch.logsumexp(logits, -1) - sc * phi
+    # s·x with s·φ written in place at the label (the product's backward keeps nothing), and
+    # cross-entropy's fused log-softmax: lse(logits) − s·φ with one [..., K] buffer saved.
+    import torch.nn.functional as F
+
+    logits = x * sc
+    logits.scatter_(-1, idx, (sc * phi).unsqueeze(-1))
+    if logits.dim() == 1:
+        loss = F.cross_entropy(logits, y, reduction="none")
+    else:
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="none").reshape(y.shape)
     return _reduce(loss, reduction, sample_weight)
 
 
@@ -1301,3 +1324,44 @@ def _cross_entropy_fused(logits, target, x, dim, ignore_index, eps, sample_weigh
     valid = y != ignore_index
     denom = valid.to(x.dtype) if cw is None else valid.to(x.dtype) * cw[torch.where(valid, y, torch.zeros_like(y))]
     return reduce_with_denominator(loss, reduction, sample_weight, denom)
+
+
+class _WestonWatkins(torch.autograd.Function):
+    """``Σ_{k≠y} max(0, m − s_y + s_k)^p`` along the last dim with one ``[..., K]`` buffer.
+
+    Autograd through the expression kept the violations, a masked copy, the clamp's input
+    and a scattered gradient of the gathered ``s_y`` (3.25× the memory of
+    ``F.multi_margin_loss``). Here the forward keeps a boolean of the active classes (p = 1)
+    or the clamped violations (p = 2), and the backward forms the gradient in one buffer:
+    ``g·1[m − s_y + s_k ≥ 0]`` (p = 1; ``≥`` as the clamp's subgradient, ties included) or
+    ``2g·max(0, ·)`` (p = 2) at ``k ≠ y``, and minus their row sum at ``y``.
+    """
+
+    @staticmethod
+    def forward(ctx, x, idx, m, p):
+        v = torch.add(x, m - x.gather(-1, idx))  # (m − s_y) + s_k, as the former expression
+        if p == 1:
+            active = v >= 0
+            active.scatter_(-1, idx, False)
+            ctx.save_for_backward(active, idx)
+        v.clamp_min_(0).scatter_(-1, idx, 0.0)
+        if p == 2:
+            ctx.save_for_backward(v, idx)
+            loss = (v * v).sum(-1)
+        else:
+            loss = v.sum(-1)
+        ctx.p = p
+        return loss
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out):
+        saved, idx = ctx.saved_tensors
+        g = grad_out.unsqueeze(-1)
+        if ctx.p == 1:
+            grad = torch.where(saved, g, g.new_zeros(()))
+        else:
+            grad = saved * g
+            grad.add_(grad)  # 2·g·v as the product rule's g·v + g·v
+        grad.scatter_(-1, idx, -grad.sum(-1, keepdim=True))
+        return grad, None, None, None

@@ -87,9 +87,10 @@ def contrastive(
     check_target_shape("target", target, x1.shape[:-1], "the embeddings without the feature dim")
     check_values_in("target", target, (0, 1))
     y = target.to(x1.dtype)
-    diff = x1 - x2
-    sq = (diff * diff).sum(-1)
-    d = safe_norm(diff, -1)
+    # One fused norm (no [..., D] square in the forward, one [..., D] buffer in its backward);
+    # its gradient at d = 0 is 0, as the former clamped sqrt's, and d² is the squared distance.
+    d = torch.linalg.vector_norm(x1 - x2, dim=-1)
+    sq = d * d
     far = (m - d).clamp_min(0)
     return _reduce(0.5 * (y * sq + (1 - y) * far * far), reduction, sample_weight)
 

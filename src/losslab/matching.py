@@ -198,7 +198,18 @@ def decomposed_matching_loss(
     _check_link("link", link)
     check_reduction(reduction)
     dim = check_dim("dim", dim, pred)
-    loss = _MatchingLoss.apply(pred, target, link).sum(dim)
+    fused, spec = kernels.use_fused("matching_loss", "auto", pred, link) if link.has_primitive else (False, None)
+    if fused:
+        kernels.check_link_domain(link, pred, target)
+        if sample_weight is None and reduction != "none":
+            # The mean of per-row sums is the total over all elements divided by the number of
+            # rows: the fused kernel sums in its pass, and no per-element tensor is stored.
+            total = kernels.matching_link(pred, target, spec, sum_only=True)
+            rows = math.prod(pred.shape[:dim] + pred.shape[dim + 1:]) if pred.dim() else 1
+            return total if reduction == "sum" or rows == 0 else total / rows
+        loss = kernels.matching_link(pred, target, spec).sum(dim)
+    else:
+        loss = _MatchingLoss.apply(pred, target, link).sum(dim)
     return _reduce(loss, reduction, sample_weight)
 
 

@@ -520,6 +520,8 @@ def listmle(
     Reference: Xia et al., "Listwise Approach to Learning to Rank: Theory and Algorithm", ICML 2008.
     """
     check_reduction(reduction)
+    if mask is None:
+        return _listmle_unmasked(scores, labels, sample_weight, reduction)
     s, lab, m, batch = _prepare(scores, labels, mask)
     # Masked items sort *first* (key +inf), so in the reversed cumulative log-sum-exp they
     # come last and never enter a valid item's suffix; their own terms are discarded.
@@ -705,6 +707,8 @@ def selective_pointwise(
     check_reduction(reduction)
     _check_bool("normalize", normalize)
     link = _link_or_default("link", link, _default_pointwise_link)
+    if mask is None:
+        return _selective_pointwise_unmasked(scores, labels, link, normalize, sample_weight, reduction)
     s, lab, m, batch = _prepare(scores, labels, mask)
     terms = matching_loss(s, lab, link, reduction="none")
     return _finish(_item_sum(terms, m, normalize), batch, reduction, sample_weight)
@@ -821,6 +825,8 @@ def selective_listwise(
     scaling = _link_or_default("scaling", scaling, _default_listwise_scaling)
     gamma = check_positive("gamma", gamma)
     check_hyper_magnitude("gamma", check_hyper_magnitude("gamma", gamma, scores), scores, reciprocal=True)
+    if mask is None and isinstance(scores, torch.Tensor) and scores.dim() > 0 and scores.shape[-1] > 0:
+        return _selective_listwise_unmasked(scores, labels, scaling, gamma, sample_weight, reduction)
     s, lab, m, batch = _prepare(scores, labels, mask)
     Qh = scaling.primitive(s) / gamma
     Qs = scaling.primitive(lab) / gamma
@@ -950,3 +956,63 @@ def _listnet_unmasked(scores, labels, target, sample_weight, reduction):
         # A list whose grades sum to 0 has no target mass: P = 0, loss 0 (as with a mask).
         P = lab / torch.where(total > 0, total, 1.0)
     return _reduce(-(P * logp).sum(-1), reduction, sample_weight)
+
+
+def _prepare_unmasked(scores, labels):
+    """:func:`_prepare` without a mask: the same checks and errors, but no all-True
+    ``[N, L]`` boolean and no ``where`` copies of scores and grades (every item is valid).
+    Returns ``(s, lab, batch_shape)`` with ``s``, ``lab`` viewed as ``[N, L]``."""
+    check_floating("scores", scores)
+    check_tensor("labels", labels)
+    if labels.is_complex():
+        raise TypeError(f"labels must be real grades (float or integer), got dtype {labels.dtype}")
+    if scores.dim() == 0:
+        raise ValueError("scores must have shape [..., L] (a list dimension last); got a 0-dim tensor")
+    check_same_shape("scores", scores, "labels", labels)
+    scores, labels = promote_floating(scores, labels)
+    lab = labels.detach().to(scores.dtype)
+    # A finite sum proves every grade finite (inf and NaN propagate through a sum) in one
+    # pass; only a non-finite sum (a bad grade, or an overflow) pays the elementwise test.
+    if value_checks_enabled(lab) and lab.numel() > 0 and not math.isfinite(float(lab.sum())):
+        bad = ~torch.isfinite(lab)
+        if bool(bad.any()):
+            raise ValueError(f"labels of valid items must be finite; got {lab[bad].flatten()[0].item()!r}")
+    L = scores.shape[-1]
+    return scores.reshape(-1, L), lab.reshape(-1, L), scores.shape[:-1]
+
+
+def _listmle_unmasked(scores, labels, sample_weight, reduction):
+    """:func:`listmle` without a mask: the grades themselves are the sort key, and no
+    gathered mask or ``where`` is needed."""
+    s, lab, batch = _prepare_unmasked(scores, labels)
+    order = torch.sort(lab, dim=-1, descending=True, stable=True).indices
+    s_sorted = torch.gather(s, -1, order)
+    suffix = torch.logcumsumexp(s_sorted.flip(-1), dim=-1).flip(-1)
+    return _finish((suffix - s_sorted).sum(-1), batch, reduction, sample_weight)
+
+
+def _selective_pointwise_unmasked(scores, labels, link, normalize, sample_weight, reduction):
+    """:func:`selective_pointwise` without a mask. With a plain mean or sum over lists,
+    the per-list sums are never needed: one fused sum of eq. (2) over all items."""
+    s, lab, batch = _prepare_unmasked(scores, labels)
+    L = s.shape[-1]
+    if sample_weight is None and reduction != "none" and not normalize and s.shape[0] > 0:
+        total = matching_loss(s, lab, link, reduction="sum")
+        return total if reduction == "sum" else total / s.shape[0]
+    terms = matching_loss(s, lab, link, reduction="none").sum(-1)
+    if normalize:
+        terms = terms / max(L, 1)
+    return _finish(terms, batch, reduction, sample_weight)
+
+
+def _selective_listwise_unmasked(scores, labels, scaling, gamma, sample_weight, reduction):
+    """:func:`selective_listwise` without a mask (and ``L > 0``, so every list has a valid
+    item): plain ``logsumexp``/``softmax`` of ``Q/γ``, no ``-inf`` fills or ``where``."""
+    s, lab, batch = _prepare_unmasked(scores, labels)
+    Qh = scaling.primitive(s) / gamma
+    Qs = scaling.primitive(lab) / gamma
+    lse_h = torch.logsumexp(Qh, -1)
+    lse_s = torch.logsumexp(Qs, -1)
+    h_s = scaling(lab) * torch.exp(Qs - lse_s.unsqueeze(-1))
+    loss = gamma * (lse_h - lse_s) - ((s - lab) * h_s).sum(-1)
+    return _finish(loss, batch, reduction, sample_weight)

@@ -461,6 +461,12 @@ def nce(
     check_reduction(reduction)
     q = _check_noise(noise, K, logits)
     t = float(num_noise)
+    if noise is None and mode == "expectation" and noise_samples is None:
+        # Uniform noise: log(t·q_j) = log(t/K) is one number and every class is positive, so
+        # no [K] masks, no where and no per-class weight: (t/K)·Σ_j softplus(z_j − log(t/K)).
+        c = math.log(t / K)
+        data_term = F.softplus(c - _true_logit(logits, labels))
+        return _reduce(data_term + (t / K) * F.softplus(logits - c).sum(-1), reduction, sample_weight)
     # log(t·q_j), with q_j = 0 mapped to a finite placeholder: such classes are masked
     # out of the expectation, and a zero-probability true class gives g_y = 1 exactly.
     positive = q > 0
