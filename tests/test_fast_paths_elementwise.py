@@ -103,3 +103,66 @@ def test_regression_one_fused_op_each_way(name, kw, old):
     big = c.big(N * 4)
     assert len(big) == 2, big
     assert len(c.ops) <= 10, c.ops
+
+
+# ---------------------------------------------------------------- binary cross-entropy on logits
+
+
+def _old_bce(x, t, pos_weight=None):
+    pos = torch.nn.functional.softplus(-x)
+    if pos_weight is not None:
+        pos = pos * pos_weight
+    return t * pos + (1 - t) * torch.nn.functional.softplus(x)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_bce_with_logits_values_and_grads_equal_old_formula(dtype):
+    g = torch.Generator().manual_seed(2)
+    x = torch.cat([torch.randn(6, 8, dtype=dtype, generator=g) * 3,
+                   torch.tensor([[1e4, -1e4, 0.0, 30.0, -30.0, 1e4, -1e4, 5.0]], dtype=dtype)])
+    t = torch.rand(x.shape, dtype=dtype, generator=g)
+    t[-1] = torch.tensor([0.0, 1.0, 0.5, 0.0, 1.0, 1.0, 0.0, 0.25], dtype=dtype)
+    pw = torch.rand(8, dtype=dtype, generator=g) * 3
+    w = torch.rand(1, 8, dtype=dtype, generator=g)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == torch.float32 else dict(rtol=1e-10, atol=1e-10)
+    for pos_weight in (None, pw, pw[:1]):
+        for weight in (None, w):
+            a, b = x.clone().requires_grad_(True), t.clone().requires_grad_(True)
+            new = ll.binary_cross_entropy_with_logits(a, b, weight, pos_weight=pos_weight, reduction="none")
+            a2, b2 = x.clone().requires_grad_(True), t.clone().requires_grad_(True)
+            ref = _old_bce(a2, b2, pos_weight) * (1 if weight is None else weight)
+            torch.testing.assert_close(new, ref, **tol)
+            gout = torch.rand(new.shape, dtype=dtype, generator=g)
+            torch.testing.assert_close(torch.autograd.grad(new, (a, b), gout),
+                                       torch.autograd.grad(ref, (a2, b2), gout), **tol)
+            torch.testing.assert_close(ll.binary_cross_entropy_with_logits(x, t, weight, pos_weight=pos_weight),
+                                       ref.detach().mean(), **tol)
+
+
+def test_bce_with_logits_learnable_pos_weight_keeps_its_gradient():
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(5, 4, dtype=torch.float64, generator=g, requires_grad=True)
+    t = torch.rand(5, 4, dtype=torch.float64, generator=g)
+    pw = (torch.rand(4, dtype=torch.float64, generator=g) + 0.5).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda x, pw: ll.binary_cross_entropy_with_logits(x, t, pos_weight=pw), (x, pw))
+    assert torch.autograd.gradcheck(
+        lambda x, t: ll.binary_cross_entropy_with_logits(x, t, pos_weight=pw.detach(), reduction="none"),
+        (x, t.clone().requires_grad_(True)))
+
+
+def test_bce_with_logits_target_check_still_names_bad_values():
+    x = torch.zeros(4)
+    for bad in (float("nan"), 1.5, -0.5, float("inf")):
+        t = torch.tensor([0.0, 1.0, bad, 0.5])
+        with pytest.raises(ValueError, match="target must lie in"):
+            ll.binary_cross_entropy_with_logits(x, t)
+
+
+def test_bce_with_logits_one_fused_op():
+    # forward: one full-size output; backward: PyTorch's own sigmoid - t, times grad
+    # (the formula made 12 full-size float tensors and 3 masks of the target check)
+    x, t = torch.randn(N, requires_grad=True), torch.rand(N)
+    with OpCounter() as c:
+        ll.binary_cross_entropy_with_logits(x, t).backward()
+    assert len(c.big(N)) <= 4, c.big(N)
+    assert c.count("binary_cross_entropy_with_logits") == 1

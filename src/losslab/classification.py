@@ -260,14 +260,19 @@ def binary_cross_entropy_with_logits(
     reduction = legacy_reduction(size_average, reduce, reduction)
     logits, target, pos_weight = promote_floating(logits, target, pos_weight)
     _check_binary_pair(logits, target, "input")
-    pos = softplus(-logits)
     if pos_weight is not None:
         check_floating("pos_weight", pos_weight)
         last = logits.shape[-1] if logits.dim() else 1
         if pos_weight.dim() > 1 or pos_weight.numel() not in (1, last):
             raise ValueError(f"pos_weight must have shape ({last},) or one element; got {tuple(pos_weight.shape)}")
-        pos = pos * pos_weight
-    loss = target * pos + (1 - target) * softplus(logits)
+    if pos_weight is None or not pos_weight.requires_grad:
+        # PyTorch's fused op (the same softplus formula, one pass each way, no temporaries);
+        # called through torch, not F, so a patched F cannot recurse into this function.
+        # It has no gradient for pos_weight, so a learnable pos_weight takes the formula.
+        loss = torch.binary_cross_entropy_with_logits(logits, target, None, pos_weight, 0)
+    else:
+        pos = softplus(-logits) * pos_weight
+        loss = target * pos + (1 - target) * softplus(logits)
     loss = _rescale(loss, weight)
     return _reduce(loss, reduction, sample_weight)
 
