@@ -166,3 +166,74 @@ def test_bce_with_logits_one_fused_op():
         ll.binary_cross_entropy_with_logits(x, t).backward()
     assert len(c.big(N)) <= 4, c.big(N)
     assert c.count("binary_cross_entropy_with_logits") == 1
+
+
+# ---------------------------------------------------------------- pointwise ranking losses without a mask
+# The masked path is the previous implementation; an all-True mask must give the same
+# values and gradients as no mask (which now takes the dense path).
+
+POINTWISE = [("pointwise_mse", {}), ("pointwise_sigmoid_ce", {"max_grade": 4.0}), ("pointwise_sigmoid_ce", {})]
+
+
+def _grades(shape, dtype, g, binary):
+    hi = 2 if binary else 5
+    return torch.randint(0, hi, shape, generator=g).to(dtype)
+
+
+@pytest.mark.parametrize("name,kw", POINTWISE, ids=["mse", "sigmoid_ce_graded", "sigmoid_ce_binary"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_pointwise_dense_equals_masked_path(name, kw, dtype):
+    g = torch.Generator().manual_seed(4)
+    s = torch.randn(3, 4, 7, dtype=dtype, generator=g) * 3
+    s[0, 0, :2] = torch.tensor([1e4, -1e4], dtype=dtype)
+    y = _grades(s.shape, dtype, g, binary="max_grade" not in kw)
+    w = torch.rand(3, 4, dtype=dtype, generator=g)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == torch.float32 else dict(rtol=1e-12, atol=1e-12)
+    fn = getattr(ll, name)
+    for normalize in (False, True):
+        for sw in (None, w):
+            for reduction in ("none", "mean", "sum"):
+                a, b = s.clone().requires_grad_(True), s.clone().requires_grad_(True)
+                new = fn(a, y, **kw, normalize=normalize, sample_weight=sw, reduction=reduction)
+                old = fn(b, y, torch.ones(s.shape, dtype=torch.bool), **kw, normalize=normalize,
+                         sample_weight=sw, reduction=reduction)
+                torch.testing.assert_close(new, old, **tol)
+                gout = torch.rand(new.shape, dtype=dtype, generator=g)
+                torch.testing.assert_close(torch.autograd.grad(new, a, gout), torch.autograd.grad(old, b, gout), **tol)
+
+
+def test_pointwise_dense_integer_labels_and_gradcheck():
+    g = torch.Generator().manual_seed(5)
+    s = torch.randn(4, 6, dtype=torch.float64, generator=g, requires_grad=True)
+    y = torch.randint(0, 5, (4, 6), generator=g)
+    torch.testing.assert_close(ll.pointwise_mse(s, y), ll.pointwise_mse(s, y, torch.ones(4, 6, dtype=torch.bool)))
+    assert torch.autograd.gradcheck(lambda s: ll.pointwise_mse(s, y, reduction="none"), (s,))
+    assert torch.autograd.gradcheck(lambda s: ll.pointwise_sigmoid_ce(s, y, max_grade=4.0, reduction="none"), (s,))
+
+
+@pytest.mark.parametrize("bad,kw,match", [
+    (float("nan"), {}, "finite"), (float("inf"), {}, "finite"), (float("-inf"), {}, "finite"),
+    (5.0, {"max_grade": 4.0}, r"\[0, max_grade=4.0\]"), (-1.0, {"max_grade": 4.0}, r"\[0, max_grade"),
+    (2.0, {}, r"\[0, 1\] when max_grade is None"),
+])
+def test_pointwise_dense_checks_labels_as_before(bad, kw, match):
+    s = torch.zeros(2, 3)
+    y = torch.tensor([[0.0, 1.0, 0.0], [1.0, bad, 0.0]])
+    with pytest.raises(ValueError, match=match):
+        ll.pointwise_sigmoid_ce(s, y, **kw)
+    if match == "finite":
+        with pytest.raises(ValueError, match="finite"):
+            ll.pointwise_mse(s, y)
+    with pytest.raises(ValueError, match="max_grade"):
+        ll.pointwise_sigmoid_ce(s, torch.zeros(2, 3), max_grade=0.0)
+
+
+@pytest.mark.parametrize("name,kw,most", [("pointwise_mse", {}, 2), ("pointwise_sigmoid_ce", {"max_grade": 4.0}, 5)])
+def test_pointwise_dense_allocations(name, kw, most):
+    # no mask: no all-True mask, no masked copies of scores and labels (the masked path made 11-14)
+    s = torch.randn(32, N // 32, requires_grad=True)
+    y = torch.randint(0, 5, s.shape).float()
+    with OpCounter() as c:
+        getattr(ll, name)(s, y, **kw).backward()
+    assert len(c.big(N)) <= most, c.big(N)
+    assert c.count("where") == 0
