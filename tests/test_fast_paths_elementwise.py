@@ -237,3 +237,78 @@ def test_pointwise_dense_allocations(name, kw, most):
         getattr(ll, name)(s, y, **kw).backward()
     assert len(c.big(N)) <= most, c.big(N)
     assert c.count("where") == 0
+
+
+# ---------------------------------------------------------------- KL divergence (probability targets)
+
+
+def _old_kl_rows(x, t):
+    pos = t > 0
+    xlogx = t * torch.log(torch.where(pos, t, torch.ones_like(t)))
+    mul_where_zero = t * torch.where((t == 0) & torch.isinf(x), torch.zeros_like(x), x)
+    return (xlogx - mul_where_zero).sum(-1)
+
+
+def _kl_inputs(dtype, g):
+    x = torch.log_softmax(torch.randn(5, 6, dtype=dtype, generator=g) * 2, -1)
+    t = torch.softmax(torch.randn(5, 6, dtype=dtype, generator=g), -1)
+    t[0, :2] = 0.0  # zero targets, one against a -inf (masked) log-probability
+    x[0, 0] = float("-inf")
+    t[1] = torch.tensor([0.0, 0.0, 1.0, 0.0, 0.0, 0.0], dtype=dtype)
+    return x, t
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_kl_divergence_values_and_grads_equal_old_formula(dtype):
+    g = torch.Generator().manual_seed(6)
+    x, t = _kl_inputs(dtype, g)
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == torch.float32 else dict(rtol=1e-12, atol=1e-12)
+    w = torch.rand(5, dtype=dtype, generator=g)
+    for reduction in ("none", "mean", "sum"):
+        for sw in (None, w):
+            a, b = x.clone().requires_grad_(True), t.clone().requires_grad_(True)
+            new = ll.kl_divergence(a, b, sample_weight=sw, reduction=reduction)
+            a2, b2 = x.clone().requires_grad_(True), t.clone().requires_grad_(True)
+            ref = _old_kl_rows(a2, b2) * (1 if sw is None else sw)
+            ref = {"none": ref, "sum": ref.sum(), "mean": ref.sum() / (5 if sw is None else sw.sum())}[reduction]
+            torch.testing.assert_close(new, ref, **tol)
+            gout = torch.rand(new.shape, dtype=dtype, generator=g)
+            got, want = torch.autograd.grad(new, (a, b), gout), torch.autograd.grad(ref, (a2, b2), gout)
+            assert all(bool(torch.isfinite(v).all()) for v in got)
+            torch.testing.assert_close(got, want, **tol)
+    # class dim first, PyTorch's layout
+    torch.testing.assert_close(ll.kl_divergence(x.T, t.T, dim=0, reduction="none"), _old_kl_rows(x, t), **tol)
+
+
+def test_kl_divergence_nan_propagates_and_gradchecks():
+    x = torch.log_softmax(torch.randn(2, 4, dtype=torch.float64), -1)
+    t = torch.softmax(torch.randn(2, 4, dtype=torch.float64), -1)
+    t[0, 1] = 0.0
+    xn = x.clone()
+    xn[0, 1] = float("nan")  # a NaN input against a zero target still poisons its row
+    out = ll.kl_divergence(xn, t, reduction="none")
+    assert torch.isnan(out[0]) and torch.isfinite(out[1])
+    # targets kept away from 0, where gradcheck's step would make them negative
+    a = x.clone().requires_grad_(True)
+    b = torch.softmax(torch.randn(2, 4, dtype=torch.float64), -1).requires_grad_(True)
+    f = lambda a, b: ll.kl_divergence(a, b, reduction="none")  # noqa: E731
+    assert torch.autograd.gradcheck(f, (a, b))
+    assert torch.autograd.gradgradcheck(f, (a, b))
+
+
+def test_kl_divergence_target_check_still_names_bad_values():
+    x = torch.log_softmax(torch.zeros(2, 3), -1)
+    for bad in (-0.1, float("nan")):
+        t = torch.tensor([[0.5, 0.5, 0.0], [bad, 0.5, 0.5]])
+        with pytest.raises(ValueError, match="target must be >= 0"):
+            ll.kl_divergence(x, t)
+
+
+def test_kl_divergence_allocations():
+    # one full-size float buffer forward and one gradient (the formula made 13 and 3 masks)
+    x = torch.log_softmax(torch.randn(32, N // 32), 1).requires_grad_(True)
+    t = torch.softmax(torch.randn(32, N // 32), 1)
+    with OpCounter() as c:
+        ll.kl_divergence(x, t).backward()
+    assert len(c.big(N * 4)) <= 2, c.big(N * 4)
+    assert len(c.big(N)) <= 4, c.big(N)
