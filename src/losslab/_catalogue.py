@@ -51,7 +51,7 @@ def check_at_least(name: str, value: torch.Tensor, low: float, strict: bool = Fa
     if value.is_floating_point():
         # one pass and no full-size mask when all is well (amin propagates NaN, which
         # then fails the comparison); the mask below only locates a bad value
-        lo = float(value.amin())
+        lo = float(value.detach().amin())
         if lo > low if strict else lo >= low:
             return
     ok = value > low if strict else value >= low
