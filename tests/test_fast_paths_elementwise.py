@@ -312,3 +312,19 @@ def test_kl_divergence_allocations():
         ll.kl_divergence(x, t).backward()
     assert len(c.big(N * 4)) <= 2, c.big(N * 4)
     assert len(c.big(N)) <= 4, c.big(N)
+
+
+def test_kl_divergence_masks_only_rows_that_need_them():
+    # finite inputs on the CPU: no full-size mask at all; a -inf log-probability: the masks
+    # are formed (and the value is the convention's, checked above)
+    x = torch.log_softmax(torch.randn(32, N // 32), 1).requires_grad_(True)
+    t = torch.softmax(torch.randn(32, N // 32), 1)
+    with OpCounter() as c:
+        ll.kl_divergence(x, t)
+    assert c.count("isinf") == 0 and c.count("masked_fill_") == 0
+    x2, t2 = x.detach().clone(), t.clone()
+    x2[3, 5], t2[3, 5] = float("-inf"), 0.0
+    with OpCounter() as c:
+        out = ll.kl_divergence(x2, t2, reduction="none")
+    assert c.count("masked_fill_") == 1
+    torch.testing.assert_close(out, _old_kl_rows(x2, t2))

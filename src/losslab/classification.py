@@ -1320,11 +1320,15 @@ class _KLRows(torch.autograd.Function):
     def forward(ctx, x, t):
         val = torch.special.xlogy(t, t)
         val.addcmul_(t, x, value=-1)
-        zero_inf = torch.isinf(x)
-        zero_inf &= t == 0
-        val.masked_fill_(zero_inf, 0)
+        rows = val.sum(-1)
+        # 0·(±inf) gave NaN: zero those terms. On the CPU a look at the row sums costs
+        # nothing (no device sync), so the full-size masks are formed only if a row is NaN.
+        if x.device.type != "cpu" or bool(torch.isnan(rows).any()):
+            zero_inf = torch.isinf(x)
+            zero_inf &= t == 0
+            rows = val.masked_fill_(zero_inf, 0).sum(-1)
         ctx.save_for_backward(x, t)
-        return val.sum(-1)
+        return rows
 
     @staticmethod
     def backward(ctx, g):
