@@ -328,3 +328,44 @@ def test_kl_divergence_masks_only_rows_that_need_them():
         out = ll.kl_divergence(x2, t2, reduction="none")
     assert c.count("masked_fill_") == 1
     torch.testing.assert_close(out, _old_kl_rows(x2, t2))
+
+
+# ---------------------------------------------------------------- soft Dice with integer labels, nothing ignored
+# ignore_index set to a label that never occurs takes the masked one-hot path (the previous
+# implementation, still used when positions may be ignored): the same values and gradients.
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_soft_dice_labels_equal_one_hot_path(dtype):
+    g = torch.Generator().manual_seed(7)
+    x = torch.randn(3, 10, 5, dtype=dtype, generator=g) * 2
+    x[0, 0] = torch.tensor([1e4, -1e4, 0.0, 0.0, 0.0], dtype=dtype)
+    y = torch.randint(0, 4, (3, 10), generator=g)  # class 4 absent: an empty class
+    w = torch.rand(3, dtype=dtype, generator=g)
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == torch.float32 else dict(rtol=1e-12, atol=1e-12)
+    for smooth in (1.0, 0.0):
+        for sw in (None, w):
+            for reduction in ("none", "mean", "sum"):
+                a, b = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+                new = ll.soft_dice(a, y, smooth=smooth, sample_weight=sw, reduction=reduction)
+                old = ll.soft_dice(b, y, ignore_index=-100, smooth=smooth, sample_weight=sw, reduction=reduction)
+                torch.testing.assert_close(new, old, **tol)
+                gout = torch.rand(new.shape, dtype=dtype, generator=g)
+                torch.testing.assert_close(torch.autograd.grad(new, a, gout), torch.autograd.grad(old, b, gout), **tol)
+    # a single image [N, K] and the float (one-hot) target spelling agree too
+    t = torch.nn.functional.one_hot(y[0], 5).to(dtype)
+    torch.testing.assert_close(ll.soft_dice(x[0], y[0]), ll.soft_dice(x[0], t), **tol)
+    xx = x[:1, :4].clone().requires_grad_(True)
+    assert dtype != torch.float64 or torch.autograd.gradcheck(lambda a: ll.soft_dice(a, y[:1, :4], reduction="none"), (xx,))
+
+
+def test_soft_dice_labels_allocations():
+    # no int64 one-hot [.., N, K] (8 bytes a class), no masked copies: softmax forward and
+    # backward, and the gather's gradient (zeros, scatter-add, sum with p.sum's); the
+    # one-hot path made 13 full-size tensors
+    x = torch.randn(4, N // 4 // 16, 16, requires_grad=True)
+    y = torch.randint(0, 16, (4, N // 4 // 16))
+    with OpCounter() as c:
+        ll.soft_dice(x, y).backward()
+    assert c.count("one_hot") == 0
+    assert len(c.big(N * 4)) <= 5, c.big(N * 4)

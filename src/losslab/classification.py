@@ -688,6 +688,16 @@ def soft_dice(
         check_closed_interval("target", target, 0.0, 1.0)
         p = torch.softmax(logits, -1)
         t = target
+    elif ignore_index is None:
+        # every position counts: no one-hot target (int64, K per position) and no masked
+        # copies; Σ_n p·t and Σ_n t are scatter-adds of p_y and of ones over the labels
+        t = None
+        y = _labels(target, logits, ignore_index)
+        p = torch.softmax(logits, -1)
+        p_y = p.gather(-1, y.unsqueeze(-1)).squeeze(-1)
+        zeros = p.new_zeros(p.shape[:-2] + (K,))
+        inter = zeros.scatter_add(-1, y, p_y)
+        card = p.sum(-2) + zeros.scatter_add(-1, y, torch.ones_like(p_y))
     else:
         y = _labels(target, logits, ignore_index)
         valid = (y != ignore_index) if ignore_index is not None else torch.ones_like(y, dtype=torch.bool)
@@ -698,8 +708,9 @@ def soft_dice(
         keep = valid.unsqueeze(-1).to(p.dtype)
         t = torch.nn.functional.one_hot(y, K).to(p.dtype) * keep
         p = p * keep
-    inter = (p * t).sum(-2)
-    card = p.sum(-2) + t.sum(-2)
+    if t is not None:
+        inter = (p * t).sum(-2)
+        card = p.sum(-2) + t.sum(-2)
     den = card + s
     empty = den == 0
     dice = torch.where(empty, torch.ones_like(den), (2 * inter + s) / torch.where(empty, torch.ones_like(den), den))
