@@ -369,3 +369,70 @@ def test_soft_dice_labels_allocations():
         ll.soft_dice(x, y).backward()
     assert c.count("one_hot") == 0
     assert len(c.big(N * 4)) <= 5, c.big(N * 4)
+
+
+# ---------------------------------------------------------------- focal and poly (multi-class): log(1 - p_y)
+
+
+def _old_log_p_and_log_rest(x, y):
+    log_z = torch.logsumexp(x, -1)
+    idx = y.unsqueeze(-1)
+    x_y = x.gather(-1, idx).squeeze(-1)
+    rest = torch.logsumexp(x.scatter(-1, idx, float("-inf")), -1)
+    return x_y - log_z, rest - log_z
+
+
+MULTICLASS = [
+    ("focal_loss", {"gamma": 2.0}, lambda lp, lr: -torch.exp(2.0 * lr) * lp),
+    ("poly_loss", {"epsilon": 1.0}, lambda lp, lr: -lp + torch.exp(lr)),
+    ("poly_loss", {"epsilon": (1.0, 0.5)}, lambda lp, lr: -lp + torch.exp(lr) + 0.5 * torch.exp(2 * lr)),
+]
+
+
+@pytest.mark.parametrize("name,kw,old", MULTICLASS, ids=["focal", "poly1", "poly2"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_multiclass_log_rest_equals_old_formula(name, kw, old, dtype):
+    g = torch.Generator().manual_seed(8)
+    x = torch.randn(40, 7, dtype=dtype, generator=g) * 3
+    y = torch.randint(0, 7, (40,), generator=g)
+    # rows with p_y near 1 (the exact path), far from 1, at ±1e4, and with masked classes
+    x[0] = torch.tensor([30.0, 0, 0, 0, 0, 0, 0], dtype=dtype); y[0] = 0
+    x[1] = torch.tensor([1e4, -1e4, 0, 0, 0, 0, 0], dtype=dtype); y[1] = 1
+    x[2] = torch.tensor([1e4, -1e4, 0, 0, 0, 0, 0], dtype=dtype); y[2] = 0
+    x[3] = torch.tensor([2.0, float("-inf"), 0, 0, 0, 0, float("-inf")], dtype=dtype); y[3] = 0
+    x[4, 2] = 5.0; y[4] = 2
+    tol = dict(rtol=2e-5, atol=2e-6) if dtype == torch.float32 else dict(rtol=1e-10, atol=1e-12)
+    # the reference in float64: at logits ±1e4 the old float32 formula's own rounding in
+    # d log(1-p)/dx (~1e-8) is amplified by log p = -2e4 in the focal gradient
+    for reduction in ("none", "mean"):
+        a, b = x.clone().requires_grad_(True), x.double().requires_grad_(True)
+        new = getattr(ll, name)(a, y, **kw, reduction=reduction)
+        ref = old(*_old_log_p_and_log_rest(b, y))
+        ref = ref if reduction == "none" else ref.mean()
+        torch.testing.assert_close(new, ref.to(dtype), **tol)
+        gout = torch.rand(new.shape, dtype=dtype, generator=g)
+        got, want = torch.autograd.grad(new, a, gout), torch.autograd.grad(ref, b, gout.double())
+        assert bool(torch.isfinite(got[0]).all())
+        torch.testing.assert_close(got[0], want[0].to(dtype), **tol)
+
+
+def test_multiclass_gradcheck_both_paths():
+    g = torch.Generator().manual_seed(9)
+    x = torch.randn(6, 5, dtype=torch.float64, generator=g)
+    y = torch.randint(0, 5, (6,), generator=g)
+    x[0, y[0]] += 6.0  # p_y > 1/2: the exact path
+    x = x.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda a: ll.focal_loss(a, y, gamma=2.0, reduction="none"), (x,))
+    assert torch.autograd.gradcheck(lambda a: ll.poly_loss(a, y, epsilon=(1.0, 2.0), reduction="none"), (x,))
+
+
+def test_multiclass_no_masked_copy_when_p_y_is_small():
+    # rows with p_y <= 1/2 need no [B, K] copy with -inf at the label (the old code scattered
+    # one for every row): a log_softmax forward, its backward and the gather's gradient
+    x = torch.randn(32, N // 32, requires_grad=True)
+    y = torch.randint(0, N // 32, (32,))
+    for name, kw in (("focal_loss", {"gamma": 2.0}), ("poly_loss", {"epsilon": 1.0})):
+        with OpCounter() as c:
+            getattr(ll, name)(x, y, **kw).backward()
+        assert c.count("scatter") == 0 and c.count("logsumexp") == 0, c.ops
+        assert len(c.big(N * 4)) <= 5, c.big(N * 4)

@@ -31,7 +31,7 @@ from ._catalogue import (
     check_values_in,
     reduce_with_denominator,
 )
-from ._numerics import softplus, xlogy
+from ._numerics import log1mexp, softplus, xlogy
 from ._numerics import mul_where_zero, xlogx
 from ._reduce import _reduce
 from ._validate import check_hyper_magnitude
@@ -97,11 +97,22 @@ def _log_p_and_log_rest(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor,
     """
     if x.shape[-1] < 2:
         raise ValueError(f"need at least 2 classes; got K={x.shape[-1]}")
-    log_z = torch.logsumexp(x, -1)
     idx = y.unsqueeze(-1)
-    x_y = x.gather(-1, idx).squeeze(-1)
-    rest = torch.logsumexp(x.scatter(-1, idx, float("-inf")), -1)
-    return x_y - log_z, rest - log_z
+    log_p = torch.log_softmax(x, -1).gather(-1, idx).squeeze(-1)
+    # Where p_y <= 1/2, log(1 − p_y) = log1mexp(log p_y) is well conditioned (|d/d log p| <= 1)
+    # and needs no [..., K] work; only rows with p_y > 1/2 take the exact logsumexp of the
+    # other logits (finite where p_y rounds to 1), on a copy of those rows alone.
+    half = -math.log(2.0)
+    log_rest = log1mexp(torch.clamp(log_p, max=half))
+    near = (log_p > half).reshape(-1)
+    if bool(near.any()):
+        K = x.shape[-1]
+        rows = near.nonzero().squeeze(-1)
+        sub = x.reshape(-1, K).index_select(0, rows)
+        sub_idx = idx.reshape(-1, 1).index_select(0, rows)
+        exact = torch.logsumexp(sub.scatter(-1, sub_idx, float("-inf")), -1) - torch.logsumexp(sub, -1)
+        log_rest = log_rest.reshape(-1).index_put((rows,), exact).reshape(log_p.shape)
+    return log_p, log_rest
 
 
 # ---------------------------------------------------------------------------------
