@@ -32,6 +32,12 @@ def check_closed_interval(name: str, value: torch.Tensor, low: float, high: floa
     """Tensor values in ``[low, high]``; NaN counts as outside."""
     if not value_checks_enabled(value) or value.numel() == 0:
         return
+    if value.is_floating_point():
+        # one pass and no full-size temporaries when all is well (min/max propagate NaN,
+        # which then fails the comparison); the masks below only locate a bad value
+        lo, hi = torch.aminmax(value)
+        if bool((lo >= low) & (hi <= high)):
+            return
     inside = (value >= low) & (value <= high)
     if not bool(inside.all()):
         bad = value[~inside].flatten()[0].item()
@@ -42,6 +48,12 @@ def check_at_least(name: str, value: torch.Tensor, low: float, strict: bool = Fa
     """Tensor values ``>= low`` (``> low`` if ``strict``); NaN counts as outside."""
     if not value_checks_enabled(value) or value.numel() == 0:
         return
+    if value.is_floating_point():
+        # one pass and no full-size mask when all is well (amin propagates NaN, which
+        # then fails the comparison); the mask below only locates a bad value
+        lo = float(value.detach().amin())
+        if lo > low if strict else lo >= low:
+            return
     ok = value > low if strict else value >= low
     if not bool(ok.all()):
         bad = value[~ok].flatten()[0].item()

@@ -31,7 +31,7 @@ from ._catalogue import (
     check_values_in,
     reduce_with_denominator,
 )
-from ._numerics import softplus, xlogy
+from ._numerics import log1mexp, softplus, xlogy
 from ._numerics import mul_where_zero, xlogx
 from ._reduce import _reduce
 from ._validate import check_hyper_magnitude
@@ -97,11 +97,22 @@ def _log_p_and_log_rest(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor,
     """
     if x.shape[-1] < 2:
         raise ValueError(f"need at least 2 classes; got K={x.shape[-1]}")
-    log_z = torch.logsumexp(x, -1)
     idx = y.unsqueeze(-1)
-    x_y = x.gather(-1, idx).squeeze(-1)
-    rest = torch.logsumexp(x.scatter(-1, idx, float("-inf")), -1)
-    return x_y - log_z, rest - log_z
+    log_p = torch.log_softmax(x, -1).gather(-1, idx).squeeze(-1)
+    # Where p_y <= 1/2, log(1 − p_y) = log1mexp(log p_y) is well conditioned (|d/d log p| <= 1)
+    # and needs no [..., K] work; only rows with p_y > 1/2 take the exact logsumexp of the
+    # other logits (finite where p_y rounds to 1), on a copy of those rows alone.
+    half = -math.log(2.0)
+    log_rest = log1mexp(torch.clamp(log_p, max=half))
+    near = (log_p > half).reshape(-1)
+    if bool(near.any()):
+        K = x.shape[-1]
+        rows = near.nonzero().squeeze(-1)
+        sub = x.reshape(-1, K).index_select(0, rows)
+        sub_idx = idx.reshape(-1, 1).index_select(0, rows)
+        exact = torch.logsumexp(sub.scatter(-1, sub_idx, float("-inf")), -1) - torch.logsumexp(sub, -1)
+        log_rest = log_rest.reshape(-1).index_put((rows,), exact).reshape(log_p.shape)
+    return log_p, log_rest
 
 
 # ---------------------------------------------------------------------------------
@@ -260,14 +271,19 @@ def binary_cross_entropy_with_logits(
     reduction = legacy_reduction(size_average, reduce, reduction)
     logits, target, pos_weight = promote_floating(logits, target, pos_weight)
     _check_binary_pair(logits, target, "input")
-    pos = softplus(-logits)
     if pos_weight is not None:
         check_floating("pos_weight", pos_weight)
         last = logits.shape[-1] if logits.dim() else 1
         if pos_weight.dim() > 1 or pos_weight.numel() not in (1, last):
             raise ValueError(f"pos_weight must have shape ({last},) or one element; got {tuple(pos_weight.shape)}")
-        pos = pos * pos_weight
-    loss = target * pos + (1 - target) * softplus(logits)
+    if pos_weight is None or not pos_weight.requires_grad:
+        # PyTorch's fused op (the same softplus formula, one pass each way, no temporaries);
+        # called through torch, not F, so a patched F cannot recurse into this function.
+        # It has no gradient for pos_weight, so a learnable pos_weight takes the formula.
+        loss = torch.binary_cross_entropy_with_logits(logits, target, None, pos_weight, 0)
+    else:
+        pos = softplus(-logits) * pos_weight
+        loss = target * pos + (1 - target) * softplus(logits)
     loss = _rescale(loss, weight)
     return _reduce(loss, reduction, sample_weight)
 
@@ -463,7 +479,7 @@ def kl_divergence(
         pointwise = mul_where_zero(torch.exp(t), t - x_safe)
     else:
         check_at_least("target", t, 0.0)
-        pointwise = xlogx(t) - mul_where_zero(t, x)  # 0·log 0 and 0·(-inf) are 0
+        return _reduce(_KLRows.apply(x, t), reduction, sample_weight)
     return _reduce(pointwise.sum(-1), reduction, sample_weight)
 
 
@@ -694,6 +710,16 @@ def soft_dice(
         check_closed_interval("target", target, 0.0, 1.0)
         p = torch.softmax(logits, -1)
         t = target
+    elif ignore_index is None:
+        # every position counts: no one-hot target (int64, K per position) and no masked
+        # copies; Σ_n p·t and Σ_n t are scatter-adds of p_y and of ones over the labels
+        t = None
+        y = _labels(target, logits, ignore_index)
+        p = torch.softmax(logits, -1)
+        p_y = p.gather(-1, y.unsqueeze(-1)).squeeze(-1)
+        zeros = p.new_zeros(p.shape[:-2] + (K,))
+        inter = zeros.scatter_add(-1, y, p_y)
+        card = p.sum(-2) + zeros.scatter_add(-1, y, torch.ones_like(p_y))
     else:
         y = _labels(target, logits, ignore_index)
         valid = (y != ignore_index) if ignore_index is not None else torch.ones_like(y, dtype=torch.bool)
@@ -704,8 +730,9 @@ def soft_dice(
         keep = valid.unsqueeze(-1).to(p.dtype)
         t = torch.nn.functional.one_hot(y, K).to(p.dtype) * keep
         p = p * keep
-    inter = (p * t).sum(-2)
-    card = p.sum(-2) + t.sum(-2)
+    if t is not None:
+        inter = (p * t).sum(-2)
+        card = p.sum(-2) + t.sum(-2)
     den = card + s
     empty = den == 0
     dice = torch.where(empty, torch.ones_like(den), (2 * inter + s) / torch.where(empty, torch.ones_like(den), den))
@@ -1365,3 +1392,37 @@ class _WestonWatkins(torch.autograd.Function):
             grad.add_(grad)  # 2·g·v as the product rule's g·v + g·v
         grad.scatter_(-1, idx, -grad.sum(-1, keepdim=True))
         return grad, None, None, None
+class _KLRows(torch.autograd.Function):
+    """``Σ_k t_k (log t_k − x_k)`` over the last dim with ``0·log 0 = 0`` and ``0·(±inf) = 0``,
+    as ``xlogx(t) − mul_where_zero(t, x)`` gives, in one buffer: the elementwise formula made
+    about ten full-size temporaries forward and as many backward; here the forward keeps one
+    and the gradient is written directly (``∂/∂x = −t``; ``∂/∂t = log t + 1 − x`` for ``t > 0``,
+    ``−x`` at ``t = 0`` where ``xlogx`` has the finite stand-in 0, with an infinite ``x`` read
+    as 0 there). Its backward is made of differentiable ops, so double backward works."""
+
+    @staticmethod
+    def forward(ctx, x, t):
+        val = torch.special.xlogy(t, t)
+        val.addcmul_(t, x, value=-1)
+        rows = val.sum(-1)
+        # 0·(±inf) gave NaN: zero those terms. On the CPU a look at the row sums costs
+        # nothing (no device sync), so the full-size masks are formed only if a row is NaN.
+        if x.device.type != "cpu" or bool(torch.isnan(rows).any()):
+            zero_inf = torch.isinf(x)
+            zero_inf &= t == 0
+            rows = val.masked_fill_(zero_inf, 0).sum(-1)
+        ctx.save_for_backward(x, t)
+        return rows
+
+    @staticmethod
+    def backward(ctx, g):
+        x, t = ctx.saved_tensors
+        g = g.unsqueeze(-1)
+        gx = gt = None
+        if ctx.needs_input_grad[0]:
+            gx = (t * g).neg_()
+        if ctx.needs_input_grad[1]:
+            pos = t > 0
+            x_safe = x.masked_fill(~pos & torch.isinf(x), 0)
+            gt = (torch.where(pos, torch.log(torch.where(pos, t, torch.ones_like(t))) + 1, torch.zeros_like(t)) - x_safe) * g
+        return gx, gt

@@ -197,6 +197,8 @@ def pointwise_sigmoid_ce(
     """
     check_reduction(reduction)
     _check_bool("normalize", normalize)
+    if mask is None:
+        return _pointwise_dense(scores, labels, normalize, sample_weight, reduction, max_grade=max_grade, sigmoid=True)
     s, lab, m, batch = _prepare(scores, labels, mask)
     if max_grade is not None:
         top = check_positive("max_grade", max_grade)
@@ -249,6 +251,8 @@ def pointwise_mse(
     """
     check_reduction(reduction)
     _check_bool("normalize", normalize)
+    if mask is None:
+        return _pointwise_dense(scores, labels, normalize, sample_weight, reduction)
     s, lab, m, batch = _prepare(scores, labels, mask)
     return _finish(_item_sum((s - lab) ** 2, m, normalize), batch, reduction, sample_weight)
 
@@ -1016,3 +1020,48 @@ def _selective_listwise_unmasked(scores, labels, scaling, gamma, sample_weight, 
     h_s = scaling(lab) * torch.exp(Qs - lse_s.unsqueeze(-1))
     loss = gamma * (lse_h - lse_s) - ((s - lab) * h_s).sum(-1)
     return _finish(loss, batch, reduction, sample_weight)
+
+
+# ---------------------------------------------------------------------------------
+# Pointwise losses without a mask: every item is valid, so no all-True mask, no masked
+# copies of scores and labels, and PyTorch's fused elementwise kernels (one full-size
+# tensor each way). Same checks, messages and values as the masked path.
+
+
+def _pointwise_dense(scores, labels, normalize, sample_weight, reduction, *, max_grade=None, sigmoid=False):
+    check_floating("scores", scores)
+    check_tensor("labels", labels)
+    if labels.is_complex():
+        raise TypeError(f"labels must be real grades (float or integer), got dtype {labels.dtype}")
+    if scores.dim() == 0:
+        raise ValueError("scores must have shape [..., L] (a list dimension last); got a 0-dim tensor")
+    check_same_shape("scores", scores, "labels", labels)
+    scores, labels = promote_floating(scores, labels)
+    lab = labels.detach().to(scores.dtype)
+    checks = value_checks_enabled(lab) and lab.numel() > 0
+    if checks:
+        # one pass: min/max propagate NaN and show ±inf and any grade out of range;
+        # the masks below run only to name the offending value
+        lo, hi = (float(v) for v in torch.aminmax(lab))
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise ValueError(f"labels of valid items must be finite; got {lab[~torch.isfinite(lab)].flatten()[0].item()!r}")
+    top = None if max_grade is None else check_positive("max_grade", max_grade)
+    if checks:
+        if sigmoid and top is not None and (lo < 0 or hi > top):
+            raise ValueError(f"labels must lie in [0, max_grade={top!r}]; got {lab[(lab < 0) | (lab > top)].flatten()[0].item()!r}")
+        if sigmoid and top is None and (lo < 0 or hi > 1):
+            raise ValueError(
+                f"labels must lie in [0, 1] when max_grade is None; got {lab[(lab < 0) | (lab > 1)].flatten()[0].item()!r} "
+                "(pass max_grade to scale graded labels)"
+            )
+    if sigmoid:
+        if top is not None:
+            lab = lab / top
+        # softplus(s) - t·s, PyTorch's fused form; 0 = reduction 'none'
+        terms = torch.binary_cross_entropy_with_logits(scores, lab, None, None, 0)
+    else:
+        terms = torch._C._nn.mse_loss(scores, lab, 0)
+    total = terms.sum(-1)
+    if normalize:
+        total = total / max(scores.shape[-1], 1)
+    return _reduce(total, reduction, sample_weight)

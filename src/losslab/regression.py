@@ -27,6 +27,11 @@ __all__ = ["mae", "mse", "huber", "smooth_l1", "log_cosh", "quantile", "mape", "
 # float64 machine epsilon: scikit-learn's MAPE floor for |target|.
 _MAPE_EPS = 2.220446049250313e-16
 
+# ATen's reduction code for 'none'. The fused ops are called through torch._C._nn, not
+# torch.nn.functional, so that losslab's own PyTorch-named functions (patched into
+# torch.nn.functional by drop-in users) cannot recurse into themselves.
+_NONE = 0
+
 
 def _pair(pred, target) -> None:
     check_floating("pred", pred)
@@ -91,6 +96,9 @@ def mse(pred: torch.Tensor, target: torch.Tensor, *, sample_weight: torch.Tensor
     Reference: Gauss, 1809 (least squares).
     """
     _pair(pred, target)
+    if pred.dtype == target.dtype:
+        # PyTorch's fused kernel: one pass forward and one backward, no temporaries
+        return _reduce(torch._C._nn.mse_loss(pred, target, _NONE), reduction, sample_weight)
     d = pred - target
     return _reduce(d * d, reduction, sample_weight)
 
@@ -128,6 +136,10 @@ def huber(
     _pair(pred, target)
     d = check_positive("delta", delta)
     check_hyper_magnitude("delta", d, pred, power=2)
+    if pred.dtype == target.dtype:
+        # PyTorch's fused kernel (the same piecewise formula) instead of five full-size
+        # temporaries; F.huber_loss does not promote mixed dtypes, so those take the formula
+        return _reduce(torch._C._nn.huber_loss(pred, target, _NONE, d), reduction, sample_weight)
     a = (pred - target).abs()
     quad = a.clamp_max(d)
     # ½ q² + δ (|a| − q): the two branches joined without a where (one smooth formula).
@@ -166,6 +178,9 @@ def smooth_l1(
     _pair(pred, target)
     b = check_nonnegative("beta", beta)
     check_hyper_magnitude("beta", check_hyper_magnitude("beta", b, pred), pred, reciprocal=True)
+    if b != 0 and pred.dtype == target.dtype:
+        # PyTorch's fused kernel (the same piecewise formula, Huber / β) instead of six temporaries
+        return _reduce(torch._C._nn.smooth_l1_loss(pred, target, _NONE, b), reduction, sample_weight)
     a = (pred - target).abs()
     if b == 0:
         return _reduce(a, reduction, sample_weight)
