@@ -1392,6 +1392,8 @@ class _WestonWatkins(torch.autograd.Function):
             grad.add_(grad)  # 2·g·v as the product rule's g·v + g·v
         grad.scatter_(-1, idx, -grad.sum(-1, keepdim=True))
         return grad, None, None, None
+
+
 class _KLRows(torch.autograd.Function):
     """``Σ_k t_k (log t_k − x_k)`` over the last dim with ``0·log 0 = 0`` and ``0·(±inf) = 0``,
     as ``xlogx(t) − mul_where_zero(t, x)`` gives, in one buffer: the elementwise formula made
