@@ -29,19 +29,11 @@ def _t(v):
 
 
 def sensitivity_type(d) -> str:
-    """The sensitivity type from the sensitivity at scores (-3, 0, 3) (see module docstring)."""
-    d = [float(v) for v in d]
-    top = max(d)
-    lo, mid, hi = (0.0 if v < 1e-3 * top else v for v in d)
-    if lo <= mid <= hi and hi > lo:
-        return "high score"
-    if lo >= mid >= hi and lo > hi:
-        return "low score"
-    if mid > lo and mid > hi:
-        return "low norm"
-    if mid < lo and mid < hi:
-        return "high norm"
-    return "none"
+    """The sensitivity type from the sensitivity at scores (-3, 0, 3) (see module docstring);
+    ``losslab reproduce`` reads its verdicts with the same classifier."""
+    from losslab.experiments.claims import sensitivity_type as classify
+
+    return classify(d)
 
 
 def _decomposed_sensitivity(scores, link):
@@ -675,34 +667,16 @@ def test_corollary_G5_vertical_shift_makes_power_scaling_convex(d, gamma):
 
 
 def _underspecified_data(low, high):
-    # App. F: a low label s matches x2 and occurs with x1 ∈ {1, 3}; a high label matches x1 and
-    # occurs with x2 ∈ {1, 3}; the linear model ŝ = w·x (no bias) cannot fit both. (The seed's text
-    # reads "High label values x ∈ {6, …, 10}": from the context it means the labels s.) The link
-    # parameters of Figure F.1 are not given; right/left shifts β = ±5 with α = 1 are used here.
-    X, y = [], []
-    for s in low:
-        X += [(1.0, float(s)), (3.0, float(s))]
-        y += [float(s)] * 2
-    for s in high:
-        X += [(float(s), 1.0), (float(s), 3.0)]
-        y += [float(s)] * 2
-    return _t(X), _t(y)
+    from losslab.experiments.appendix import underspecified_data
+
+    return underspecified_data(low, high)
 
 
 def _fit_linear(h, X, y):
-    w = torch.zeros(2, dtype=F64, requires_grad=True)
-    opt = torch.optim.LBFGS([w], lr=1, max_iter=500, tolerance_grad=1e-12, tolerance_change=1e-15,
-                            line_search_fn="strong_wolfe")
+    from losslab.experiments.appendix import fit_linear
 
-    def closure():
-        opt.zero_grad()
-        loss = ll.matching_loss(X @ w, y, h, reduction="sum")
-        loss.backward()
-        return loss
-
-    for _ in range(4):
-        opt.step(closure)
-    (g,) = torch.autograd.grad(ll.matching_loss(X @ w, y, h, reduction="sum"), w)
+    w = fit_linear(h, X, y)
+    (g,) = torch.autograd.grad(ll.matching_loss(X @ w.requires_grad_(), y, h, reduction="sum"), w)
     assert float(g.abs().max()) < 1e-5  # converged: the loss is convex in w
     pred = (X @ w).detach()
     high = y > 0
