@@ -932,10 +932,9 @@ def _register() -> None:
 _register()
 
 
-def _listnet_unmasked(scores, labels, target, sample_weight, reduction):
-    """:func:`listnet` without a mask: every item is valid, so no ``[N, L]`` boolean, no
-    ``-inf`` fill and no ``where`` is needed -- ``log_softmax`` of the scores against the
-    target distribution (about a quarter of the masked path's ATen ops, forward + backward)."""
+def _checked_scores_and_grades(scores, labels):
+    """The argument checks every unmasked ranking path shares: floating scores ``[..., L]``,
+    real grades of the same shape; returns the promoted scores and detached grades."""
     check_floating("scores", scores)
     check_tensor("labels", labels)
     if labels.is_complex():
@@ -944,7 +943,14 @@ def _listnet_unmasked(scores, labels, target, sample_weight, reduction):
         raise ValueError("scores must have shape [..., L] (a list dimension last); got a 0-dim tensor")
     check_same_shape("scores", scores, "labels", labels)
     scores, labels = promote_floating(scores, labels)
-    lab = labels.detach().to(scores.dtype)
+    return scores, labels.detach().to(scores.dtype)
+
+
+def _listnet_unmasked(scores, labels, target, sample_weight, reduction):
+    """:func:`listnet` without a mask: every item is valid, so no ``[N, L]`` boolean, no
+    ``-inf`` fill and no ``where`` is needed -- ``log_softmax`` of the scores against the
+    target distribution (about a quarter of the masked path's ATen ops, forward + backward)."""
+    scores, lab = _checked_scores_and_grades(scores, labels)
     checks = value_checks_enabled(lab) and lab.numel() > 0
     # A finite sum proves every grade finite (inf and NaN propagate through a sum) in one
     # pass; only a non-finite sum (a bad grade, or an overflow) pays the elementwise test.
@@ -966,15 +972,7 @@ def _prepare_unmasked(scores, labels):
     """:func:`_prepare` without a mask: the same checks and errors, but no all-True
     ``[N, L]`` boolean and no ``where`` copies of scores and grades (every item is valid).
     Returns ``(s, lab, batch_shape)`` with ``s``, ``lab`` viewed as ``[N, L]``."""
-    check_floating("scores", scores)
-    check_tensor("labels", labels)
-    if labels.is_complex():
-        raise TypeError(f"labels must be real grades (float or integer), got dtype {labels.dtype}")
-    if scores.dim() == 0:
-        raise ValueError("scores must have shape [..., L] (a list dimension last); got a 0-dim tensor")
-    check_same_shape("scores", scores, "labels", labels)
-    scores, labels = promote_floating(scores, labels)
-    lab = labels.detach().to(scores.dtype)
+    scores, lab = _checked_scores_and_grades(scores, labels)
     # A finite sum proves every grade finite (inf and NaN propagate through a sum) in one
     # pass; only a non-finite sum (a bad grade, or an overflow) pays the elementwise test.
     if value_checks_enabled(lab) and lab.numel() > 0 and not math.isfinite(float(lab.sum())):
@@ -1029,15 +1027,7 @@ def _selective_listwise_unmasked(scores, labels, scaling, gamma, sample_weight, 
 
 
 def _pointwise_dense(scores, labels, normalize, sample_weight, reduction, *, max_grade=None, sigmoid=False):
-    check_floating("scores", scores)
-    check_tensor("labels", labels)
-    if labels.is_complex():
-        raise TypeError(f"labels must be real grades (float or integer), got dtype {labels.dtype}")
-    if scores.dim() == 0:
-        raise ValueError("scores must have shape [..., L] (a list dimension last); got a 0-dim tensor")
-    check_same_shape("scores", scores, "labels", labels)
-    scores, labels = promote_floating(scores, labels)
-    lab = labels.detach().to(scores.dtype)
+    scores, lab = _checked_scores_and_grades(scores, labels)
     checks = value_checks_enabled(lab) and lab.numel() > 0
     if checks:
         # one pass: min/max propagate NaN and show ±inf and any grade out of range;
