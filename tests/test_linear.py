@@ -345,7 +345,11 @@ def _same_both_ways(fn, inputs, dtype, reduction):
     cot = (torch.rand(out_r.shape, dtype=D64, generator=_gen(7)) + 0.5).to(dtype)
     diff = [t for t in inputs if t is not None and t.requires_grad]
     for a, b in zip(torch.autograd.grad(out_f, diff, cot), torch.autograd.grad(out_r, diff, cot)):
-        torch.testing.assert_close(a, b, **_TOL[dtype])
+        # A gradient entry is a sum of products at the scale of the largest entries, so in
+        # float32 both paths carry an absolute error of a few ULPs of that scale (both are
+        # within ~1e-7 of it from the float64 result).
+        tol = dict(_TOL[dtype], atol=_TOL[dtype]["atol"] * max(1.0, float(b.abs().max())))
+        torch.testing.assert_close(a, b, **tol)
 
 
 _MASK = torch.zeros(K, dtype=D64).index_fill_(0, torch.tensor([K - 1]), -torch.inf)  # class K-1 masked by the bias

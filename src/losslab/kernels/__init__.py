@@ -122,7 +122,8 @@ def _build() -> Availability:
     # One build folder per source and flags: two checkouts (or versions) of losslab never
     # rebuild over each other's library, and an old folder never serves a new source.
     sources = _sources()
-    digest = hashlib.sha1(b"".join(p.name.encode() + p.read_bytes() for p in sources)
+    hashed = sources + sorted(_CSRC_DIR.glob("*.h"))  # the headers the sources include
+    digest = hashlib.sha1(b"".join(p.name.encode() + p.read_bytes() for p in hashed)
                           + " ".join(cflags).encode()).hexdigest()[:10]
     torch_version = torch.__version__.split("+")[0].replace(".", "_")
     name = f"losslab_kernels_{capability.lower()}_torch{torch_version}_{digest}"

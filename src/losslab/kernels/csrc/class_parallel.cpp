@@ -23,6 +23,8 @@
 #include <ATen/cpu/vec/vec.h>
 #include <torch/library.h>
 
+#include "output_buffers.h"
+
 #include <cmath>
 #include <limits>
 #include <optional>
@@ -279,7 +281,7 @@ at::Tensor vocab_parallel_lse_bwd(const at::Tensor& logits, const at::Tensor& la
   at::Tensor x = logits.contiguous(), y = labels.contiguous(), l = lse.contiguous(), c = coef.contiguous(),
              o = onehot.contiguous();
   at::Tensor s = has_s ? smooth->contiguous() : at::Tensor(), w = has_w ? weight->contiguous() : at::Tensor();
-  at::Tensor g = at::empty_like(x);
+  at::Tensor g = losslab_kernels::empty_output(x);
   if (x.numel() == 0) return g;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "vocab_parallel_lse_bwd", [&] {
     lse_bwd_kernel<scalar_t>(x.data_ptr<scalar_t>(), y.data_ptr<int64_t>(), l.data_ptr<scalar_t>(), c.data_ptr<scalar_t>(),
@@ -476,8 +478,8 @@ std::tuple<at::Tensor, at::Tensor> vocab_parallel_composite_bwd(
   const Shape S = parse_shape(std::string(shape));
   at::Tensor p = pred.contiguous(), t = target.contiguous();
   at::Tensor zh = log_zh.contiguous(), zs = log_zs.contiguous(), A = lin.contiguous(), g = grad_loss.contiguous();
-  at::Tensor gp = need_pred_grad ? at::empty_like(p) : at::empty({0}, p.options());
-  at::Tensor gt = need_target_grad ? at::empty_like(p) : at::empty({0}, p.options());
+  at::Tensor gp = need_pred_grad ? losslab_kernels::empty_output(p) : at::empty({0}, p.options());
+  at::Tensor gt = need_target_grad ? losslab_kernels::empty_output(p) : at::empty({0}, p.options());
   if (p.numel() == 0 || !(need_pred_grad || need_target_grad)) return {gp, gt};
   AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "vocab_parallel_composite_bwd", [&] {
     with_link<scalar_t>(S, alpha, beta, cap, scale, gamma, [&](const auto& link) {

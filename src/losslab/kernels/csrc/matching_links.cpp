@@ -36,6 +36,8 @@
 #include <ATen/cpu/vec/vec.h>
 #include <torch/library.h>
 
+#include "output_buffers.h"
+
 #include <cmath>
 #include <string>
 #include <vector>
@@ -388,9 +390,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fwd(
               ": the link shape '", std::string(shape), "' takes ", np >= 0 ? std::to_string(np) : std::string("an even number (>= 2) of"),
               " params; got ", params.size());
   at::Tensor p = pred.contiguous(), t = target.contiguous();
-  at::Tensor loss = sum_only ? at::zeros({}, p.options()) : at::empty_like(p);
-  at::Tensor gp = need_pred_grad ? at::empty_like(p) : at::empty({0}, p.options());
-  at::Tensor gt = need_target_grad ? at::empty_like(p) : at::empty({0}, p.options());
+  at::Tensor loss = sum_only ? at::zeros({}, p.options()) : losslab_kernels::empty_output(p);
+  at::Tensor gp = need_pred_grad ? losslab_kernels::empty_output(p) : at::empty({0}, p.options());
+  at::Tensor gt = need_target_grad ? losslab_kernels::empty_output(p) : at::empty({0}, p.options());
   if (p.numel() == 0) return {loss, gp, gt};
   const Scalars sc{alpha, beta, cap, scale, gamma};
   AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "matching_link_fwd", [&] {

@@ -29,6 +29,8 @@
 #include <ATen/cpu/vec/vec.h>
 #include <torch/library.h>
 
+#include "output_buffers.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -138,7 +140,7 @@ std::tuple<at::Tensor, at::Tensor> self_normalization_fwd(
   TORCH_CHECK(alpha > 0, "self_normalization_fwd: alpha must be positive; got ", alpha);
   at::Tensor xl = logits.contiguous(), y = labels.contiguous();
   at::Tensor loss = at::empty({xl.size(0)}, xl.options());
-  at::Tensor gx = need_grad ? at::empty_like(xl) : at::empty({0}, xl.options());
+  at::Tensor gx = need_grad ? losslab_kernels::empty_output(xl) : at::empty({0}, xl.options());
   if (xl.size(0) == 0) return {loss, gx};
   AT_DISPATCH_FLOATING_TYPES(xl.scalar_type(), "self_normalization_fwd", [&] {
     self_normalization_kernel<scalar_t>(xl.data_ptr<scalar_t>(), y.data_ptr<int64_t>(), loss.data_ptr<scalar_t>(),
@@ -187,7 +189,7 @@ std::tuple<at::Tensor, at::Tensor> batch_cross_entropy_fwd(const at::Tensor& log
   check_rows_labels("batch_cross_entropy_fwd", logits, labels);
   at::Tensor xl = logits.contiguous(), y = labels.contiguous();
   at::Tensor loss = at::empty({xl.size(0)}, xl.options());
-  at::Tensor q = need_grad ? at::empty_like(xl) : at::empty({0}, xl.options());
+  at::Tensor q = need_grad ? losslab_kernels::empty_output(xl) : at::empty({0}, xl.options());
   if (xl.size(0) == 0) return {loss, q};
   AT_DISPATCH_FLOATING_TYPES(xl.scalar_type(), "batch_cross_entropy_fwd", [&] {
     batch_cross_entropy_kernel<scalar_t>(xl.data_ptr<scalar_t>(), y.data_ptr<int64_t>(), loss.data_ptr<scalar_t>(),
@@ -322,8 +324,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> cross_entropy_weighted_fwd(
   }
   at::Tensor xl = logits.contiguous(), t = target.contiguous(), wc = weight.contiguous();
   at::Tensor loss = at::empty({xl.size(0)}, xl.options());
-  at::Tensor gx = need_grad ? at::empty_like(xl) : at::empty({0}, xl.options());
-  at::Tensor gt = need_target_grad ? at::empty_like(xl) : at::empty({0}, xl.options());
+  at::Tensor gx = need_grad ? losslab_kernels::empty_output(xl) : at::empty({0}, xl.options());
+  at::Tensor gt = need_target_grad ? losslab_kernels::empty_output(xl) : at::empty({0}, xl.options());
   if (xl.size(0) == 0) return {loss, gx, gt};
   AT_DISPATCH_FLOATING_TYPES(xl.scalar_type(), "cross_entropy_weighted_fwd", [&] {
     cross_entropy_weighted_kernel<scalar_t>(

@@ -1,0 +1,128 @@
+"""Output buffers and the fast exponential of the fused CPU kernels.
+
+* Large gradient buffers are advised transparent huge pages before their first write
+  (``csrc/output_buffers.h``); ``LOSSLAB_HUGE_PAGES=0`` turns the advice off.
+* In float32 the composite-Softmax kernel takes ATen's polynomial ``exp_u20`` for the
+  link's exponentials on rows whose exponents stay in [-80, 80] and Q-logits in
+  [-64, 64], and Sleef's exp (as ``torch.exp``) elsewhere. Both kinds of rows must
+  agree with the float64 reference to float32 accuracy.
+"""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import losslab as ll
+import losslab.kernels as K
+from losslab import links
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def built():
+    status = K.available()
+    if not status.cpu:
+        pytest.skip(f"fused CPU kernels not built: {status.reason}")
+    return status
+
+
+def _thp_mode() -> str:
+    try:
+        text = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
+    except OSError:
+        return "absent"
+    return text.split("[", 1)[1].split("]", 1)[0] if "[" in text else "absent"
+
+
+def _vm_flags(address: int) -> list[str]:
+    """The VmFlags of the mapping of this process that contains ``address``."""
+    current = None
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        head = line.split()[0] if line else ""
+        if "-" in head and ":" not in head:
+            lo, hi = (int(v, 16) for v in head.split("-"))
+            current = lo <= address < hi
+        elif line.startswith("VmFlags:") and current:
+            return line.split()[1:]
+    raise AssertionError(f"no mapping contains {address:#x}")
+
+
+_CHECK = """
+import torch, losslab.kernels as K
+from pathlib import Path
+K.available()
+x = torch.randn(64, 32768)
+_, g, _ = torch.ops.losslab.composite_softmax_fwd(x, x.flip(1), "exp", 0.5, 0.0, 20.0, 1.0, 1.0, True, False)
+a = g.data_ptr() + g.nbytes // 2
+for line in Path("/proc/self/smaps").read_text().splitlines():
+    h = line.split()[0] if line else ""
+    if "-" in h and ":" not in h:
+        lo, hi = (int(v, 16) for v in h.split("-")); inside = lo <= a < hi
+    elif line.startswith("VmFlags:") and inside:
+        print("hg" in line.split()[1:])
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="madvise(MADV_HUGEPAGE) is Linux's")
+def test_large_gradient_is_advised_huge_pages(built):
+    # 64 x 32768 float32 = 8 MB: the middle of the gradient lies in the advised interior.
+    x = torch.randn(64, 32768)
+    _, grad, _ = torch.ops.losslab.composite_softmax_fwd(x, x.flip(1), "exp", 0.5, 0.0, 20.0, 1.0, 1.0, True, False)
+    flags = _vm_flags(grad.data_ptr() + grad.nbytes // 2)
+    if os.environ.get("LOSSLAB_HUGE_PAGES") == "0":
+        assert "hg" not in flags
+    else:
+        assert "hg" in flags, flags
+    # The advice changes where the pages come from, never the values.
+    xd = x.double().requires_grad_(True)
+    ll.composite_softmax_loss(xd, x.flip(1).double(), links.exp(alpha=0.5, cap=20.0), impl="reference",
+                              reduction="sum").backward()
+    torch.testing.assert_close(grad.double(), xd.grad, rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="madvise(MADV_HUGEPAGE) is Linux's")
+def test_huge_page_advice_can_be_turned_off(built):
+    env = dict(os.environ, LOSSLAB_HUGE_PAGES="0", PYTHONPATH=str(ROOT / "src"))
+    out = subprocess.run([sys.executable, "-c", _CHECK], env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+    env["LOSSLAB_HUGE_PAGES"] = "1"
+    out = subprocess.run([sys.executable, "-c", _CHECK], env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "True"
+
+
+def _float64_reference(pred, target, scaling):
+    p = pred.double().requires_grad_(True)
+    loss = ll.composite_softmax_loss(p, target.double(), scaling, impl="reference", reduction="none")
+    loss.sum().backward()
+    return loss.detach(), p.grad
+
+
+@pytest.mark.parametrize("scaling, spread", [
+    (links.exp(alpha=0.5), 3.0),          # e^x <= e^5: every row on the fast exponential
+    (links.sinh(alpha=1.0), 1.0),         # cosh(z) up to ~60: still fast
+    (links.sinh(alpha=1.0), 2.5),         # cosh(z) beyond 64 in most rows: Sleef's exp
+    (links.anti_exp(alpha=0.7), 2.0),
+    (links.cosh(alpha=0.5, cap=3.0), 4.0),
+    (links.exp(alpha=2.0, cap=50.0), 20.0),  # exponents past 80 inside the cap: Sleef's exp
+])
+def test_float32_rows_match_float64_reference(built, scaling, spread):
+    g = torch.Generator().manual_seed(3)
+    pred = spread * torch.randn(48, 3000, generator=g)
+    target = spread * torch.randn(48, 3000, generator=g)
+    ref_loss, ref_grad = _float64_reference(pred, target, scaling)
+    p = pred.clone().requires_grad_(True)
+    loss = ll.composite_softmax_loss(p, target, scaling, impl="fused", reduction="none")
+    loss.sum().backward()
+    finite = torch.isfinite(ref_loss)
+    assert finite.any()
+    scale = ref_loss[finite].abs().max().clamp_min(1.0)
+    # float32 inputs, float64 truth: the loss to a few float32 ULPs of its scale.
+    torch.testing.assert_close(loss.double()[finite], ref_loss[finite], rtol=1e-5, atol=2e-5 * float(scale))
+    gscale = ref_grad[finite].abs().max().clamp_min(1e-30)
+    torch.testing.assert_close(p.grad.double()[finite], ref_grad[finite], rtol=1e-4, atol=1e-5 * float(gscale))
