@@ -255,6 +255,7 @@ def _register_python_rules() -> None:
     _register_loss_autograd("cross_entropy_fwd", n_inputs=6, per_row=True)
     _register_loss_autograd("matching_sigmoid_fwd", n_inputs=8, per_row=False)
     _register_matching_link_rules()
+    _register_elementwise_rules()
     _register_class_parallel_rules()
     _register_single_logit_rules()
 
@@ -852,3 +853,53 @@ def cross_entropy_weighted(x: torch.Tensor, target: torch.Tensor, weight: torch.
         grad_on and not labels and target.requires_grad,
     )
     return loss.reshape(x.shape[:-1])
+
+
+# ---------------------------------------------------------------------------------
+# hinge, squared_hinge and log_cosh (csrc/elementwise.cpp: losslab::hinge_fwd, losslab::log_cosh_fwd)
+
+# The "link" of these losses is whether the target needs no gradient: the kernels give none for it
+# (log_cosh's does, so it covers every call). CPU only: no Triton kernel.
+_FUSED_LOSSES += ("hinge", "squared_hinge", "log_cosh")
+_TARGET_NO_GRAD = (lambda ok: () if ok else None, "a target that requires grad (the kernel gives no gradient of target)")
+_COVERS.update({"hinge": _TARGET_NO_GRAD, "squared_hinge": _TARGET_NO_GRAD, "log_cosh": (lambda _: (), "")})
+_GPU_COVERS.update({"hinge": lambda spec: False, "squared_hinge": lambda spec: False, "log_cosh": lambda spec: False})
+
+
+def _register_elementwise_rules() -> None:
+    """Fake-tensor and autograd rules of hinge_fwd and log_cosh_fwd."""
+
+    @torch.library.register_fake("losslab::hinge_fwd")
+    def _(scores, target, margin, squared, check_labels, need_grad, sum_only=False):
+        loss = scores.new_empty(()) if sum_only else torch.empty_like(scores, memory_format=torch.contiguous_format)
+        loss, grad, _ = _fake_outputs(scores, loss, need_grad, False)
+        return loss, grad, scores.new_empty((), dtype=torch.int64)
+
+    @torch.library.register_fake("losslab::log_cosh_fwd")
+    def _(pred, target, need_pred_grad, need_target_grad, sum_only=False):
+        loss = pred.new_empty(()) if sum_only else torch.empty_like(pred, memory_format=torch.contiguous_format)
+        return _fake_outputs(pred, loss, need_pred_grad, need_target_grad)
+
+    # hinge_fwd -> (loss, d loss / d scores, labels-not-±1 flag): the flag is the target's
+    # "gradient" slot of _register_loss_autograd, never asked for (target needs no gradient here).
+    _register_loss_autograd("hinge_fwd", n_inputs=7, per_row=False)
+    _register_loss_autograd("log_cosh_fwd", n_inputs=5, per_row=False)
+
+
+def hinge(scores: torch.Tensor, target: torch.Tensor, margin: float, squared: bool, check_labels: bool,
+          sum_only: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """``max(0, m − y s)`` (or its square) per element, or their sum with ``sum_only``, and a 0-dim
+    flag, nonzero if ``check_labels`` and a label is not ±1. ``target``: int64 or ``scores``' dtype."""
+    loss, _, bad = torch.ops.losslab.hinge_fwd(
+        scores.contiguous(), target.contiguous(), float(margin), bool(squared), bool(check_labels),
+        torch.is_grad_enabled() and scores.requires_grad, sum_only)
+    return (loss if sum_only else loss.view(scores.shape)), bad
+
+
+def log_cosh(pred: torch.Tensor, target: torch.Tensor, sum_only: bool) -> torch.Tensor:
+    """``log cosh(pred − target)`` per element (same dtype, already validated), or its sum with ``sum_only``."""
+    grad_on = torch.is_grad_enabled()
+    loss, _, _ = torch.ops.losslab.log_cosh_fwd(pred.contiguous(), target.contiguous(),
+                                                grad_on and pred.requires_grad, grad_on and target.requires_grad,
+                                                sum_only)
+    return loss if sum_only else loss.view(pred.shape)
