@@ -294,3 +294,30 @@ def test_kernels_trace_under_torch_compile():
     ref.backward()
     torch.testing.assert_close(out, ref)
     torch.testing.assert_close((a.grad, b.grad), (a2.grad, b2.grad))
+
+
+@needs_kernels
+def test_second_derivatives_equal_the_references():
+    # create_graph=True recomputes the gradient with differentiable ops: Hessian-vector products
+    # (2 [z >= 0] for the squared hinge, 0 for the hinge, 1 - tanh² for log_cosh) as the reference's
+    s, y = _scores_and_labels(24, D64, 17)
+    s = s[6:].clone().requires_grad_(True)  # away from the kink and the extremes
+    y = y[6:]
+    p, t = _pred_target(24, D64, 18)
+    p, t = p[5:].clone().requires_grad_(True), t[5:].clone().requires_grad_(True)
+    assert torch.autograd.gradgradcheck(lambda x: ll.squared_hinge(x, y, reduction="none", impl="fused"), (s,))
+    assert torch.autograd.gradgradcheck(lambda a, b: ll.log_cosh(a, b, impl="fused"), (p, t))
+    v = torch.rand(s.shape, dtype=D64, generator=_gen(19))
+    for name in HINGES:
+        grads, hvp = [], []
+        for impl in ("fused", "reference"):
+            (g,) = torch.autograd.grad(getattr(ll, name)(s, y, reduction="sum", impl=impl), s, create_graph=True)
+            grads.append(g.detach())
+            # the hinge's gradient is piecewise constant: no graph back to s on either path
+            hvp.append(torch.autograd.grad((g * v).sum(), s)[0] if g.requires_grad else None)
+        torch.testing.assert_close(grads[0], grads[1], rtol=0, atol=0)
+        if name == "hinge":
+            assert hvp == [None, None]
+        else:
+            torch.testing.assert_close(hvp[0], hvp[1])
+            torch.testing.assert_close(hvp[0], 2 * v * (s.detach() * y < 1))

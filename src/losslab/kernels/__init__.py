@@ -880,10 +880,58 @@ def _register_elementwise_rules() -> None:
         loss = pred.new_empty(()) if sum_only else torch.empty_like(pred, memory_format=torch.contiguous_format)
         return _fake_outputs(pred, loss, need_pred_grad, need_target_grad)
 
-    # hinge_fwd -> (loss, d loss / d scores, labels-not-±1 flag): the flag is the target's
-    # "gradient" slot of _register_loss_autograd, never asked for (target needs no gradient here).
-    _register_loss_autograd("hinge_fwd", n_inputs=7, per_row=False)
-    _register_loss_autograd("log_cosh_fwd", n_inputs=5, per_row=False)
+    # Backward is one multiply by the saved gradient, as _register_loss_autograd's. The inputs are
+    # saved too (no copy) so that under create_graph=True the gradient is recomputed from them
+    # with differentiable ops: second derivatives then equal the reference's (2 [z >= 0] for the
+    # squared hinge, 1 - tanh² for log_cosh) instead of the zero a saved constant would give.
+    def hinge_setup(ctx, inputs, output):
+        scores, target, margin, squared = inputs[:4]
+        _, grad, bad = output
+        ctx.mark_non_differentiable(grad, bad)
+        ctx.set_materialize_grads(False)
+        ctx.margin, ctx.squared = float(margin), bool(squared)
+        ctx.save_for_backward(grad, scores, target)
+
+    def hinge_backward(ctx, grad_loss, _grad, _bad):
+        saved, scores, target = ctx.saved_tensors
+        if grad_loss is None or not ctx.needs_input_grad[0]:
+            return (None,) * 7
+        if saved.numel() == 0 and grad_loss.numel() != 0:
+            raise RuntimeError("hinge_fwd was called with need_grad=False; no gradient was saved")
+        if torch.is_grad_enabled():  # create_graph=True
+            y = target.to(scores.dtype)
+            z = torch.addcmul(scores.new_tensor(ctx.margin), y, scores, value=-1)
+            d = torch.where(z >= 0, -2 * y * z if ctx.squared else -y, torch.zeros_like(y))
+            return (grad_loss * d,) + (None,) * 6
+        out = saved.mul_(grad_loss) if _saved_buffers_released(saved) else grad_loss * saved
+        return (out,) + (None,) * 6
+
+    torch.library.register_autograd("losslab::hinge_fwd", hinge_backward, setup_context=hinge_setup)
+
+    def log_cosh_setup(ctx, inputs, output):
+        _, gp, gt = output
+        ctx.mark_non_differentiable(gp, gt)
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(gp, gt, inputs[0], inputs[1])
+
+    def log_cosh_backward(ctx, grad_loss, _gp, _gt):
+        gp, gt, pred, target = ctx.saved_tensors
+        if grad_loss is None:
+            return (None,) * 5
+        out = [None, None]
+        if torch.is_grad_enabled():  # create_graph=True
+            g = grad_loss * torch.tanh(pred - target)
+            out = [g if ctx.needs_input_grad[0] else None, -g if ctx.needs_input_grad[1] else None]
+            return tuple(out) + (None,) * 3
+        reuse = _saved_buffers_released(gp, gt)
+        for i, (saved, flag) in enumerate(((gp, "need_pred_grad"), (gt, "need_target_grad"))):
+            if ctx.needs_input_grad[i]:
+                if saved.numel() == 0 and grad_loss.numel() != 0:
+                    raise RuntimeError(f"log_cosh_fwd was called with {flag}=False; no gradient was saved")
+                out[i] = saved.mul_(grad_loss) if reuse else grad_loss * saved
+        return tuple(out) + (None,) * 3
+
+    torch.library.register_autograd("losslab::log_cosh_fwd", log_cosh_backward, setup_context=log_cosh_setup)
 
 
 def hinge(scores: torch.Tensor, target: torch.Tensor, margin: float, squared: bool, check_labels: bool,
