@@ -861,8 +861,10 @@ def cross_entropy_weighted(x: torch.Tensor, target: torch.Tensor, weight: torch.
 # The "link" of these losses is whether the target needs no gradient: the kernels give none for it
 # (log_cosh's does, so it covers every call). CPU only: no Triton kernel.
 _FUSED_LOSSES += ("hinge", "squared_hinge", "log_cosh")
-_TARGET_NO_GRAD = (lambda ok: () if ok else None, "a target that requires grad (the kernel gives no gradient of target)")
-_COVERS.update({"hinge": _TARGET_NO_GRAD, "squared_hinge": _TARGET_NO_GRAD, "log_cosh": (lambda _: (), "")})
+_TARGET_NO_GRAD = (lambda ok: () if ok else None,
+                   "a target that requires grad or for CUDA tensors (a CPU kernel that gives no gradient of target)")
+_COVERS.update({"hinge": _TARGET_NO_GRAD, "squared_hinge": _TARGET_NO_GRAD,
+                "log_cosh": (lambda _: (), "CUDA tensors (a CPU kernel only)")})
 _GPU_COVERS.update({"hinge": lambda spec: False, "squared_hinge": lambda spec: False, "log_cosh": lambda spec: False})
 
 
