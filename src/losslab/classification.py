@@ -511,6 +511,7 @@ def hinge(
     margin: float = 1.0,
     sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
+    impl: str = "auto",
 ) -> torch.Tensor:
     r"""Binary hinge loss (the SVM loss) on a real score with labels ±1.
 
@@ -527,6 +528,9 @@ def hinge(
         margin: ``m ≥ 0``.
         sample_weight: optional per-element weights.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+        impl: ``'auto'`` (the fused CPU kernel of :mod:`losslab.kernels`: loss, gradient and the
+            label check in one pass; float32/float64 on the CPU), ``'reference'`` (the pure-PyTorch
+            code) or ``'fused'`` (the kernel, else a ``ValueError``).
 
     Returns:
         ``[...]`` for ``'none'``, else a scalar.
@@ -542,6 +546,9 @@ def hinge(
     check_floating("scores", scores)
     m = check_nonnegative("margin", margin)
     check_hyper_magnitude("margin", m, scores)
+    fast = _fused_hinge(scores, target, m, False, impl, sample_weight, reduction)
+    if fast is not None:
+        return fast
     y = _pm1_target(target, scores)
     # m − y·s in one op (addcmul), not a product and a subtraction
     return _reduce(torch.addcmul(scores.new_tensor(m), y, scores, value=-1).clamp_min(0), reduction, sample_weight)
@@ -555,6 +562,7 @@ def squared_hinge(
     margin: float = 1.0,
     sample_weight: torch.Tensor | None = None,
     reduction: str = "mean",
+    impl: str = "auto",
 ) -> torch.Tensor:
     r"""Squared (L2-SVM) hinge loss on a real score with labels ±1.
 
@@ -571,6 +579,9 @@ def squared_hinge(
         margin: ``m ≥ 0``.
         sample_weight: optional per-element weights.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+        impl: ``'auto'`` (the fused CPU kernel of :mod:`losslab.kernels`: loss, gradient and the
+            label check in one pass; float32/float64 on the CPU), ``'reference'`` (the pure-PyTorch
+            code) or ``'fused'`` (the kernel, else a ``ValueError``).
 
     Returns:
         ``[...]`` for ``'none'``, else a scalar.
@@ -586,6 +597,9 @@ def squared_hinge(
     check_floating("scores", scores)
     m = check_nonnegative("margin", margin)
     check_hyper_magnitude("margin", m, scores, power=2)
+    fast = _fused_hinge(scores, target, m, True, impl, sample_weight, reduction)
+    if fast is not None:
+        return fast
     y = _pm1_target(target, scores)
     return _reduce(torch.addcmul(scores.new_tensor(m), y, scores, value=-1).clamp_min(0).square(), reduction, sample_weight)
 
@@ -1428,3 +1442,26 @@ class _KLRows(torch.autograd.Function):
             x_safe = x.masked_fill(~pos & torch.isinf(x), 0)
             gt = (torch.where(pos, torch.log(torch.where(pos, t, torch.ones_like(t))) + 1, torch.zeros_like(t)) - x_safe) * g
         return gx, gt
+
+
+def _fused_hinge(scores, target, m: float, squared: bool, impl, sample_weight, reduction):
+    """:func:`hinge` (or :func:`squared_hinge`) on the kernel, or ``None`` where ``impl`` resolves
+    to the reference. Same checks in the same order as the reference, the ±1 check folded into
+    the kernel's pass (its flag read after the pass; the elementwise check reruns for the message)."""
+    if not isinstance(target, torch.Tensor):
+        return None  # the reference raises the TypeError
+    name = "squared_hinge" if squared else "hinge"
+    fused, _ = kernels.use_fused(name, impl, scores, not target.requires_grad)
+    if not fused:
+        return None
+    check_target_shape("target", target, scores.shape, "the shape of scores")
+    y = target if target.dtype in (torch.int64, scores.dtype) else target.to(scores.dtype)
+    check = value_checks_enabled(target)
+    sum_only = sample_weight is None and reduction in ("mean", "sum")
+    loss, bad = kernels.hinge(scores, y, m, squared, check, sum_only)
+    if check and bool(bad):
+        check_values_in("target", target, (-1, 1), " (use 2*y - 1 for 0/1 labels)")
+    if not sum_only:
+        return _reduce(loss, reduction, sample_weight)
+    n = scores.numel()
+    return loss / n if reduction == "mean" and n > 0 else loss

@@ -12,6 +12,7 @@ import math
 
 import torch
 
+from . import kernels
 from . import registry
 from ._catalogue import check_at_least
 from ._numerics import softplus
@@ -189,7 +190,8 @@ def smooth_l1(
 
 
 @old_weight_keyword
-def log_cosh(pred: torch.Tensor, target: torch.Tensor, *, sample_weight: torch.Tensor | None = None, reduction: str = "mean") -> torch.Tensor:
+def log_cosh(pred: torch.Tensor, target: torch.Tensor, *, sample_weight: torch.Tensor | None = None, reduction: str = "mean",
+             impl: str = "auto") -> torch.Tensor:
     r"""Log-cosh loss, computed without overflow.
 
     .. math::
@@ -204,6 +206,9 @@ def log_cosh(pred: torch.Tensor, target: torch.Tensor, *, sample_weight: torch.T
         target: targets, same shape.
         sample_weight: optional per-element weights ``[...]``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+        impl: ``'auto'`` (the fused CPU kernel of :mod:`losslab.kernels`: loss and gradient in one
+            pass; float32/float64 on the CPU), ``'reference'`` (the pure-PyTorch code) or
+            ``'fused'`` (the kernel, else a ``ValueError``).
 
     Returns:
         ``[...]`` for ``'none'``, else a scalar.
@@ -216,6 +221,9 @@ def log_cosh(pred: torch.Tensor, target: torch.Tensor, *, sample_weight: torch.T
     Reference: Chen et al., "Log Hyperbolic Cosine Loss Improves Variational Auto-Encoder", 2019 (log-cosh loss); the identity is elementary.
     """
     _pair(pred, target)
+    fast = _fused_log_cosh(pred, target, impl, sample_weight, reduction)
+    if fast is not None:
+        return fast
     a = (pred - target).abs()
     return _reduce(a + softplus(-2 * a) - math.log(2.0), reduction, sample_weight)
 
@@ -638,3 +646,18 @@ def _check_input_pair(input, target) -> None:
     """Name PyTorch's arguments (``input``) in errors raised under PyTorch's function names."""
     check_floating("input", input)
     check_floating("target", target)
+
+
+def _fused_log_cosh(pred, target, impl, sample_weight, reduction):
+    """:func:`log_cosh` on the kernel (inputs promoted as ``pred − target`` would), or ``None``
+    where ``impl`` resolves to the reference."""
+    p, t = promote_floating(pred, target)
+    fused, _ = kernels.use_fused("log_cosh", impl, p, None)
+    if not fused:
+        return None
+    sum_only = sample_weight is None and reduction in ("mean", "sum")
+    loss = kernels.log_cosh(p, t, sum_only)
+    if not sum_only:
+        return _reduce(loss, reduction, sample_weight)
+    n = p.numel()
+    return loss / n if reduction == "mean" and n > 0 else loss

@@ -256,6 +256,7 @@ def _register_python_rules() -> None:
     _register_loss_autograd("cross_entropy_fwd", n_inputs=6, per_row=True)
     _register_loss_autograd("matching_sigmoid_fwd", n_inputs=8, per_row=False)
     _register_matching_link_rules()
+    _register_elementwise_rules()
     _register_class_parallel_rules()
     _register_single_logit_rules()
 
@@ -853,3 +854,103 @@ def cross_entropy_weighted(x: torch.Tensor, target: torch.Tensor, weight: torch.
         grad_on and not labels and target.requires_grad,
     )
     return loss.reshape(x.shape[:-1])
+
+
+# ---------------------------------------------------------------------------------
+# hinge, squared_hinge and log_cosh (csrc/elementwise.cpp: losslab::hinge_fwd, losslab::log_cosh_fwd)
+
+# The "link" of these losses is whether the target needs no gradient: the kernels give none for it
+# (log_cosh's does, so it covers every call). CPU only: no Triton kernel.
+_FUSED_LOSSES += ("hinge", "squared_hinge", "log_cosh")
+_TARGET_NO_GRAD = (lambda ok: () if ok else None,
+                   "a target that requires grad or for CUDA tensors (a CPU kernel that gives no gradient of target)")
+_COVERS.update({"hinge": _TARGET_NO_GRAD, "squared_hinge": _TARGET_NO_GRAD,
+                "log_cosh": (lambda _: (), "CUDA tensors (a CPU kernel only)")})
+_GPU_COVERS.update({"hinge": lambda spec: False, "squared_hinge": lambda spec: False, "log_cosh": lambda spec: False})
+
+
+def _register_elementwise_rules() -> None:
+    """Fake-tensor and autograd rules of hinge_fwd and log_cosh_fwd."""
+
+    @torch.library.register_fake("losslab::hinge_fwd")
+    def _(scores, target, margin, squared, check_labels, need_grad, sum_only=False):
+        loss = scores.new_empty(()) if sum_only else torch.empty_like(scores, memory_format=torch.contiguous_format)
+        loss, grad, _ = _fake_outputs(scores, loss, need_grad, False)
+        return loss, grad, scores.new_empty((), dtype=torch.int64)
+
+    @torch.library.register_fake("losslab::log_cosh_fwd")
+    def _(pred, target, need_pred_grad, need_target_grad, sum_only=False):
+        loss = pred.new_empty(()) if sum_only else torch.empty_like(pred, memory_format=torch.contiguous_format)
+        return _fake_outputs(pred, loss, need_pred_grad, need_target_grad)
+
+    # Backward is one multiply by the saved gradient, as _register_loss_autograd's. The inputs are
+    # saved too (no copy) so that under create_graph=True the gradient is recomputed from them
+    # with differentiable ops: second derivatives then equal the reference's (2 [z >= 0] for the
+    # squared hinge, 1 - tanh² for log_cosh) instead of the zero a saved constant would give.
+    def hinge_setup(ctx, inputs, output):
+        scores, target, margin, squared = inputs[:4]
+        _, grad, bad = output
+        ctx.mark_non_differentiable(grad, bad)
+        ctx.set_materialize_grads(False)
+        ctx.margin, ctx.squared = float(margin), bool(squared)
+        ctx.save_for_backward(grad, scores, target)
+
+    def hinge_backward(ctx, grad_loss, _grad, _bad):
+        saved, scores, target = ctx.saved_tensors
+        if grad_loss is None or not ctx.needs_input_grad[0]:
+            return (None,) * 7
+        if saved.numel() == 0 and grad_loss.numel() != 0:
+            raise RuntimeError("hinge_fwd was called with need_grad=False; no gradient was saved")
+        if torch.is_grad_enabled():  # create_graph=True
+            y = target.to(scores.dtype)
+            z = torch.addcmul(scores.new_tensor(ctx.margin), y, scores, value=-1)
+            d = torch.where(z >= 0, -2 * y * z if ctx.squared else -y, torch.zeros_like(y))
+            return (grad_loss * d,) + (None,) * 6
+        out = saved.mul_(grad_loss) if _saved_buffers_released(saved) else grad_loss * saved
+        return (out,) + (None,) * 6
+
+    torch.library.register_autograd("losslab::hinge_fwd", hinge_backward, setup_context=hinge_setup)
+
+    def log_cosh_setup(ctx, inputs, output):
+        _, gp, gt = output
+        ctx.mark_non_differentiable(gp, gt)
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(gp, gt, inputs[0], inputs[1])
+
+    def log_cosh_backward(ctx, grad_loss, _gp, _gt):
+        gp, gt, pred, target = ctx.saved_tensors
+        if grad_loss is None:
+            return (None,) * 5
+        out = [None, None]
+        if torch.is_grad_enabled():  # create_graph=True
+            g = grad_loss * torch.tanh(pred - target)
+            out = [g if ctx.needs_input_grad[0] else None, -g if ctx.needs_input_grad[1] else None]
+            return tuple(out) + (None,) * 3
+        reuse = _saved_buffers_released(gp, gt)
+        for i, (saved, flag) in enumerate(((gp, "need_pred_grad"), (gt, "need_target_grad"))):
+            if ctx.needs_input_grad[i]:
+                if saved.numel() == 0 and grad_loss.numel() != 0:
+                    raise RuntimeError(f"log_cosh_fwd was called with {flag}=False; no gradient was saved")
+                out[i] = saved.mul_(grad_loss) if reuse else grad_loss * saved
+        return tuple(out) + (None,) * 3
+
+    torch.library.register_autograd("losslab::log_cosh_fwd", log_cosh_backward, setup_context=log_cosh_setup)
+
+
+def hinge(scores: torch.Tensor, target: torch.Tensor, margin: float, squared: bool, check_labels: bool,
+          sum_only: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """``max(0, m − y s)`` (or its square) per element, or their sum with ``sum_only``, and a 0-dim
+    flag, nonzero if ``check_labels`` and a label is not ±1. ``target``: int64 or ``scores``' dtype."""
+    loss, _, bad = torch.ops.losslab.hinge_fwd(
+        scores.contiguous(), target.contiguous(), float(margin), bool(squared), bool(check_labels),
+        torch.is_grad_enabled() and scores.requires_grad, sum_only)
+    return (loss if sum_only else loss.view(scores.shape)), bad
+
+
+def log_cosh(pred: torch.Tensor, target: torch.Tensor, sum_only: bool) -> torch.Tensor:
+    """``log cosh(pred − target)`` per element (same dtype, already validated), or its sum with ``sum_only``."""
+    grad_on = torch.is_grad_enabled()
+    loss, _, _ = torch.ops.losslab.log_cosh_fwd(pred.contiguous(), target.contiguous(),
+                                                grad_on and pred.requires_grad, grad_on and target.requires_grad,
+                                                sum_only)
+    return loss if sum_only else loss.view(pred.shape)
