@@ -25,6 +25,8 @@
 #include <ATen/cpu/vec/vec.h>
 #include <torch/library.h>
 
+#include "output_buffers.h"
+
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
@@ -114,8 +116,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> hinge_fwd(const at::Tensor& score
   TORCH_CHECK(target.scalar_type() == at::kLong || target.scalar_type() == scores.scalar_type(),
               "hinge_fwd: target must be int64 or of the scores' dtype; got ", target.scalar_type());
   at::Tensor s = scores.contiguous(), y = target.contiguous();
-  at::Tensor loss = sum_only ? at::zeros({}, s.options()) : at::empty_like(s, at::MemoryFormat::Contiguous);
-  at::Tensor grad = need_grad ? at::empty_like(s, at::MemoryFormat::Contiguous) : at::empty({0}, s.options());
+  at::Tensor loss = sum_only ? at::zeros({}, s.options()) : losslab_kernels::empty_output(s);
+  at::Tensor grad = need_grad ? losslab_kernels::empty_output(s) : at::empty({0}, s.options());
   at::Tensor bad = at::zeros({}, s.options().dtype(at::kLong));
   const int64_t n = s.numel();
   if (n == 0) return {loss, grad, bad};
@@ -185,9 +187,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> log_cosh_fwd(const at::Tensor& pr
   TORCH_CHECK(pred.scalar_type() == at::kFloat || pred.scalar_type() == at::kDouble,
               "log_cosh_fwd: float32 or float64 only; got ", pred.scalar_type());
   at::Tensor p = pred.contiguous(), t = target.contiguous();
-  at::Tensor loss = sum_only ? at::zeros({}, p.options()) : at::empty_like(p, at::MemoryFormat::Contiguous);
-  at::Tensor gp = need_pred_grad ? at::empty_like(p, at::MemoryFormat::Contiguous) : at::empty({0}, p.options());
-  at::Tensor gt = need_target_grad ? at::empty_like(p, at::MemoryFormat::Contiguous) : at::empty({0}, p.options());
+  at::Tensor loss = sum_only ? at::zeros({}, p.options()) : losslab_kernels::empty_output(p);
+  at::Tensor gp = need_pred_grad ? losslab_kernels::empty_output(p) : at::empty({0}, p.options());
+  at::Tensor gt = need_target_grad ? losslab_kernels::empty_output(p) : at::empty({0}, p.options());
   if (p.numel() == 0) return {loss, gp, gt};
   AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "log_cosh_fwd", [&] {
     double total = log_cosh_kernel<scalar_t>(p.data_ptr<scalar_t>(), t.data_ptr<scalar_t>(),
