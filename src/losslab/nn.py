@@ -699,6 +699,7 @@ class HingeLoss(_KwLoss):
     Args:
         margin: ``m ≥ 0`` (default 1.0).
         reduction: ``'none'`` | ``'mean'`` | ``'sum'`` (default ``'mean'``).
+        impl: ``'auto'`` (default) | ``'reference'`` | ``'fused'``: the fused kernel or the pure-PyTorch code (:mod:`losslab.kernels`).
 
     ``forward(scores, target, sample_weight=None, **overrides)``: scores ``[...]``, labels ``[...]`` in ``{-1, +1}``;
     ``overrides`` replace stored hyper-parameters for one call.
@@ -706,8 +707,8 @@ class HingeLoss(_KwLoss):
     Example: ``ll.nn.HingeLoss()(torch.randn(4), torch.tensor([1, -1, 1, -1]))``
     """
 
-    def __init__(self, *, margin=1.0, reduction="mean"):
-        super().__init__(_cls.hinge, reduction, margin=margin)
+    def __init__(self, *, margin=1.0, reduction="mean", impl="auto"):
+        super().__init__(_cls.hinge, reduction, margin=margin, impl=_check_impl(impl))
 
 
 class SquaredHingeLoss(_KwLoss):
@@ -716,6 +717,7 @@ class SquaredHingeLoss(_KwLoss):
     Args:
         margin: ``m ≥ 0`` (default 1.0).
         reduction: ``'none'`` | ``'mean'`` | ``'sum'`` (default ``'mean'``).
+        impl: ``'auto'`` (default) | ``'reference'`` | ``'fused'``: the fused kernel or the pure-PyTorch code (:mod:`losslab.kernels`).
 
     ``forward(scores, target, sample_weight=None, **overrides)``: scores ``[...]``, labels ``[...]`` in ``{-1, +1}``;
     ``overrides`` replace stored hyper-parameters for one call.
@@ -723,8 +725,8 @@ class SquaredHingeLoss(_KwLoss):
     Example: ``ll.nn.SquaredHingeLoss()(torch.randn(4), torch.tensor([1, -1, 1, -1]))``
     """
 
-    def __init__(self, *, margin=1.0, reduction="mean"):
-        super().__init__(_cls.squared_hinge, reduction, margin=margin)
+    def __init__(self, *, margin=1.0, reduction="mean", impl="auto"):
+        super().__init__(_cls.squared_hinge, reduction, margin=margin, impl=_check_impl(impl))
 
 
 class MulticlassHingeLoss(_KwLoss):
@@ -878,6 +880,7 @@ class LogCoshLoss(_KwLoss):
 
     Args:
         reduction: ``'none'`` | ``'mean'`` | ``'sum'`` (default ``'mean'``).
+        impl: ``'auto'`` (default) | ``'reference'`` | ``'fused'``: the fused kernel or the pure-PyTorch code (:mod:`losslab.kernels`).
 
     ``forward(pred, target, sample_weight=None)``: ``pred`` and ``target`` of one shape ``[...]``; ``sample_weight`` per
     element.
@@ -885,8 +888,8 @@ class LogCoshLoss(_KwLoss):
     Example: ``ll.nn.LogCoshLoss()(torch.randn(4, 2), torch.randn(4, 2))``
     """
 
-    def __init__(self, *, reduction="mean"):
-        super().__init__(_reg.log_cosh, reduction)
+    def __init__(self, *, reduction="mean", impl="auto"):
+        super().__init__(_reg.log_cosh, reduction, impl=_check_impl(impl))
 
 
 class QuantileLoss(_KwLoss):
