@@ -191,6 +191,13 @@ def test_nce_drawn_negatives_match_formula_on_the_same_draw():
                                rtol=1e-10, atol=1e-12)
 
 
+def test_in_batch_frequencies_with_int32_labels_and_an_all_equal_batch():
+    h, W, b, y = _layer()
+    for labels in (y.to(torch.int32), torch.full((8,), 4)):
+        _assert_matches(ll.in_batch_negatives_loss, _ref_in_batch, h, W, b, labels, remove_accidental_hits=False,
+                        reduction="none")
+
+
 # ---------------------------------------------------------------- allocations
 
 
@@ -213,6 +220,8 @@ def test_in_batch_allocates_few_batch_by_batch_tensors():
     # the mask's backward: five float [B, B]; one bool [B, B] serves the frequencies and the mask
     assert len(floats) <= 5, floats
     assert len(bools) <= 1, bools
+    # the batch frequencies come from the sorted labels, not from [B, B] row sums (int64 copies)
+    assert not [a for a in c.allocs if a[1] >= B * B * 8], c.big(B * B * 8)
     assert c.count("logsumexp") == 0 and c.count("eye") == 0
 
 

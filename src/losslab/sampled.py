@@ -567,22 +567,23 @@ def in_batch_negatives_loss(hidden, out_weight, out_bias, labels, *, proposal=No
     K, _ = _check_layer(hidden, out_weight, out_bias, labels)
     check_reduction(reduction)
     B = labels.shape[0]
-    same = None  # [B, B] bool, same[i, j] = (y_i == y_j): built once, for the frequencies and the mask
     log_q = None
     if logq_correction:
         if proposal is None:
             if counts is not None:
                 raise ValueError("counts needs proposal='unigram'")
-            same = labels.unsqueeze(0) == labels.unsqueeze(1)
-            freq = same.sum(1).to(hidden.dtype)
-            log_q = torch.log(freq / B)
+            # How often each label occurs in the batch, from the sorted labels in O(B log B):
+            # no [B, B] comparison (whose int64 row sums cost a [B, B] int64 copy), no [K]
+            # histogram, no device sync.
+            srt = labels.sort().values
+            freq = torch.searchsorted(srt, labels, right=True) - torch.searchsorted(srt, labels)
+            log_q = torch.log(freq.to(hidden.dtype) / B)
         else:
             q = _proposal_probs(proposal, K, counts, power, hidden.dtype, hidden.device)
             log_q = _log_q(labels, K, proposal, q, hidden.dtype)
     s = _in_batch_logits(hidden, out_weight, out_bias, labels, log_q, sparse_grad)  # [B, B]: s[i, j] = s̃_{i, y_j}
     if remove_accidental_hits:
-        if same is None:
-            same = labels.unsqueeze(0) == labels.unsqueeze(1)
+        same = labels.unsqueeze(0) == labels.unsqueeze(1)  # one [B, B] bool mask, diagonal cleared in place
         same.diagonal().fill_(False)
         # In place on the fresh [B, B] logits (no [B, B] copy); masked_fill_ saves only the mask.
         s.masked_fill_(same, float("-inf"))
