@@ -581,12 +581,8 @@ def in_batch_negatives_loss(hidden, out_weight, out_bias, labels, *, proposal=No
         else:
             q = _proposal_probs(proposal, K, counts, power, hidden.dtype, hidden.device)
             log_q = _log_q(labels, K, proposal, q, hidden.dtype)
-    s = _in_batch_logits(hidden, out_weight, out_bias, labels, log_q, sparse_grad)  # [B, B]: s[i, j] = s̃_{i, y_j}
-    if remove_accidental_hits:
-        same = labels.unsqueeze(0) == labels.unsqueeze(1)  # one [B, B] bool mask, diagonal cleared in place
-        same.diagonal().fill_(False)
-        # In place on the fresh [B, B] logits (no [B, B] copy); masked_fill_ saves only the mask.
-        s.masked_fill_(same, float("-inf"))
+    # [B, B]: s[i, j] = s̃_{i, y_j}, or -inf where j != i has the label y_i
+    s = _in_batch_logits(hidden, out_weight, out_bias, labels, log_q, remove_accidental_hits, sparse_grad)
     # logsumexp_j s[i, j] - s[i, i]; cross_entropy's backward (softmax - one-hot) keeps one [B, B]
     # tensor alive where logsumexp's keeps the logits and builds exp(s - lse) in three passes.
     loss = F.cross_entropy(s, torch.arange(B, device=s.device), reduction="none")
@@ -694,14 +690,30 @@ def _label_and_candidate_logits(hidden, out_weight, out_bias, labels, idx, shift
     return s_true, torch.addmm(c.unsqueeze(0), hidden, w_cand.T)
 
 
-def _in_batch_logits(hidden, out_weight, out_bias, labels, log_q, sparse_grad=False):
-    """``s[i, j] = h_i · w_{y_j} + b_{y_j} - log q_j`` as one ``addmm`` (``log_q`` ``[B]`` or None)."""
+def _in_batch_logits(hidden, out_weight, out_bias, labels, log_q, mask_hits, sparse_grad=False):
+    """``s[i, j] = h_i · w_{y_j} + b_{y_j} - log q_j`` (``log_q`` ``[B]`` or None), ``-inf`` at the
+    accidental hits ``j != i, y_j = y_i`` when ``mask_hits``, written by one GEMM.
+
+    The column shift ``c_j = b_{y_j} - log q_j`` rides as an extra coordinate
+    (``[h_i, 1] · [w_{y_j}, c_j]``), so its gradient ``Σ_i ∂s_ij`` falls out of the GEMM's
+    backward instead of a ``[B, B]`` sum. The mask is the GEMM's accumulator: a constant
+    ``[B, B]`` of ``0`` and ``-inf`` that ``addmm_`` adds to. A masked entry has the label of
+    its row, so it equals the diagonal ``s_ii`` before masking: finite whenever the row's
+    loss is, and then its softmax weight, hence its gradient, is exactly 0. The mask needs
+    no backward pass of its own (masked_fill's would copy the [B, B] gradient).
+    """
     w = _rows(out_weight, labels, sparse_grad)
     c = None
     if out_bias is not None:
         c = out_bias.index_select(0, labels)
     if log_q is not None:
         c = -log_q if c is None else c - log_q
-    if c is None:
+    if c is not None:
+        hidden = torch.cat([hidden, hidden.new_ones(hidden.shape[0], 1)], 1)
+        w = torch.cat([w, c.unsqueeze(1)], 1)
+    if not mask_hits:
         return hidden @ w.T
-    return torch.addmm(c.unsqueeze(0), hidden, w.T)
+    same = labels.unsqueeze(0) == labels.unsqueeze(1)
+    same.diagonal().fill_(False)
+    acc = torch.where(same, hidden.new_full((), float("-inf")), hidden.new_zeros(()))
+    return acc.addmm_(hidden, w.T)
