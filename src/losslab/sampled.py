@@ -511,11 +511,11 @@ def sampled_nce_loss(hidden, out_weight, out_bias, labels, *, num_sampled=None, 
     idx, log_q, S = _candidates(hidden, K, labels, num_sampled, proposal, counts, power, replacement, generator, sampled)
     q = _proposal_probs(proposal, K, counts, power, hidden.dtype, hidden.device)
     log_q_true = _log_q(labels, K, proposal, q, hidden.dtype)
-    d_true = _true_logits(hidden, out_weight, out_bias, labels, sparse_grad) - (log_q_true + math.log(S))
-    d_neg = _candidate_logits(hidden, out_weight, out_bias, idx, sparse_grad) - (log_q + math.log(S))
+    s_true, d_neg = _label_and_candidate_logits(hidden, out_weight, out_bias, labels, idx, log_q + math.log(S), sparse_grad)
+    d_true = s_true - (log_q_true + math.log(S))
     neg = F.softplus(d_neg)
     if remove_accidental_hits:
-        neg = neg.masked_fill(_hits(idx, labels), 0.0)
+        neg.masked_fill_(_hits(idx, labels), 0.0)  # softplus's backward needs its input, not this output
     loss = F.softplus(-d_true) + neg.sum(1)
     return _finish(loss, reduction, sample_weight)
 
@@ -566,23 +566,26 @@ def in_batch_negatives_loss(hidden, out_weight, out_bias, labels, *, proposal=No
     _check_options(power, sparse_grad=sparse_grad, remove_accidental_hits=remove_accidental_hits, logq_correction=logq_correction)
     K, _ = _check_layer(hidden, out_weight, out_bias, labels)
     check_reduction(reduction)
-    s = _candidate_logits(hidden, out_weight, out_bias, labels, sparse_grad)  # [B, B]: s[i, j] = s_{i, y_j}
+    B = labels.shape[0]
+    log_q = None
     if logq_correction:
         if proposal is None:
             if counts is not None:
                 raise ValueError("counts needs proposal='unigram'")
-            freq = (labels.unsqueeze(0) == labels.unsqueeze(1)).sum(1).to(hidden.dtype)
-            log_q = torch.log(freq / labels.shape[0])
+            # How often each label occurs in the batch, from the sorted labels in O(B log B):
+            # no [B, B] comparison (whose int64 row sums cost a [B, B] int64 copy), no [K]
+            # histogram, no device sync.
+            srt = labels.sort().values
+            freq = torch.searchsorted(srt, labels, right=True) - torch.searchsorted(srt, labels)
+            log_q = torch.log(freq.to(hidden.dtype) / B)
         else:
             q = _proposal_probs(proposal, K, counts, power, hidden.dtype, hidden.device)
             log_q = _log_q(labels, K, proposal, q, hidden.dtype)
-        s = s - log_q.unsqueeze(0)
-    B = labels.shape[0]
-    eye = torch.eye(B, dtype=torch.bool, device=hidden.device)
-    if remove_accidental_hits:
-        dup = (labels.unsqueeze(0) == labels.unsqueeze(1)) & ~eye
-        s = s.masked_fill(dup, float("-inf"))
-    loss = torch.logsumexp(s, dim=1) - s.diagonal()
+    # [B, B]: s[i, j] = s̃_{i, y_j}, or -inf where j != i has the label y_i
+    s = _in_batch_logits(hidden, out_weight, out_bias, labels, log_q, remove_accidental_hits, sparse_grad)
+    # logsumexp_j s[i, j] - s[i, i]; cross_entropy's backward (softmax - one-hot) keeps one [B, B]
+    # tensor alive where logsumexp's keeps the logits and builds exp(s - lse) in three passes.
+    loss = F.cross_entropy(s, torch.arange(B, device=s.device), reduction="none")
     return _finish(loss, reduction, sample_weight)
 
 
@@ -658,3 +661,59 @@ def _check_options(power, **flags) -> None:
     check_finite_scalar("power", power)
     for name, value in flags.items():
         check_bool(name, value)
+
+
+# ---------------------------------------------------------------------------------
+# Fused logits: one [B, S] / [B, B] allocation each, and one gather of out_weight.
+
+
+def _label_and_candidate_logits(hidden, out_weight, out_bias, labels, idx, shift, sparse_grad=False):
+    """``(s_true [B], s_cand [B, S] - shift)`` with ``shift`` ``[S]`` (or ``[B, S]`` for a per-example ``idx``).
+
+    For a shared ``idx [S]`` the label rows and the candidate rows of ``out_weight`` are
+    gathered in one ``index_select`` of ``B + S`` rows, so the backward scatters into one
+    dense ``[K, d]`` gradient instead of two that autograd then adds; the bias and
+    ``-shift`` ride in ``addmm``'s input, so the ``[B, S]`` block is written once.
+    """
+    if idx.dim() != 1:
+        s_true = _true_logits(hidden, out_weight, out_bias, labels, sparse_grad)
+        return s_true, _candidate_logits(hidden, out_weight, out_bias, idx, sparse_grad) - shift
+    B, S = labels.shape[0], idx.shape[0]
+    both = torch.cat([labels, idx.to(labels.dtype)])
+    w_true, w_cand = _rows(out_weight, both, sparse_grad).split([B, S])
+    s_true = (hidden * w_true).sum(-1)
+    c = -shift
+    if out_bias is not None:
+        b_true, b_cand = out_bias.index_select(0, both).split([B, S])
+        s_true = s_true + b_true
+        c = b_cand - shift
+    return s_true, torch.addmm(c.unsqueeze(0), hidden, w_cand.T)
+
+
+def _in_batch_logits(hidden, out_weight, out_bias, labels, log_q, mask_hits, sparse_grad=False):
+    """``s[i, j] = h_i · w_{y_j} + b_{y_j} - log q_j`` (``log_q`` ``[B]`` or None), ``-inf`` at the
+    accidental hits ``j != i, y_j = y_i`` when ``mask_hits``, written by one GEMM.
+
+    The column shift ``c_j = b_{y_j} - log q_j`` rides as an extra coordinate
+    (``[h_i, 1] · [w_{y_j}, c_j]``), so its gradient ``Σ_i ∂s_ij`` falls out of the GEMM's
+    backward instead of a ``[B, B]`` sum. The mask is the GEMM's accumulator: a constant
+    ``[B, B]`` of ``0`` and ``-inf`` that ``addmm_`` adds to. A masked entry has the label of
+    its row, so it equals the diagonal ``s_ii`` before masking: finite whenever the row's
+    loss is, and then its softmax weight, hence its gradient, is exactly 0. The mask needs
+    no backward pass of its own (masked_fill's would copy the [B, B] gradient).
+    """
+    w = _rows(out_weight, labels, sparse_grad)
+    c = None
+    if out_bias is not None:
+        c = out_bias.index_select(0, labels)
+    if log_q is not None:
+        c = -log_q if c is None else c - log_q
+    if c is not None:
+        hidden = torch.cat([hidden, hidden.new_ones(hidden.shape[0], 1)], 1)
+        w = torch.cat([w, c.unsqueeze(1)], 1)
+    if not mask_hits:
+        return hidden @ w.T
+    same = labels.unsqueeze(0) == labels.unsqueeze(1)
+    same.diagonal().fill_(False)
+    acc = torch.where(same, hidden.new_full((), float("-inf")), hidden.new_zeros(()))
+    return acc.addmm_(hidden, w.T)
