@@ -211,7 +211,7 @@ def promote_floating(*tensors: Any) -> tuple:
     dtype = None
     for t in tensors:
         if isinstance(t, torch.Tensor) and t.is_floating_point():
-            dtype = t.dtype if dtype is None else torch.promote_types(dtype, t.dtype)
+            dtype = t.dtype if dtype is None or dtype == t.dtype else torch.promote_types(dtype, t.dtype)
     if dtype is None:
         return tensors
     return tuple(
