@@ -298,3 +298,14 @@ def test_td_op_count_at_most_a_plain_implementation_plus_its_checks():
     assert len(ours.ops) <= len(plain.ops) + 4, (ours.ops, plain.ops)
     assert ours.count("min") == ours.count("max") == 0
     assert ours.count("_local_scalar_dense") <= 2
+
+
+def test_pg_torch_func_transforms_as_before():
+    # torch.func takes the autograd path (the Function has no jvp/vmap rules): same grad and Hessian.
+    from torch.func import grad, hessian
+
+    x, a, adv, _ = _pg_inputs(shape=(3,), A=4, masked=False)
+    ours = lambda x: ll.policy_gradient_loss(x, a, adv, entropy_coef=0.2, reduction="sum")  # noqa: E731
+    before = lambda x: _before_pg(x, a, adv, 0.2).sum()  # noqa: E731
+    torch.testing.assert_close(grad(ours)(x), grad(before)(x))
+    torch.testing.assert_close(hessian(ours)(x), hessian(before)(x))

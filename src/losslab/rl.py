@@ -197,15 +197,19 @@ def policy_gradient_loss(
         check_class_indices("actions", actions, logits.shape[-1])
         raise
     logits, advantages = promote_floating(logits, advantages)
-    value = _PolicyGradient.apply(logits, a, advantages.detach(), beta, actions)
+    if torch._C._are_functorch_transforms_active():
+        # torch.func (grad, hessian) needs plain autograd ops, not a Function without jvp/vmap rules
+        value = _policy_gradient_autograd(logits, a, advantages.detach(), beta, actions)
+    else:
+        value = _PolicyGradient.apply(logits, a, advantages.detach(), beta, actions)
     return _reduce(value, reduction, sample_weight)
 
 
-def _policy_gradient_autograd(logits, a, adv, beta):
+def _policy_gradient_autograd(logits, a, adv, beta, actions):
     """The per-step loss through autograd: what :class:`_PolicyGradient` computes, for the
-    backward of its backward (``create_graph=True``)."""
+    backward of its backward (``create_graph=True``) and for ``torch.func`` transforms."""
     logp = torch.log_softmax(logits, -1)
-    value = -adv * logp.gather(-1, a.unsqueeze(-1)).squeeze(-1)
+    value = -adv * _pick(logp, a, actions)
     if beta > 0:
         entropy = -mul_where_zero(logp.exp(), logp).sum(-1)  # -inf logits (masked actions) add 0
         value = value - beta * entropy
@@ -249,7 +253,7 @@ class _PolicyGradient(torch.autograd.Function):
         if torch.is_grad_enabled():
             # create_graph=True: the gradient must itself be differentiable, so take it through autograd.
             with torch.enable_grad():
-                value = _policy_gradient_autograd(logits, a, adv, ctx.beta)
+                value = _policy_gradient_autograd(logits, a, adv, ctx.beta, a)
                 (grad,) = torch.autograd.grad(value, logits, g, create_graph=True)
             return grad, None, None, None, None
         ga = (g * adv).unsqueeze(-1)
