@@ -134,7 +134,7 @@ def td_loss(
         target = target.detach()
     u = (picked if picked.dtype == q_values.dtype else picked.to(q_values.dtype)) - target
     if loss == "squared":
-        value = u * u
+        value = u.square()  # = u * u, with one product fewer in the backward
     else:
         au = u.abs()
         quad = au.clamp_max(d)
