@@ -208,11 +208,14 @@ def check_no_grad(name: str, value: Any) -> None:
 def promote_floating(*tensors: Any) -> tuple:
     """Cast the floating tensors among ``tensors`` to their common dtype
     (``torch.promote_types``); others (None, integer labels, links) pass through."""
-    dtype = None
+    dtype, mixed = None, False
     for t in tensors:
         if isinstance(t, torch.Tensor) and t.is_floating_point():
-            dtype = t.dtype if dtype is None else torch.promote_types(dtype, t.dtype)
-    if dtype is None:
+            if dtype is None:
+                dtype = t.dtype
+            elif t.dtype != dtype:
+                dtype, mixed = torch.promote_types(dtype, t.dtype), True
+    if not mixed:  # one floating dtype (or none): nothing to cast, no second pass
         return tensors
     return tuple(
         t.to(dtype) if isinstance(t, torch.Tensor) and t.is_floating_point() and t.dtype != dtype else t

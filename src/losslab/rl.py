@@ -15,7 +15,7 @@ from ._numerics import mul_where_zero
 from ._reduce import _reduce
 from ._validate import check_hyper_magnitude
 from ._validate import check_choice, check_class_indices, check_finite_scalar, check_floating, check_integer, check_nonnegative, check_positive
-from ._validate import old_weight_keyword, promote_floating
+from ._validate import old_weight_keyword, promote_floating, value_checks_enabled
 
 __all__ = ["td_loss", "policy_gradient_loss"]
 
@@ -23,8 +23,30 @@ __all__ = ["td_loss", "policy_gradient_loss"]
 def _actions(actions, values: torch.Tensor) -> torch.Tensor:
     check_integer("actions", actions)
     check_target_shape("actions", actions, values.shape[:-1], "the action values without the action dim")
-    check_class_indices("actions", actions, values.shape[-1])
+    # On the CPU the range is checked by the gather that reads the chosen action's entry
+    # (_pick): it raises on an index outside [0, A), with no min/max pass and no sync. Other
+    # devices assert inside the kernel instead, which cannot be caught: check first there.
+    if actions.device.type != "cpu":
+        check_class_indices("actions", actions, values.shape[-1])
     return actions.long()
+
+
+def _pick(values: torch.Tensor, a: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """``values[..., a]``; an action outside ``[0, A)`` gets ``actions``' own error."""
+    try:
+        return values.gather(-1, a.unsqueeze(-1)).squeeze(-1)
+    except RuntimeError:
+        check_class_indices("actions", actions, values.shape[-1])
+        raise
+
+
+def _zeros_and_ones(flags: torch.Tensor) -> bool:
+    """Whether every entry of a non-empty ``flags`` is 0 or 1, in one pass and one sync."""
+    if flags.is_floating_point():
+        # each equals its own truth value (NaN, 2, -1, 0.5 do not)
+        return not bool(flags.ne(flags.bool()).any())
+    lo, hi = flags.aminmax()  # integers: within [0, 1] is in {0, 1}
+    return int(lo) >= 0 and int(hi) <= 1
 
 
 @old_weight_keyword
@@ -86,6 +108,7 @@ def td_loss(
         raise ValueError(f"gamma must lie in [0, 1]; got {g!r}")
     d = check_positive("delta", delta)
     a = _actions(actions, q_values)
+    picked = _pick(q_values, a, actions)  # before the checks that follow, as the range check was
     batch = q_values.shape[:-1]
     check_floating("rewards", rewards)
     check_target_shape("rewards", rewards, batch, "the batch shape")
@@ -98,14 +121,20 @@ def td_loss(
     else:
         raise ValueError(f"next_values must have shape {tuple(batch)} or {tuple(batch)} + (A,); got {tuple(next_values.shape)}")
     check_target_shape("dones", dones, batch, "the batch shape")
-    check_values_in("dones", dones, (0, 1))
+    if dones.dtype != torch.bool and dones.numel() and value_checks_enabled(dones) and not _zeros_and_ones(dones):
+        check_values_in("dones", dones, (0, 1))  # names the first offending value
+    done = dones.bool()
     # A terminal state's next value is never used: select it out (not ×0) so that whatever a
-    # buffer holds there (NaN, inf for an unreachable state) cannot reach the target.
-    boot = torch.where(dones.bool(), torch.zeros_like(boot), boot)
-    target = (rewards + g * (1 - dones.to(q_values.dtype)) * boot).detach()
-    u = q_values.gather(-1, a.unsqueeze(-1)).squeeze(-1) - target.to(q_values.dtype)
+    # buffer holds there (NaN, inf for an unreachable state) cannot reach the target. With
+    # dones in {0, 1} the factor (1 - d) is then 1 wherever boot is kept, and is dropped.
+    if q_values.dtype in (torch.float16, torch.bfloat16):
+        g = float(torch.tensor(g, dtype=q_values.dtype))  # γ rounded as γ·(1 - d) was
+    target = rewards + g * torch.where(done, 0.0, boot)
+    if target.requires_grad:
+        target = target.detach()
+    u = (picked if picked.dtype == q_values.dtype else picked.to(q_values.dtype)) - target
     if loss == "squared":
-        value = u * u
+        value = u.square()  # = u * u, with one product fewer in the backward
     else:
         au = u.abs()
         quad = au.clamp_max(d)
@@ -159,15 +188,86 @@ def policy_gradient_loss(
     beta = check_nonnegative("entropy_coef", entropy_coef)
     check_hyper_magnitude("entropy_coef", beta, logits)
     a = _actions(actions, logits)
-    check_floating("advantages", advantages)
-    check_target_shape("advantages", advantages, logits.shape[:-1], "the batch shape")
+    try:
+        check_floating("advantages", advantages)
+        check_target_shape("advantages", advantages, logits.shape[:-1], "the batch shape")
+    except (TypeError, ValueError):
+        # The range of actions is checked later, by the gather; an invalid action still takes
+        # precedence over a bad advantages argument, as when it was checked first.
+        check_class_indices("actions", actions, logits.shape[-1])
+        raise
     logits, advantages = promote_floating(logits, advantages)
+    if torch._C._are_functorch_transforms_active():
+        # torch.func (grad, hessian) needs plain autograd ops, not a Function without jvp/vmap rules
+        value = _policy_gradient_autograd(logits, a, advantages.detach(), beta, actions)
+    else:
+        value = _PolicyGradient.apply(logits, a, advantages.detach(), beta, actions)
+    return _reduce(value, reduction, sample_weight)
+
+
+def _policy_gradient_autograd(logits, a, adv, beta, actions):
+    """The per-step loss through autograd: what :class:`_PolicyGradient` computes, for the
+    backward of its backward (``create_graph=True``) and for ``torch.func`` transforms."""
     logp = torch.log_softmax(logits, -1)
-    value = -advantages.detach().to(logits.dtype) * logp.gather(-1, a.unsqueeze(-1)).squeeze(-1)
+    value = -adv * _pick(logp, a, actions)
     if beta > 0:
         entropy = -mul_where_zero(logp.exp(), logp).sum(-1)  # -inf logits (masked actions) add 0
         value = value - beta * entropy
-    return _reduce(value, reduction, sample_weight)
+    return value
+
+
+class _PolicyGradient(torch.autograd.Function):
+    r"""Per-step ``−A log π(a|s) − β H(π)`` from one ``log_softmax``, and its gradient
+
+    .. math::
+
+        \partial \ell / \partial z_j = A\,(\pi_j - [j = a]) + \beta\, \pi_j (\log \pi_j + H)
+
+    (``∂H/∂z_j = −π_j (log π_j + H)``) formed in one ``[..., A]`` buffer, where autograd would
+    chain through the product, the exp and the log-softmax, each with its own buffers.
+    """
+
+    @staticmethod
+    def forward(ctx, logits, a, adv, beta, actions):
+        logp = torch.log_softmax(logits, -1)
+        value = -adv * _pick(logp, a, actions)
+        ctx.beta = beta
+        if beta > 0:
+            p = logp.exp()
+            # π log π with 0·log 0 := 0: a -inf logit (a masked action) has π = 0 and log π = -inf;
+            # log π clamped to the dtype's lowest finite value makes that product 0 (not NaN) and
+            # changes no other entry (π > 0 needs log π > log of the smallest subnormal).
+            plogp = logp.clamp_min_(torch.finfo(logp.dtype).min).mul_(p)
+            entropy = -plogp.sum(-1)
+            value = value - beta * entropy
+            ctx.save_for_backward(logits, a, adv, p, plogp, entropy)
+        else:
+            ctx.save_for_backward(logits, a, adv, logp)
+        return value
+
+    @staticmethod
+    def backward(ctx, g):
+        if not ctx.needs_input_grad[0]:
+            return None, None, None, None, None
+        logits, a, adv = ctx.saved_tensors[:3]
+        if torch.is_grad_enabled():
+            # create_graph=True: the gradient must itself be differentiable, so take it through autograd.
+            with torch.enable_grad():
+                value = _policy_gradient_autograd(logits, a, adv, ctx.beta, a)
+                (grad,) = torch.autograd.grad(value, logits, g, create_graph=True)
+            return grad, None, None, None, None
+        ga = (g * adv).unsqueeze(-1)
+        if ctx.beta > 0:
+            p, plogp, entropy = ctx.saved_tensors[3:]
+            bg = (ctx.beta * g).unsqueeze(-1)
+            # g [A π + β H π + β π log π]: one product and one fused multiply-add over [..., A]
+            grad = plogp * bg
+            grad.addcmul_(p, ga + bg * entropy.unsqueeze(-1))
+        else:
+            (logp,) = ctx.saved_tensors[3:]
+            grad = logp.exp().mul_(ga)
+        grad.scatter_add_(-1, a.unsqueeze(-1), -ga)
+        return grad, None, None, None, None
 
 
 # ---------------------------------------------------------------------------------
