@@ -126,3 +126,57 @@ def test_float32_rows_match_float64_reference(built, scaling, spread):
     torch.testing.assert_close(loss.double()[finite], ref_loss[finite], rtol=1e-5, atol=2e-5 * float(scale))
     gscale = ref_grad[finite].abs().max().clamp_min(1e-30)
     torch.testing.assert_close(p.grad.double()[finite], ref_grad[finite], rtol=1e-4, atol=1e-5 * float(gscale))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("kind", ["labels", "ignored", "probabilities", "masked"])
+def test_cross_entropy_inplace_equals_out_of_place(built, dtype, kind):
+    # The in-place variant (linear_cross_entropy's chunk step) writes the gradient over the
+    # logits; loss and gradient must be those of cross_entropy_fwd, bit for bit.
+    g = torch.Generator().manual_seed(5)
+    x = (3 * torch.randn(37, 301, generator=g)).to(dtype)
+    if kind == "probabilities":
+        target = torch.softmax(torch.randn(37, 301, generator=g), -1).to(dtype)
+    else:
+        target = torch.randint(0, 301, (37,), generator=g)
+    if kind == "ignored":
+        target[::4] = -100
+    if kind == "masked":
+        x[:, 7::13] = -float("inf")
+        target = torch.where(target % 13 == 7, target + 1, target)
+    loss, grad, _ = torch.ops.losslab.cross_entropy_fwd(x, target, -100, 0.0, True, False)
+    buf = x.clone()
+    loss_inplace = torch.ops.losslab.cross_entropy_fwd_inplace_(buf, target, -100, 0.0)
+    assert torch.equal(loss_inplace, loss)
+    assert torch.equal(buf, grad)
+    # ... and the loss is cross-entropy's
+    expected = torch.nn.functional.cross_entropy(x.double(), target if kind != "probabilities" else target.double(),
+                                                 reduction="none")
+    torch.testing.assert_close(loss.double(), expected, rtol=1e-5 if dtype == torch.float32 else 1e-12, atol=1e-6)
+
+
+def test_cross_entropy_inplace_refuses_label_smoothing(built):
+    x = torch.randn(4, 5)
+    with pytest.raises(RuntimeError, match="label smoothing"):
+        torch.ops.losslab.cross_entropy_fwd_inplace_(x, torch.tensor([0, 1, 2, 3]), -100, 0.1)
+
+
+def test_linear_cross_entropy_holds_one_chunk_buffer(built):
+    # Every chunk's logits and gradient live in one [rows, K] buffer: with 4 chunks the
+    # walk allocates it once, not once per chunk (counted at the dispatcher).
+    from _dispatch_count import OpCounter
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(32, 16, generator=g, requires_grad=True)
+    W = torch.randn(300, 16, generator=g, requires_grad=True)
+    y = torch.randint(0, 300, (32,), generator=g)
+    with OpCounter() as counter:
+        ll.linear_cross_entropy(x, W, y, chunk_size=8, impl="fused").backward()
+    chunk_bytes = 8 * 300 * 4
+    chunk_sized = [a for a in counter.allocs if a[1] == chunk_bytes]
+    assert len(chunk_sized) == 1, counter.allocs
+    ref_x = x.detach().clone().requires_grad_(True)
+    ref_W = W.detach().clone().requires_grad_(True)
+    torch.nn.functional.cross_entropy(ref_x @ ref_W.T, y).backward()
+    torch.testing.assert_close(x.grad, ref_x.grad, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(W.grad, ref_W.grad, rtol=1e-5, atol=1e-6)

@@ -426,8 +426,9 @@ def test_auto_calls_the_operator_once_per_chunk():
         ("cs", "auto"): lambda impl: ll.linear_composite_softmax_loss(x, W, s, q, chunk_size=3, impl=impl),
     }
     for (what, _), fn in runs.items():
-        # the composite Softmax writes each chunk's gradient over that chunk's logits
-        op = {"cs": "losslab.composite_softmax_fwd_inplace_", "ce": "losslab.cross_entropy_fwd",
+        # the composite Softmax and unsmoothed cross-entropy write each chunk's gradient over
+        # that chunk's logits
+        op = {"cs": "losslab.composite_softmax_fwd_inplace_", "ce": "losslab.cross_entropy_fwd_inplace_",
               "ce_weight": "losslab.cross_entropy_weighted_fwd"}[what]
         for impl, expected in (("auto", chunks), ("fused", chunks), ("reference", 0)):
             with _OpCalls() as rec:

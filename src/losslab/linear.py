@@ -61,7 +61,8 @@ def _chunk_rows(chunk_size, N: int, K: int) -> int:
 
 # ---------------------------------------------------------------------------------
 # One chunk: (logits [n, K], target rows) -> (loss [n], d loss.sum() / d logits [n, K]).
-# `logits` is a fresh buffer owned by the caller and may be overwritten. These are the only
+# `logits` is a scratch buffer owned by the caller (reused for the next chunk once the
+# gradient has been used) and may be overwritten, also by the gradient itself. These are the only
 # loss-specific code; a fused operator computing the same pair replaces one of them.
 
 
@@ -143,10 +144,17 @@ def _walk(hidden, weight, bias, target, coeff, chunk_fn, rows, needs):
     g_hidden = torch.empty_like(hidden) if want and needs[0] else None
     g_weight = torch.zeros_like(weight) if want and needs[1] else None
     g_bias = torch.zeros_like(bias) if want and bias is not None and needs[2] else None
+    # One [rows, K] buffer for every chunk's logits (and, where the chunk step writes it in
+    # place, their gradient): allocated and first touched once, not once per chunk.
+    z_buffer = hidden.new_empty((min(rows, N), weight.shape[0]))
     for start in range(0, N, rows):
         sl = slice(start, min(start + rows, N))
         h = hidden[sl]
-        z = torch.mm(h, weight.t()) if bias is None else torch.addmm(bias, h, weight.t())
+        z = z_buffer[: h.shape[0]]
+        if bias is None:
+            torch.mm(h, weight.t(), out=z)
+        else:
+            torch.addmm(bias, h, weight.t(), out=z)
         loss_rows, g = chunk_fn(z, target[sl], need_grad=want)
         del z
         loss[sl] = loss_rows
@@ -461,6 +469,11 @@ def _ce_chunk_fused(logits, target, *, class_weight, ignore_index, label_smoothi
             logits, target.contiguous(), class_weight.detach().contiguous(), int(ignore_index),
             float(label_smoothing), need_grad, False)
         return loss, (grad if need_grad else None)
+    if (need_grad and label_smoothing == 0 and logits.device.type == "cpu" and logits.is_contiguous()
+            and not torch.compiler.is_compiling()):
+        # the chunk's logits are ours: the gradient overwrites them (one [n, K] buffer, not two)
+        loss = torch.ops.losslab.cross_entropy_fwd_inplace_(logits, target.contiguous(), int(ignore_index), 0.0)
+        return loss, logits
     loss, grad, _ = torch.ops.losslab.cross_entropy_fwd(
         logits, target.contiguous(), int(ignore_index), float(label_smoothing), need_grad, False)
     return loss, (grad if need_grad else None)

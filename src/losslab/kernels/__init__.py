@@ -43,6 +43,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import sys
 import threading
 import time
 import warnings
@@ -119,6 +120,14 @@ def _build() -> Availability:
     if os.environ.get("LOSSLAB_KERNELS", "1").strip().lower() in ("0", "false", "no", "off"):
         return Availability(False, "disabled by LOSSLAB_KERNELS=0", capability, None, ())
     cflags = ["-O3", "-fno-math-errno", "-ffp-contract=off", *_CAPABILITY_FLAGS[capability]]
+    # at::parallel_for is an inline `#pragma omp parallel` in torch's OpenMP builds: without
+    # -fopenmp the pragma is dropped and every kernel runs on one thread (cpp_extension adds
+    # no such flag). Linking with -fopenmp names libgomp.so.1, which resolves to the copy torch
+    # has already loaded, so torch.set_num_threads governs the kernels too.
+    ldflags = []
+    if sys.platform.startswith("linux") and torch.backends.openmp.is_available():
+        cflags.append("-fopenmp")
+        ldflags.append("-fopenmp")
     # One build folder per source and flags: two checkouts (or versions) of losslab never
     # rebuild over each other's library, and an old folder never serves a new source.
     sources = _sources()
@@ -144,6 +153,7 @@ def _build() -> Availability:
             name=name,
             sources=[str(p) for p in sources],
             extra_cflags=cflags,
+            extra_ldflags=ldflags,
             is_python_module=False,
             verbose=False,
         )
@@ -251,6 +261,10 @@ def _register_python_rules() -> None:
     @torch.library.register_fake("losslab::composite_softmax_fwd_inplace_")
     def _(pred, target, shape, alpha, beta, cap, scale, gamma):
         return pred.new_empty((pred.shape[0],))
+
+    @torch.library.register_fake("losslab::cross_entropy_fwd_inplace_")
+    def _(logits, target, ignore_index, label_smoothing):
+        return logits.new_empty((logits.shape[0],))
 
     _register_loss_autograd("composite_softmax_fwd", n_inputs=10, per_row=True)
     _register_loss_autograd("cross_entropy_fwd", n_inputs=6, per_row=True)

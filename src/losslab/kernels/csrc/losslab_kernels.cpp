@@ -31,6 +31,7 @@
 
 #include "output_buffers.h"
 
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -572,6 +573,7 @@ void cross_entropy_kernel(
       scalar_t mx = at::vec::vec_reduce_all<scalar_t>([](Vec& a, Vec& b) { return at::vec::maximum(a, b); }, vmax);
       const double cnt = hsum(vcnt), sx = hsum(vsx), st = tr ? hsum(vst) : 1.0, stx = tr ? hsum(vstx) : 0.0;
       const scalar_t m = std::isfinite(mx) ? mx : scalar_t(0);
+      const double x_y = labels ? double(xr[y]) : 0.0;  // read before pass 2 (g may be x itself)
       // Pass 2: the partition function; e^(x - m) parked in the gradient row.
       const Vec vm(m);
       Vec vs(0);
@@ -590,7 +592,7 @@ void cross_entropy_kernel(
       // sum_k t_k (lse - x_k) with t = (1 - eps) target + eps v / K'
       double target_part;
       if (labels) {
-        target_part = lse - double(xr[y]);
+        target_part = lse - x_y;
       } else {
         target_part = st * lse - stx;
       }
@@ -599,10 +601,14 @@ void cross_entropy_kernel(
       const double total_t = (1.0 - eps) * st + (cnt > 0 ? eps : 0.0);  // sum_k t_k
       if (g) {
         const Vec a = Vec(scalar_t(total_t / S)), sh = Vec(scalar_t(share)), ome = Vec(scalar_t(1.0 - eps));
+        const bool smoothing = share != 0.0;  // else the logits are not reread (g may be x itself)
         auto p3 = [&](int64_t k, int64_t n) {
           Vec e = n == W ? Vec::loadu(g + k) : Vec::loadu(g + k, n);
-          Vec v = n == W ? Vec::loadu(xr + k) : Vec::loadu(xr + k, n);
-          Vec gr = e * a - (sh & (v != vninf));
+          Vec gr = e * a;
+          if (smoothing) {
+            Vec v = n == W ? Vec::loadu(xr + k) : Vec::loadu(xr + k, n);
+            gr = gr - (sh & (v != vninf));
+          }
           if (tr) {
             Vec t = n == W ? Vec::loadu(tr + k) : Vec::loadu(tr + k, n);
             gr = gr - ome * t;
@@ -663,6 +669,54 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> cross_entropy_fwd(
   return {loss, gx, gt};
 }
 
+// cross_entropy_fwd_inplace_: the loss rows, with the gradient written over the logits
+// (no [rows, K] allocation; for the chunks of linear_cross_entropy, whose logits are a
+// scratch buffer). Alias-safe without label smoothing: pass 1 reads the row, the label's
+// logit is read before pass 2 overwrites the row element by element with e^(x - m), and
+// pass 3 reads only that. With smoothing pass 3 needs the logits' -inf mask: refused.
+at::Tensor cross_entropy_fwd_inplace_(at::Tensor& logits, const at::Tensor& target, int64_t ignore_index,
+                                      double label_smoothing) {
+  TORCH_CHECK(logits.dim() == 2 && logits.size(1) > 0, "cross_entropy_fwd_inplace_: logits must be [rows, K], K > 0; got ",
+              logits.sizes());
+  TORCH_CHECK(logits.is_contiguous(), "cross_entropy_fwd_inplace_: logits must be contiguous");
+  TORCH_CHECK(logits.device().is_cpu() && target.device().is_cpu(), "cross_entropy_fwd_inplace_: CPU tensors only");
+  TORCH_CHECK(logits.scalar_type() == at::kFloat || logits.scalar_type() == at::kDouble,
+              "cross_entropy_fwd_inplace_: float32 or float64 only; got ", logits.scalar_type());
+  TORCH_CHECK(label_smoothing == 0, "cross_entropy_fwd_inplace_: label smoothing needs the logits after the gradient "
+              "is written; use cross_entropy_fwd");
+  const bool is_labels = target.scalar_type() == at::kLong;
+  if (is_labels) {
+    TORCH_CHECK(target.dim() == 1 && target.size(0) == logits.size(0),
+                "cross_entropy_fwd_inplace_: labels must be [rows]; got ", target.sizes());
+  } else {
+    TORCH_CHECK(target.sizes() == logits.sizes() && target.scalar_type() == logits.scalar_type(),
+                "cross_entropy_fwd_inplace_: probability targets must match the logits' shape and dtype");
+  }
+  at::Tensor t = target.contiguous();
+  at::Tensor loss = at::empty({logits.size(0)}, logits.options());
+  if (logits.size(0) == 0) return loss;
+  AT_DISPATCH_FLOATING_TYPES(logits.scalar_type(), "cross_entropy_fwd_inplace_", [&] {
+    scalar_t* x = logits.data_ptr<scalar_t>();
+    cross_entropy_kernel<scalar_t>(
+        x, is_labels ? t.data_ptr<int64_t>() : nullptr, is_labels ? nullptr : t.data_ptr<scalar_t>(),
+        loss.data_ptr<scalar_t>(), x, nullptr, logits.size(0), logits.size(1), ignore_index, 0.0);
+  });
+  return loss;
+}
+
+// parallel_threads: how many threads at::parallel_for ran a range of n items on (grain 1).
+// at::parallel_for is an inline OpenMP region: a library built without -fopenmp runs it on
+// one thread whatever torch.get_num_threads() says; tests check the build with this.
+int64_t parallel_threads(int64_t n) {
+  std::atomic<uint64_t> seen{0};
+  at::parallel_for(0, std::max<int64_t>(n, 1), 1, [&](int64_t, int64_t) {
+    seen.fetch_or(uint64_t(1) << (at::get_thread_num() & 63));
+  });
+  int64_t count = 0;
+  for (uint64_t bits = seen.load(); bits; bits &= bits - 1) ++count;
+  return count;
+}
+
 }  // namespace losslab_kernels
 
 TORCH_LIBRARY(losslab, m) {
@@ -678,6 +732,9 @@ TORCH_LIBRARY(losslab, m) {
   m.def(
       "composite_softmax_fwd_inplace_(Tensor(a!) pred, Tensor target, str shape, float alpha, float beta, "
       "float cap, float scale, float gamma) -> Tensor");
+  m.def(
+      "cross_entropy_fwd_inplace_(Tensor(a!) logits, Tensor target, int ignore_index, float label_smoothing) -> Tensor");
+  m.def("parallel_threads(int n) -> int");
 }
 
 TORCH_LIBRARY_IMPL(losslab, CPU, m) {
@@ -685,4 +742,9 @@ TORCH_LIBRARY_IMPL(losslab, CPU, m) {
   m.impl("matching_sigmoid_fwd", &losslab_kernels::matching_sigmoid_fwd);
   m.impl("cross_entropy_fwd", &losslab_kernels::cross_entropy_fwd);
   m.impl("composite_softmax_fwd_inplace_", &losslab_kernels::composite_softmax_fwd_inplace_);
+  m.impl("cross_entropy_fwd_inplace_", &losslab_kernels::cross_entropy_fwd_inplace_);
+}
+
+TORCH_LIBRARY_IMPL(losslab, CompositeExplicitAutograd, m) {
+  m.impl("parallel_threads", &losslab_kernels::parallel_threads);
 }
