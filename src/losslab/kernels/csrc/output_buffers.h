@@ -1,13 +1,15 @@
 // Output buffers of the fused CPU kernels: allocation and streaming writes.
 //
 // A kernel's gradient is as large as its input (512 MB for 4096 x 32768 float32 logits)
-// and is written exactly once. On Linux a fresh buffer of that size is a new mmap, and
-// the first write to each 4 KB page takes a page fault that zeroes it: measured on a
-// 2-core EPYC, filling a fresh 512 MB tensor took 0.21 s with 4 KB pages and 0.055 s
-// with 2 MB transparent huge pages, about a quarter of a fused loss's whole time.
-// Large outputs are therefore advised MADV_HUGEPAGE before their first write (PyTorch
-// does the same for every allocation when THP_MEM_ALLOC_ENABLE=1 is set).
-// LOSSLAB_HUGE_PAGES=0 turns the advice off.
+// and is written exactly once. On Linux a fresh buffer of that size is a new mmap, and the
+// first write to each 4 KB page takes a page fault that zeroes it: filling a fresh 512 MB
+// tensor took 0.21 s with 4 KB pages and 0.055 s with 2 MB transparent huge pages on the
+// 2-core development VM. With LOSSLAB_HUGE_PAGES=1 large outputs are advised MADV_HUGEPAGE
+// before their first write (PyTorch does the same for all its allocations with
+// THP_MEM_ALLOC_ENABLE=1). It is off by default: on that VM a huge-page fault sometimes
+// cost milliseconds of system time (freshly backed host memory, it seems), so a fused
+// composite-Softmax call at 4096 x 32768 took 0.19-0.95 s with the advice against a steady
+// 0.28 s without it.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -30,7 +32,7 @@ namespace losslab_kernels {
 inline bool huge_pages_enabled() {
   static const bool enabled = [] {
     const char* v = std::getenv("LOSSLAB_HUGE_PAGES");
-    return !(v && std::strcmp(v, "0") == 0);
+    return v && std::strcmp(v, "1") == 0;
   }();
   return enabled;
 }
