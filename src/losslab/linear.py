@@ -41,12 +41,13 @@ from .links import Link
 
 __all__ = ["linear_cross_entropy", "linear_composite_softmax_loss"]
 
-# Elements of one chunk's logits when chunk_size is None: 2^23 = 32 MB in float32.
-# A chunk holds about four [rows, K] temporaries (logits, log-probabilities or p, the
-# gradient), so ~130 MB of working set, against 2 GB for one [4096, 131072] logits tensor.
-# Larger chunks make the two matmuls per chunk more efficient (grad_weight is read and
-# written once per chunk, so fewer chunks means less memory traffic on it).
-_CHUNK_ELEMENTS = 1 << 23
+# Elements of one chunk's logits when chunk_size is None: 2^25 = 128 MB in float32 (256 rows
+# at K = 131072). With the fused steps a chunk's logits and their gradient share one buffer,
+# against 2 GB for one [4096, 131072] logits tensor. Each chunk reads the weight twice and
+# reads and writes its gradient once, so fewer, larger chunks mean less memory traffic and
+# better-shaped matmuls: at B = 4096, d = 1024, K = 131072 (2 threads) 64-row chunks took
+# 1.08x the materialised path's time, 256-row chunks 0.88x.
+_CHUNK_ELEMENTS = 1 << 25
 
 
 def _chunk_rows(chunk_size, N: int, K: int) -> int:
@@ -319,7 +320,7 @@ def linear_cross_entropy(
             default, meaning -100).
         label_smoothing: ``ε ∈ [0, 1]``.
         sample_weight: losslab's extra: per-row weights ``[...]``.
-        chunk_size: rows per chunk; ``None`` picks ``max(1, 2^23 // K)`` (32 MB of float32 logits).
+        chunk_size: rows per chunk; ``None`` picks ``max(1, 2^25 // K)`` (128 MB of float32 logits).
         impl: ``'auto'`` (default) computes each chunk's loss and logits gradient with the fused
             ``cross_entropy`` operator where it runs (CPU float32/float64, or CUDA with Triton; with class
             weights the weighted operator), else in closed form; ``'reference'`` always the
@@ -411,7 +412,7 @@ def linear_composite_softmax_loss(
         gamma: regularisation ``γ > 0``.
         reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
         sample_weight: optional per-row weights ``[...]``.
-        chunk_size: rows per chunk; ``None`` picks ``max(1, 2^23 // K)``.
+        chunk_size: rows per chunk; ``None`` picks ``max(1, 2^25 // K)``.
         impl: ``'auto'`` (default) computes each chunk with the fused ``composite_softmax_loss``
             operator where it runs (the scalings and dtypes/devices :func:`losslab.composite_softmax_loss`
             fuses), else in closed form; ``'reference'`` always the closed form; ``'fused'`` the
