@@ -1044,9 +1044,19 @@ def _pointwise_dense(scores, labels, normalize, sample_weight, reduction, *, max
                 f"labels must lie in [0, 1] when max_grade is None; got {lab[(lab < 0) | (lab > 1)].flatten()[0].item()!r} "
                 "(pass max_grade to scale graded labels)"
             )
+    if sigmoid and top is not None:
+        lab = lab / top
+    if sample_weight is None and reduction != "none" and scores.numel() > 0:
+        # A plain mean or sum over lists needs no per-list sums: one fused sum over all items
+        # (2 = reduction 'sum'), divided by the number of lists (and by L when normalising).
+        if sigmoid:
+            total = torch.binary_cross_entropy_with_logits(scores, lab, None, None, 2)
+        else:
+            total = torch._C._nn.mse_loss(scores, lab, 2)
+        L = scores.shape[-1]
+        divisor = (scores.numel() // L if reduction == "mean" else 1) * (L if normalize else 1)
+        return total / divisor if divisor != 1 else total
     if sigmoid:
-        if top is not None:
-            lab = lab / top
         # softplus(s) - t·s, PyTorch's fused form; 0 = reduction 'none'
         terms = torch.binary_cross_entropy_with_logits(scores, lab, None, None, 0)
     else:

@@ -13,7 +13,10 @@ the same float32 tensors, side by side in one process:
   the timing), then ``rounds`` rounds; within a round every method runs once, in an
   order rotated every round, so that load from other processes hits all alike. Per
   round, loss time / peer time; the table gives the median of those per-round ratios
-  and their range. The *fastest peer* is the one with the smallest median time.
+  and their range. The *fastest peer* is the one with the smallest median time. A call
+  shorter than ``MIN_SAMPLE_S`` is timed as the mean of that many back-to-back calls
+  that their total reaches it (the same count for every method of the row): one
+  millisecond-long sample moves with each scheduler tick, a 20 ms one much less.
 * **Memory.** Peak bytes allocated by torch's CPU allocator during one
   forward+backward, above what was allocated before the call (inputs excluded,
   the gradients included), read from ``torch.profiler``'s memory events
@@ -62,6 +65,8 @@ LOSS_SIZES: dict[str, tuple[str, ...]] = {
 TINY = (8, 6)
 TIME_TARGET, MEMORY_TARGET = 1.2, 1.5
 VALUE_RTOL = 1e-3  # float32 means over up to 10^7 terms, summed in different orders
+MIN_SAMPLE_S = 0.02  # shortest time sample; shorter calls are repeated within a sample
+MAX_REPEAT = 50
 
 
 # ------------------------------------------------------------------ sizes
@@ -99,15 +104,19 @@ def _grad_inputs(inputs) -> list[torch.Tensor]:
     return [t for t in inputs if isinstance(t, torch.Tensor) and t.requires_grad]
 
 
-def _step(fn: Callable, inputs) -> float:
-    """Seconds of one forward+backward of ``fn(*inputs)``; the gradients are dropped after."""
-    t0 = time.perf_counter()
-    loss = fn(*inputs)
-    loss.backward()
-    elapsed = time.perf_counter() - t0
-    for t in _grad_inputs(inputs):
-        t.grad = None
-    return elapsed
+def _step(fn: Callable, inputs, repeat: int = 1) -> float:
+    """Mean seconds of ``repeat`` forward+backwards of ``fn(*inputs)`` run back to back;
+    the gradients are dropped after each (outside the timing)."""
+    grads = _grad_inputs(inputs)
+    elapsed = 0.0
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        loss = fn(*inputs)
+        loss.backward()
+        elapsed += time.perf_counter() - t0
+        for t in grads:
+            t.grad = None
+    return elapsed / repeat
 
 
 def peak_allocated_bytes(fn: Callable, inputs) -> int:
@@ -162,7 +171,7 @@ def measure_case(case, rounds: int, *, compile_peers: bool = False) -> dict:
     # values (and the warm-up call): a loss that fails ends the row; a peer that fails is dropped
     try:
         value = float(case.loss(*inputs).detach())
-        _step(case.loss, inputs)
+        warm_s = _step(case.loss, inputs)
     except Exception as e:  # noqa: BLE001 - the row reports it
         out["status"] = f"failed: {_reason(e)}"
         return out
@@ -193,14 +202,16 @@ def measure_case(case, rounds: int, *, compile_peers: bool = False) -> dict:
             peers[name]["status"] = f"failed: {_reason(e)}"
             del methods[name]
     out["peak_bytes"] = mem.get("losslab")
-    # time: interleaved rounds, order rotated per round
+    # time: interleaved rounds, order rotated per round; short calls repeated per sample
+    repeat = max(1, min(MAX_REPEAT, math.ceil(MIN_SAMPLE_S / max(warm_s, 1e-9))))
+    out["repeat"] = repeat
     names = list(methods)
     times: dict[str, list[float]] = {n: [] for n in names}
     for r in range(rounds):
         for name in names[r % len(names):] + names[: r % len(names)]:
             gc.collect()
             try:
-                times[name].append(_step(methods[name], inputs))
+                times[name].append(_step(methods[name], inputs, repeat))
             except Exception as e:  # noqa: BLE001 - e.g. memory taken by another process meanwhile
                 if name == "losslab":
                     out["status"] = f"failed: {_reason(e)}"
@@ -393,7 +404,8 @@ def markdown(result: dict) -> str:
         f"{result.get('load_average_end', float('nan')):.1f} at the end.",
         "",
         f"Forward+backward of the mean loss, {result['dtype']}, the same tensors for every method; "
-        f"{result['rounds']} interleaved rounds (order rotated per round). Time ratio = losslab / fastest peer, "
+        f"{result['rounds']} interleaved rounds (order rotated per round); a call under {MIN_SAMPLE_S * 1e3:g} ms is "
+        f"timed as the mean of enough back-to-back calls (at most {MAX_REPEAT}) to reach it. Time ratio = losslab / fastest peer, "
         f"median of per-round ratios [min–max]; memory ratio = losslab's peak / the leanest peer's peak "
         f"({result['memory_method']}). Every peer's value equals losslab's (relative difference <= {VALUE_RTOL:g}); "
         f"**bold**: above {TIME_TARGET}x time or {MEMORY_TARGET}x memory.",
