@@ -16,3 +16,14 @@ torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else max(1, min
 @pytest.fixture
 def generator():
     return torch.Generator().manual_seed(0)
+
+
+@pytest.fixture(scope="module")
+def built():
+    """The fused CPU kernels' status; skips the test with the reason when they could not be built."""
+    import losslab.kernels
+
+    status = losslab.kernels.available()
+    if not status.cpu:
+        pytest.skip(f"fused CPU kernels not built: {status.reason}")
+    return status

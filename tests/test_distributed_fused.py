@@ -28,14 +28,6 @@ from losslab import links
 from test_distributed import DT, TOL, _avg, _data, _err, _free_port, _k_sizes, _raises, _rng, _vocab_check
 
 
-@pytest.fixture(scope="module")
-def built():
-    status = K.available()
-    if not status.cpu:
-        pytest.skip(f"fused CPU kernels not built: {status.reason}")
-    return status
-
-
 SCALINGS = {
     "identity": lambda: links.identity(alpha=1.5, beta=0.5),
     "exp": lambda: links.exp(alpha=0.7),

@@ -14,14 +14,6 @@ from losslab import links
 from reference import matching as naive
 
 
-@pytest.fixture(scope="module")
-def built():
-    status = K.available()
-    if not status.cpu:
-        pytest.skip(f"fused CPU kernels not built: {status.reason}")
-    return status
-
-
 SCALINGS = {
     "identity": lambda: links.identity(),
     "exp0.5": lambda: links.exp(alpha=0.5),

@@ -15,14 +15,6 @@ from losslab import links
 from reference import matching as naive
 
 
-@pytest.fixture(scope="module")
-def built():
-    status = K.available()
-    if not status.cpu:
-        pytest.skip(f"fused CPU kernels not built: {status.reason}")
-    return status
-
-
 def _real(n, g, dtype, scale=3.0):
     return torch.randn(n, generator=g, dtype=dtype) * scale
 

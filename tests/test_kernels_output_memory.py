@@ -16,18 +16,9 @@ import pytest
 import torch
 
 import losslab as ll
-import losslab.kernels as K
 from losslab import links
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def built():
-    status = K.available()
-    if not status.cpu:
-        pytest.skip(f"fused CPU kernels not built: {status.reason}")
-    return status
 
 
 def _vm_flags(address: int) -> list[str]:

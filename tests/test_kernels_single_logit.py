@@ -21,14 +21,6 @@ TOL = {torch.float64: dict(rtol=1e-10, atol=1e-10), torch.float32: dict(rtol=2e-
 NINF = float("-inf")
 
 
-@pytest.fixture(scope="module")
-def built():
-    status = K.available()
-    if not status.cpu:
-        pytest.skip(f"fused CPU kernels not built: {status.reason}")
-    return status
-
-
 def _close(a, b, dtype, **override):
     tol = dict(TOL[dtype], **override)
     finite = b[torch.isfinite(b)]

@@ -11,16 +11,7 @@ import pytest
 import torch
 
 import losslab as ll
-import losslab.kernels as K
 from losslab import links
-
-
-@pytest.fixture(scope="module")
-def built():
-    status = K.available()
-    if not status.cpu:
-        pytest.skip(f"fused CPU kernels not built: {status.reason}")
-    return status
 
 
 def _gen(seed):

@@ -24,6 +24,7 @@
 #include <torch/library.h>
 
 #include "output_buffers.h"
+#include "vec_sum.h"
 
 #include <cmath>
 #include <limits>
@@ -127,14 +128,7 @@ struct Link {
   }
 };
 
-template <typename scalar_t>
-inline double hsum(const Vectorized<scalar_t>& v) {
-  scalar_t buf[Vectorized<scalar_t>::size()];
-  v.store(buf);
-  double s = 0;
-  for (int i = 0; i < Vectorized<scalar_t>::size(); ++i) s += buf[i];
-  return s;
-}
+using losslab_kernels::hsum;
 
 template <typename scalar_t>
 inline scalar_t finite_or_zero(scalar_t m) {

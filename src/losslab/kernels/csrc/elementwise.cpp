@@ -26,6 +26,7 @@
 #include <torch/library.h>
 
 #include "output_buffers.h"
+#include "vec_sum.h"
 
 #include <algorithm>
 #include <cmath>
@@ -38,14 +39,7 @@ using at::vec::Vectorized;
 
 constexpr int64_t kBlock = 2048;  // elements summed in the input's dtype before adding to a double
 
-template <typename scalar_t>
-inline double hsum(const Vectorized<scalar_t>& v) {
-  scalar_t buf[Vectorized<scalar_t>::size()];
-  v.store(buf);
-  double s = 0;
-  for (int i = 0; i < Vectorized<scalar_t>::size(); ++i) s += buf[i];
-  return s;
-}
+using losslab_kernels::hsum;
 
 // Labels as a vector of scalar_t, and whether any of the m loaded is not exactly +-1 (NaN is not).
 template <typename scalar_t, typename label_t>

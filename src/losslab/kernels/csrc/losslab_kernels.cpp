@@ -30,6 +30,7 @@
 #include <torch/library.h>
 
 #include "output_buffers.h"
+#include "vec_sum.h"
 
 #include <atomic>
 #include <cmath>
@@ -178,14 +179,6 @@ struct Link {
   }
 };
 
-template <typename scalar_t>
-inline double hsum(const Vectorized<scalar_t>& v) {
-  scalar_t buf[Vectorized<scalar_t>::size()];
-  v.store(buf);
-  double s = 0;
-  for (int i = 0; i < Vectorized<scalar_t>::size(); ++i) s += buf[i];
-  return s;
-}
 
 template <typename scalar_t, Shape S, bool Capped>
 void composite_softmax_rows(

@@ -37,6 +37,7 @@
 #include <torch/library.h>
 
 #include "output_buffers.h"
+#include "vec_sum.h"
 
 #include <cmath>
 #include <string>
@@ -272,14 +273,7 @@ struct Base {
   }
 };
 
-template <typename scalar_t>
-inline double hsum(const Vectorized<scalar_t>& v) {
-  scalar_t buf[Vectorized<scalar_t>::size()];
-  v.store(buf);
-  double s = 0;
-  for (int i = 0; i < Vectorized<scalar_t>::size(); ++i) s += buf[i];
-  return s;
-}
+using losslab_kernels::hsum;
 
 struct Scalars {
   double alpha, beta, cap, scale, gamma;

@@ -30,6 +30,7 @@
 #include <torch/library.h>
 
 #include "output_buffers.h"
+#include "vec_sum.h"
 
 #include <algorithm>
 #include <cmath>
@@ -40,14 +41,7 @@ namespace losslab_single_logit {
 
 using at::vec::Vectorized;
 
-template <typename T>
-inline double hsum(const Vectorized<T>& v) {
-  T buf[Vectorized<T>::size()];
-  v.store(buf);
-  double s = 0;
-  for (int i = 0; i < Vectorized<T>::size(); ++i) s += buf[i];
-  return s;
-}
+using losslab_kernels::hsum;
 
 // Rows of 32K floats stay in L2 between a row's passes; a task gets ~32K elements.
 inline int64_t row_grain(int64_t K) { return std::max<int64_t>(1, (int64_t(1) << 15) / std::max<int64_t>(K, 1)); }
