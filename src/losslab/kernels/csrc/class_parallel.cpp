@@ -24,6 +24,7 @@
 #include <torch/library.h>
 
 #include "output_buffers.h"
+#include "scaling_link.h"
 #include "vec_sum.h"
 
 #include <cmath>
@@ -32,102 +33,14 @@
 #include <string>
 #include <vector>
 
-// Its own namespace: the Link below mirrors losslab_kernels.cpp's (same formulas), and two
-// different definitions of one name in two translation units would break the ODR.
 namespace losslab_class_parallel {
 
 using at::vec::Vectorized;
 
-enum class Shape { Identity = 0, Exp = 1, AntiExp = 2, Sinh = 3, Cosh = 4 };
-
-Shape parse_shape(const std::string& name) {
-  if (name == "identity") return Shape::Identity;
-  if (name == "exp") return Shape::Exp;
-  if (name == "anti_exp") return Shape::AntiExp;
-  if (name == "sinh") return Shape::Sinh;
-  if (name == "cosh") return Shape::Cosh;
-  TORCH_CHECK(false, "vocab_parallel_composite: no kernel for the scaling shape '", name, "'");
-}
-
-// The link of one vector of scores: l = Q(z)/gamma, q(z) and (optionally) q'(z), with
-// Q(z) = c [G(x_c) + g(x_c)(x - x_c)] / alpha, x = alpha (z - beta), x_c = clamp(x, -cap, cap).
-template <typename scalar_t, Shape S, bool Capped>
-struct Link {
-  using Vec = Vectorized<scalar_t>;
-  Vec alpha, beta, cap, neg_cap, c, c_over_ag, c_alpha, half, one;
-
-  Link(double alpha_, double beta_, double cap_, double c_, double gamma_)
-      : alpha(scalar_t(alpha_)),
-        beta(scalar_t(beta_)),
-        cap(scalar_t(cap_)),
-        neg_cap(scalar_t(-cap_)),
-        c(scalar_t(c_)),
-        c_over_ag(scalar_t(c_ / (alpha_ * gamma_))),
-        c_alpha(scalar_t(c_ * alpha_)),
-        half(scalar_t(0.5)),
-        one(scalar_t(1)) {}
-
-  inline void base(const Vec& x, Vec& g, Vec& G, Vec* gp) const {
-    if constexpr (S == Shape::Identity) {
-      g = x;
-      G = half * x * x;
-      if (gp) *gp = one;
-    } else if constexpr (S == Shape::Exp) {
-      Vec e = x.exp();
-      g = e;
-      G = e;
-      if (gp) *gp = e;
-    } else if constexpr (S == Shape::AntiExp) {
-      Vec e = x.neg().exp();
-      g = e.neg();
-      G = e;
-      if (gp) *gp = e;
-    } else {
-      Vec e = x.exp();  // sinh and cosh share e^x and 1/e^x
-      Vec ei = one / e;
-      Vec sh = half * (e - ei);
-      Vec ch = half * (e + ei);
-      if constexpr (S == Shape::Sinh) {
-        g = sh;
-        G = ch;
-        if (gp) *gp = ch;
-      } else {
-        g = ch;
-        G = sh;
-        if (gp) *gp = sh;
-      }
-    }
-  }
-
-  inline void operator()(const Vec& z, Vec& l, Vec& q, Vec* qp = nullptr) const {
-    Vec x = (z - beta) * alpha;
-    Vec g, G, gp;
-    if constexpr (Capped) {
-      Vec xc = at::vec::clamp(x, neg_cap, cap);
-      base(xc, g, G, qp ? &gp : nullptr);
-      l = (G + g * (x - xc)) * c_over_ag;  // past the cap G continues linearly
-      if (qp) {
-        Vec inside = (x.abs() <= cap);
-        *qp = (gp * c_alpha) & inside;
-      }
-    } else {
-      base(x, g, G, qp ? &gp : nullptr);
-      l = G * c_over_ag;
-      if (qp) *qp = gp * c_alpha;
-    }
-    q = g * c;
-  }
-
-  // One scalar through a full vector: bit-identical to the per-element value.
-  inline scalar_t logit(scalar_t z) const {
-    Vec l, q;
-    (*this)(Vec(z), l, q);
-    scalar_t buf[Vec::size()];
-    l.store(buf);
-    return buf[0];
-  }
-};
-
+// The scalings (scaling_link.h) are composite_softmax_fwd's own.
+using losslab_kernels::Link;
+using losslab_kernels::Shape;
+using losslab_kernels::parse_shape;
 using losslab_kernels::hsum;
 
 template <typename scalar_t>
@@ -446,7 +359,7 @@ void with_link(Shape S, double alpha, double beta, double cap, double scale, dou
 at::Tensor vocab_parallel_composite_stats(const at::Tensor& pred, const at::Tensor& target, c10::string_view shape,
                                           double alpha, double beta, double cap, double scale, double gamma) {
   check_composite("vocab_parallel_composite_stats", pred, target, alpha, gamma, scale, cap);
-  const Shape S = parse_shape(std::string(shape));
+  const Shape S = parse_shape(std::string(shape), "vocab_parallel_composite");
   at::Tensor p = pred.contiguous(), t = target.contiguous();
   at::Tensor out = at::empty({p.size(0), 5}, p.options());
   if (p.size(0) == 0) return out;
@@ -469,7 +382,7 @@ std::tuple<at::Tensor, at::Tensor> vocab_parallel_composite_bwd(
     TORCH_CHECK(t->sizes() == at::IntArrayRef({B}) && t->scalar_type() == pred.scalar_type() && t->device().is_cpu(),
                 "vocab_parallel_composite_bwd: log_zh, log_zs, lin and grad_loss must be CPU [B] of pred's dtype");
   }
-  const Shape S = parse_shape(std::string(shape));
+  const Shape S = parse_shape(std::string(shape), "vocab_parallel_composite");
   at::Tensor p = pred.contiguous(), t = target.contiguous();
   at::Tensor zh = log_zh.contiguous(), zs = log_zs.contiguous(), A = lin.contiguous(), g = grad_loss.contiguous();
   at::Tensor gp = need_pred_grad ? losslab_kernels::empty_output(p) : at::empty({0}, p.options());
