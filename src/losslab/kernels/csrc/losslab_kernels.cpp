@@ -74,35 +74,8 @@ void composite_softmax_rows(
       scalar_t* gt = grad_target ? grad_target + r * K : nullptr;
 
       // Pass 1: the row's score range gives the max Q-logit (see the header comment).
-      scalar_t mnh = ph[0], mxh = ph[0], mns = ps[0], mxs = ps[0];
-      {
-        Vec vmnh(mnh), vmxh(mxh), vmns(mns), vmxs(mxs);
-        int64_t k = 0;
-        for (; k + W <= K; k += W) {
-          Vec a = Vec::loadu(ph + k), b = Vec::loadu(ps + k);
-          vmnh = at::vec::minimum(vmnh, a);
-          vmxh = at::vec::maximum(vmxh, a);
-          vmns = at::vec::minimum(vmns, b);
-          vmxs = at::vec::maximum(vmxs, b);
-        }
-        scalar_t t[4][W];
-        vmnh.store(t[0]);
-        vmxh.store(t[1]);
-        vmns.store(t[2]);
-        vmxs.store(t[3]);
-        for (int i = 0; i < W; ++i) {
-          mnh = std::min(mnh, t[0][i]);
-          mxh = std::max(mxh, t[1][i]);
-          mns = std::min(mns, t[2][i]);
-          mxs = std::max(mxs, t[3][i]);
-        }
-        for (; k < K; ++k) {
-          mnh = std::min(mnh, ph[k]);
-          mxh = std::max(mxh, ph[k]);
-          mns = std::min(mns, ps[k]);
-          mxs = std::max(mxs, ps[k]);
-        }
-      }
+      scalar_t mnh, mxh, mns, mxs;
+      row_ranges(ph, ps, K, mnh, mxh, mns, mxs);
       const scalar_t lmnh = link.logit(mnh), lmxh = link.logit(mxh);
       const scalar_t lmns = link.logit(mns), lmxs = link.logit(mxs);
       scalar_t mh = std::max(lmnh, lmxh);

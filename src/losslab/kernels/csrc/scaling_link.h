@@ -155,4 +155,41 @@ struct Link {
   }
 };
 
+// Smallest and largest score of a row of pred (ph) and of target (ps), K >= 1 each: every
+// scaling's Q is convex or monotone, so a row's largest Q-logit is at one of these two.
+template <typename scalar_t>
+inline void row_ranges(const scalar_t* ph, const scalar_t* ps, int64_t K, scalar_t& mnh, scalar_t& mxh,
+                       scalar_t& mns, scalar_t& mxs) {
+  using Vec = Vectorized<scalar_t>;
+  constexpr int64_t W = Vec::size();
+  mnh = mxh = ph[0];
+  mns = mxs = ps[0];
+  Vec vmnh(mnh), vmxh(mxh), vmns(mns), vmxs(mxs);
+  int64_t k = 0;
+  for (; k + W <= K; k += W) {
+    Vec a = Vec::loadu(ph + k), b = Vec::loadu(ps + k);
+    vmnh = at::vec::minimum(vmnh, a);
+    vmxh = at::vec::maximum(vmxh, a);
+    vmns = at::vec::minimum(vmns, b);
+    vmxs = at::vec::maximum(vmxs, b);
+  }
+  scalar_t t[4][W];
+  vmnh.store(t[0]);
+  vmxh.store(t[1]);
+  vmns.store(t[2]);
+  vmxs.store(t[3]);
+  for (int i = 0; i < W; ++i) {
+    mnh = std::min(mnh, t[0][i]);
+    mxh = std::max(mxh, t[1][i]);
+    mns = std::min(mns, t[2][i]);
+    mxs = std::max(mxs, t[3][i]);
+  }
+  for (; k < K; ++k) {
+    mnh = std::min(mnh, ph[k]);
+    mxh = std::max(mxh, ph[k]);
+    mns = std::min(mns, ps[k]);
+    mxs = std::max(mxs, ps[k]);
+  }
+}
+
 }  // namespace losslab_kernels
