@@ -8,21 +8,18 @@ those numbers, so a failing check names itself.
 """
 from __future__ import annotations
 
-import datetime
 import os
-import pickle
-import socket
 import time
-import traceback
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 import torch.nn.functional as F
 
 import losslab as ll
 from losslab import distributed as lld
+
+from _gloo import free_port, spawn
 
 TOL = 1e-10
 ROWS = {2: [2, 3], 3: [3, 1, 2]}  # uneven rows per rank
@@ -421,61 +418,9 @@ CHECKS = {
 }
 
 
-def _worker(rank, world, port, out_dir):
-    # Generous timeouts: on a loaded 2-core machine a rank may lag its peers by many
-    # seconds; a collective that never completes is still caught by _spawn's deadline.
-    torch.set_num_threads(1)
-    try:
-        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
-                                timeout=datetime.timedelta(seconds=90))
-    except Exception:  # noqa: BLE001 - e.g. the free port was taken meanwhile: the parent retries
-        with open(os.path.join(out_dir, f"rank{rank}.init_error"), "w") as f:
-            f.write(traceback.format_exc())
-        return
-    results = {}
-    for name, check in CHECKS.items():
-        try:
-            results[name] = check(ROWS[world])
-        except Exception:  # noqa: BLE001 - reported to the test
-            results[name] = "error: " + traceback.format_exc()
-    with open(os.path.join(out_dir, f"rank{rank}.pkl"), "wb") as f:
-        pickle.dump(results, f)
-    dist.destroy_process_group()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _spawn(world, out_dir, timeout=300.0, attempts=3):
-    """Run the workers; a start-up failure (the rendezvous port taken by another process
-    between picking and binding it) is retried on a new port, nothing else is."""
-    for attempt in range(attempts):
-        run_dir = os.path.join(out_dir, f"attempt{attempt}")
-        os.makedirs(run_dir)
-        ctx = mp.start_processes(_worker, args=(world, _free_port(), run_dir), nprocs=world, join=False,
-                                 start_method="spawn")
-        deadline = time.monotonic() + timeout
-        try:
-            while not ctx.join(timeout=max(0.1, deadline - time.monotonic())):
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"distributed workers (world size {world}) did not finish in {timeout} s")
-        finally:
-            for p in ctx.processes:
-                if p.is_alive():
-                    p.terminate()
-        init_errors = [f for f in os.listdir(run_dir) if f.endswith(".init_error")]
-        if not init_errors:
-            return [pickle.load(open(os.path.join(run_dir, f"rank{r}.pkl"), "rb")) for r in range(world)]
-    raise RuntimeError(f"the process group did not start in {attempts} attempts: "
-                       + open(os.path.join(run_dir, init_errors[0])).read())
-
-
 @pytest.fixture(scope="module", params=[2, 3], ids=lambda w: f"world{w}")
 def results(request, tmp_path_factory):
-    return _spawn(request.param, tmp_path_factory.mktemp(f"dist{request.param}"))
+    return spawn(__name__, request.param, tmp_path_factory.mktemp(f"dist{request.param}"), rows=ROWS)
 
 
 EQUAL = [n for n in CHECKS if n not in ("per_rank_loss", "bad_inputs")]
@@ -557,7 +502,7 @@ def test_ddp_example_runs_under_torchrun(tmp_path):
         pytest.skip("torchrun not found next to the interpreter")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, PYTHONPATH=os.path.join(root, "src") + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    out = subprocess.run([torchrun, "--nproc-per-node", "2", "--master-port", str(_free_port()),
+    out = subprocess.run([torchrun, "--nproc-per-node", "2", "--master-port", str(free_port()),
                           os.path.join(root, "examples", "ddp_slc.py"), "--epochs", "1"],
                          capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]

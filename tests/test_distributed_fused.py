@@ -9,23 +9,18 @@ operators, opcheck of their schemas and fake-tensor rules, and the ``impl`` erro
 """
 from __future__ import annotations
 
-import datetime
-import os
-import pickle
-import time
-import traceback
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 import torch.nn.functional as F
 
 import losslab as ll
 import losslab.kernels as K
 from losslab import distributed as lld
 from losslab import links
-from test_distributed import DT, TOL, _avg, _data, _err, _free_port, _k_sizes, _raises, _rng, _vocab_check
+from _gloo import spawn
+from test_distributed import DT, TOL, _avg, _data, _err, _k_sizes, _raises, _rng, _vocab_check
 
 
 SCALINGS = {
@@ -272,50 +267,9 @@ CHECKS = {
 }
 
 
-def _worker(rank, world, port, out_dir):
-    torch.set_num_threads(1)
-    try:
-        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
-                                timeout=datetime.timedelta(seconds=90))
-    except Exception:  # noqa: BLE001 - e.g. the free port was taken meanwhile: the parent retries
-        with open(os.path.join(out_dir, f"rank{rank}.init_error"), "w") as f:
-            f.write(traceback.format_exc())
-        return
-    results = {}
-    for name, check in CHECKS.items():
-        try:
-            results[name] = check(None)
-        except Exception:  # noqa: BLE001 - reported to the test
-            results[name] = "error: " + traceback.format_exc()
-    with open(os.path.join(out_dir, f"rank{rank}.pkl"), "wb") as f:
-        pickle.dump(results, f)
-    dist.destroy_process_group()
-
-
-def _spawn(world, out_dir, timeout=300.0, attempts=3):
-    """As tests/test_distributed.py's: a start-up failure is retried on a new port."""
-    for attempt in range(attempts):
-        run_dir = os.path.join(out_dir, f"attempt{attempt}")
-        os.makedirs(run_dir)
-        ctx = mp.start_processes(_worker, args=(world, _free_port(), run_dir), nprocs=world, join=False,
-                                 start_method="spawn")
-        deadline = time.monotonic() + timeout
-        try:
-            while not ctx.join(timeout=max(0.1, deadline - time.monotonic())):
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"distributed workers (world size {world}) did not finish in {timeout} s")
-        finally:
-            for p in ctx.processes:
-                if p.is_alive():
-                    p.terminate()
-        if not any(f.endswith(".init_error") for f in os.listdir(run_dir)):
-            return [pickle.load(open(os.path.join(run_dir, f"rank{r}.pkl"), "rb")) for r in range(world)]
-    raise RuntimeError(f"the process group did not start in {attempts} attempts")
-
-
 @pytest.fixture(scope="module", params=[2, 3], ids=lambda w: f"world{w}")
 def results(request, built, tmp_path_factory):
-    return _spawn(request.param, tmp_path_factory.mktemp(f"fused{request.param}"))
+    return spawn(__name__, request.param, tmp_path_factory.mktemp(f"fused{request.param}"))
 
 
 @pytest.mark.parametrize("name", [n for n in CHECKS if n != "bad_inputs"])
